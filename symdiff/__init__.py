@@ -1,0 +1,59 @@
+"""symdiff: derivatives of machine-learning losses, explained, and compiled to fast NumPy.
+
+The calculus API::
+
+    >>> import symdiff
+    >>> symdiff.derivative("2*x**3 + 5", "x")
+    6*x**2
+    >>> symdiff.gradient("4*x**4*z**3")
+    [16*x**3*z**3, 12*x**4*z**2]
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .calculus import (
+    Derivation,
+    derivative,
+    derive,
+    directional_derivative,
+    evaluate,
+    gradient,
+    hessian,
+    jacobian,
+)
+from .differentiate import differentiate
+from .errors import (
+    InputError,
+    ParseError,
+    ShapeError,
+    SymdiffError,
+    UnknownFunctionError,
+)
+from .functions import relu, sigmoid, softplus
+from .parse import parse
+from .steps import Step
+
+__all__ = [
+    "__version__",
+    "Derivation",
+    "InputError",
+    "ParseError",
+    "ShapeError",
+    "Step",
+    "SymdiffError",
+    "UnknownFunctionError",
+    "derivative",
+    "derive",
+    "differentiate",
+    "directional_derivative",
+    "evaluate",
+    "gradient",
+    "hessian",
+    "jacobian",
+    "parse",
+    "relu",
+    "sigmoid",
+    "softplus",
+]

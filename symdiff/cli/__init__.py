@@ -1,0 +1,97 @@
+"""The ``symdiff`` command line: a thin click adapter over the library.
+
+Every command parses its options, calls the library, prints a Report. Errors become one line on
+stderr beginning ``Error:`` with exit code 2 for bad input and 1 for other failures; a traceback
+only with ``symdiff --debug``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import SymdiffError
+
+
+class SymdiffGroup(click.Group):
+    """A click group that maps every failure to one ``Error:`` line and an exit code."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv or os.environ.get("SYMDIFF_DEBUG") == "1"
+        code = 0
+        try:
+            result = super().main(
+                args=argv, prog_name=prog_name or "symdiff", standalone_mode=False, **extra
+            )
+            code = result if isinstance(result, int) else 0
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            click.echo("Error: aborted", err=True)
+            code = 1
+        except click.ClickException as exc:
+            click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
+            code = exc.exit_code
+        except SymdiffError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Error: {_one_line(str(exc))}", err=True)
+            pointer = getattr(exc, "pointer", None)
+            if debug and pointer is not None and pointer():
+                click.echo(pointer(), err=True)
+            code = exc.exit_code
+        except (KeyboardInterrupt, BrokenPipeError):
+            code = 1
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
+            if debug:
+                traceback.print_exc()
+            click.echo(
+                f"Error: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                "(run 'symdiff --debug ...' for details)",
+                err=True,
+            )
+            code = 1
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+@click.group(cls=SymdiffGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="symdiff")
+@click.option("--debug", is_flag=True, help="Show a Python traceback on errors.")
+def cli(debug: bool) -> None:
+    """symdiff: derivatives of ML losses, explained step by step, and fast NumPy code.
+
+    \b
+    Examples:
+      symdiff diff "2*x**3 + 5" --wrt x
+      symdiff grad "4*x**4*z**3"
+      symdiff hessian "x**2*y + y**3" --at x=1,y=2
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main()
+
+
+# Commands register themselves on ``cli`` when their modules are imported.
+from . import calculus as _calculus  # noqa: E402,F401

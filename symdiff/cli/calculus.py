@@ -1,0 +1,141 @@
+"""``symdiff diff | grad | jacobian | hessian``."""
+
+from __future__ import annotations
+
+import click
+import sympy as sp
+
+from .. import calculus
+from ..report import diff_report, gradient_report, matrix_report
+from . import cli
+from .common import emit, format_option, read_expression, split_names
+
+_WRT_HELP = "Variable(s) to differentiate by; repeat or separate with commas."
+_AT_HELP = "Evaluate at a point, e.g. x=3,y=1/2."
+
+
+@cli.command(name="diff")
+@click.argument("expr")
+@click.option("--wrt", multiple=True, help=_WRT_HELP)
+@click.option("--order", type=click.IntRange(min=1, max=20), default=1, show_default=True,
+              help="Differentiate this many times by each variable.")
+@click.option("--at", "at", default=None, help=_AT_HELP)
+@click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
+@format_option()
+def diff_command(
+    expr: str, wrt: tuple[str, ...], order: int, at: str | None, no_simplify: bool, fmt: str
+) -> None:
+    """Derivative of EXPR ('-' reads standard input).
+
+    \b
+    Examples:
+      symdiff diff "2*x**3 + 5" --wrt x              # 6*x**2
+      symdiff diff "x**2" --wrt x --at x=3           # 2*x, at x=3: 6
+      symdiff diff "x**2*y**3" --wrt x --wrt y       # mixed partial: 6*x*y**2
+      symdiff diff "sin(x)" --wrt x --order 2        # -sin(x)
+    """
+    expression = calculus.as_expr(read_expression(expr))
+    derivation = calculus.derive(
+        expression, split_names(wrt), order, simplify=not no_simplify
+    )
+    value = point = None
+    if at is not None:
+        point = calculus.check_point_names(at, expression)
+        value = calculus.evaluate(derivation.result, point)
+    emit(diff_report(expression, derivation.variables, order, derivation.result, value, point), fmt)
+
+
+@cli.command(name="grad")
+@click.argument("expr")
+@click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
+@click.option("--at", "at", default=None, help=_AT_HELP)
+@click.option("--direction", default=None,
+              help="Also the directional derivative along this vector (normalised), e.g. 2,3,-1.")
+@click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
+@format_option()
+def grad_command(
+    expr: str, wrt: tuple[str, ...], at: str | None, direction: str | None,
+    no_simplify: bool, fmt: str,
+) -> None:
+    """Gradient of EXPR: its partial derivatives ('-' reads standard input).
+
+    \b
+    Examples:
+      symdiff grad "4*x**4*z**3"                         # 16*x**3*z**3, 12*x**4*z**2
+      symdiff grad "x**2*y + z" --at x=1,y=2,z=0 --direction 2,3,-1
+    """
+    expression = calculus.as_expr(read_expression(expr))
+    variables = calculus.resolve_variables(split_names(wrt), expression)
+    grad = calculus.gradient(expression, variables, simplify=not no_simplify)
+    point = calculus.check_point_names(at, expression) if at is not None else None
+    values = [calculus.evaluate(g, point) for g in grad] if point is not None else None
+    directional = directional_value = unit = None
+    if direction is not None:
+        components = calculus.split_top_level(direction)
+        unit = calculus.unit_vector(components)
+        directional = calculus.directional_derivative(
+            expression, components, variables, simplify=not no_simplify
+        )
+        if point is not None:
+            directional_value = calculus.evaluate(directional, point)
+    emit(
+        gradient_report(
+            expression, variables, grad, values, point, directional, directional_value, unit
+        ),
+        fmt,
+    )
+
+
+@cli.command(name="jacobian")
+@click.argument("exprs", nargs=-1, required=True)
+@click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
+@click.option("--at", "at", default=None, help=_AT_HELP)
+@click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
+@format_option()
+def jacobian_command(
+    exprs: tuple[str, ...], wrt: tuple[str, ...], at: str | None, no_simplify: bool, fmt: str
+) -> None:
+    """Jacobian of several expressions: J[i, j] = d EXPR_i / d x_j.
+
+    \b
+    Example:
+      symdiff jacobian "x*y" "x + y**2" --at x=1,y=2
+    """
+    expressions = [calculus.as_expr(read_expression(e)) for e in exprs]
+    variables = calculus.resolve_variables(split_names(wrt), *expressions)
+    matrix = calculus.jacobian(expressions, variables, simplify=not no_simplify)
+    _emit_matrix("jacobian", expressions, variables, matrix, at, fmt)
+
+
+@cli.command(name="hessian")
+@click.argument("expr")
+@click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
+@click.option("--at", "at", default=None, help=_AT_HELP)
+@click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
+@format_option()
+def hessian_command(
+    expr: str, wrt: tuple[str, ...], at: str | None, no_simplify: bool, fmt: str
+) -> None:
+    """Hessian of EXPR: H[i, j] = d2 EXPR / dx_i dx_j.
+
+    \b
+    Example:
+      symdiff hessian "x**3*y + y**2" --at x=1,y=2
+    """
+    expression = calculus.as_expr(read_expression(expr))
+    variables = calculus.resolve_variables(split_names(wrt), expression)
+    matrix = calculus.hessian(expression, variables, simplify=not no_simplify)
+    _emit_matrix("hessian", [expression], variables, matrix, at, fmt)
+
+
+def _emit_matrix(
+    kind: str,
+    expressions: list[sp.Expr],
+    variables: list[sp.Symbol],
+    matrix: sp.Matrix,
+    at: str | None,
+    fmt: str,
+) -> None:
+    point = calculus.check_point_names(at, *expressions) if at is not None else None
+    values = matrix.applyfunc(lambda e: calculus.evaluate(e, point)) if point is not None else None
+    emit(matrix_report(kind, expressions, variables, matrix, values, point), fmt)

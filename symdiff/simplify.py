@@ -1,0 +1,85 @@
+"""Simplification within a time budget, as an ordered tuple of passes.
+
+SymPy's ``simplify`` can run for minutes on modest expressions, so each pass runs under a
+wall-clock budget (``signal.setitimer`` in the main thread). A pass that runs out of time is
+skipped and the best form found so far is kept. Off the main thread, where no timer can
+interrupt, only expressions below ``OFF_THREAD_MAX_OPS`` operations are fully simplified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+
+import sympy as sp
+
+from .errors import BudgetExceeded
+
+#: Default wall-clock budget, in seconds, for simplifying one expression.
+DEFAULT_BUDGET = 3.0
+#: Largest expression (count_ops) fully simplified where no timer is available.
+OFF_THREAD_MAX_OPS = 60
+
+Pass = Callable[[sp.Expr], sp.Expr]
+
+
+def _simplify_pass(expr: sp.Expr) -> sp.Expr:
+    return sp.simplify(expr)
+
+
+def _factor_terms_pass(expr: sp.Expr) -> sp.Expr:
+    return sp.factor_terms(expr)
+
+
+#: The passes, cheapest first; each result competes on count_ops with the best so far.
+PASSES: tuple[tuple[str, Pass], ...] = (
+    ("factor_terms", _factor_terms_pass),
+    ("simplify", _simplify_pass),
+)
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float) -> Iterator[bool]:
+    """Raise BudgetExceeded inside the block after ``seconds``; yields False if no timer works."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield False
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise BudgetExceeded(f"simplification took longer than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield True
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def simplify_within(expr: sp.Expr, budget: float = DEFAULT_BUDGET) -> sp.Expr:
+    """The simplest form of ``expr`` the passes reach within ``budget`` seconds (never worse)."""
+    best = expr
+    best_ops = sp.count_ops(expr)
+    for _name, run in PASSES:
+        candidate = _run_pass(run, best, budget, best_ops)
+        if candidate is None:
+            continue
+        ops = sp.count_ops(candidate)
+        if ops < best_ops or (ops == best_ops and len(str(candidate)) < len(str(best))):
+            best, best_ops = candidate, ops
+    return best
+
+
+def _run_pass(run: Pass, expr: sp.Expr, budget: float, ops: int) -> sp.Expr | None:
+    try:
+        with time_budget(budget) as timed:
+            if not timed and ops > OFF_THREAD_MAX_OPS:
+                return None
+            return run(expr)
+    except BudgetExceeded:
+        return None
+    except (RecursionError, MemoryError):
+        return None

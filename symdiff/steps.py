@@ -1,0 +1,50 @@
+"""Immutable records of a derivation: one ``Step`` per rule application, nested by substeps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+
+@dataclass(frozen=True)
+class Step:
+    """d(expression)/d(wrt) = result, obtained by ``rule`` from ``substeps``.
+
+    A chain-rule step also records the substitution ``u = inner`` (``variable``, ``inner``) and
+    the outer derivative ``outer`` = f'(u), written in terms of ``variable``.
+    """
+
+    rule: str
+    expression: sp.Expr
+    wrt: sp.Symbol
+    result: sp.Expr
+    substeps: tuple[Step, ...] = ()
+    variable: sp.Symbol | None = None
+    inner: sp.Expr | None = None
+    outer: sp.Expr | None = None
+    note: str = field(default="", compare=False)
+
+    def walk(self) -> Iterator[Step]:
+        """This step and all its substeps, depth first."""
+        yield self
+        for sub in self.substeps:
+            yield from sub.walk()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: {"rule", "expression", "wrt", "result", "substeps", ...}."""
+        data: dict[str, Any] = {
+            "rule": self.rule,
+            "expression": str(self.expression),
+            "wrt": str(self.wrt),
+            "result": str(self.result),
+            "substeps": [sub.to_dict() for sub in self.substeps],
+        }
+        if self.variable is not None:
+            data["substitution"] = {"variable": str(self.variable), "inner": str(self.inner)}
+            data["outer"] = str(self.outer)
+        if self.note:
+            data["note"] = self.note
+        return data
