@@ -67,7 +67,9 @@ def resolve_variables(names: Names, *exprs: sp.Expr) -> list[sp.Symbol]:
         key = name.name if isinstance(name, sp.Symbol) else name
         if key not in available:
             where = ", ".join(available) or "none"
-            raise InputError(f"variable '{key}' does not occur in the expression (variables: {where})")
+            raise InputError(
+                f"variable '{key}' does not occur in the expression (variables: {where})"
+            )
         variables.append(available[key])
     return variables
 
@@ -127,17 +129,13 @@ def gradient(expr: ExprLike, wrt: Names = None, *, simplify: bool = True) -> lis
     return [derive(expression, v, simplify=simplify).result for v in variables]
 
 
-def jacobian(
-    exprs: Sequence[ExprLike], wrt: Names = None, *, simplify: bool = True
-) -> sp.Matrix:
+def jacobian(exprs: Sequence[ExprLike], wrt: Names = None, *, simplify: bool = True) -> sp.Matrix:
     """J[i, j] = d f_i / d x_j for the expressions f_i and variables x_j."""
     expressions = [as_expr(e) for e in exprs]
     if not expressions:
         raise InputError("jacobian needs at least one expression")
     variables = resolve_variables(wrt, *expressions)
-    return sp.Matrix(
-        [[_partial(f, v, simplify) for v in variables] for f in expressions]
-    )
+    return sp.Matrix([[_partial(f, v, simplify) for v in variables] for f in expressions])
 
 
 def hessian(expr: ExprLike, wrt: Names = None, *, simplify: bool = True) -> sp.Matrix:
@@ -210,7 +208,9 @@ def parse_point(point: str | PointLike) -> dict[str, sp.Expr]:
                 raise InputError(f"expected name=value in '{item.strip()}'")
             pairs[name.strip()] = value.strip()
         point = pairs
-    return {(k.name if isinstance(k, sp.Symbol) else str(k)): _as_number(v) for k, v in point.items()}
+    return {
+        (k.name if isinstance(k, sp.Symbol) else str(k)): _as_number(v) for k, v in point.items()
+    }
 
 
 def split_top_level(text: str) -> list[str]:

@@ -1,7 +1,7 @@
 """ML primitives as SymPy functions, each with its derivative, numeric value and LaTeX.
 
 - sigmoid(x) = 1 / (1 + exp(-x)),          sigmoid'(x) = sigmoid(x) (1 - sigmoid(x))
-- relu(x)    = max(x, 0),                  relu'(x)    = Heaviside(x, 0)  (0 at x = 0, as in PyTorch)
+- relu(x)    = max(x, 0),                  relu'(x)    = Heaviside(x, 0) (0 at x = 0, as PyTorch)
 - softplus(x) = log(1 + exp(x)),           softplus'(x) = sigmoid(x)
 """
 

@@ -1,4 +1,4 @@
-"""Text -> SymPy, safely: tokenize, insert implicit products, then walk a whitelisted Python ``ast``.
+"""Text -> SymPy, safely: tokenize, insert implicit products, walk a whitelisted Python ``ast``.
 
 Nothing the user typed is ever passed to ``eval``, ``exec``, ``sympify`` or ``parse_expr``.
 The front end (:func:`parse_tree`) is shared by the scalar and the tensor parsers; each supplies
@@ -141,7 +141,9 @@ def parse_tree(text: str, functions: Iterable[str] = ()) -> SourceTree:
     previous: Token | None = None
     for token in tokens:
         if token.kind == "name" and keyword.iskeyword(token.text):
-            raise ParseError(f"Python keyword '{token.text}' is not allowed", text, token.column + 1)
+            raise ParseError(
+                f"Python keyword '{token.text}' is not allowed", text, token.column + 1
+            )
         if token.kind == "number":
             digits = sum(ch.isdigit() for ch in token.text)
             if digits > MAX_LITERAL_DIGITS:
@@ -429,9 +431,7 @@ class _ScalarBuilder:
             return self._product(node)
         if isinstance(node.op, ast.Pow):
             return self._power(node)
-        raise self.source.error(
-            _BINARY_NAMES.get(type(node.op), "unsupported operator"), node
-        )
+        raise self.source.error(_BINARY_NAMES.get(type(node.op), "unsupported operator"), node)
 
     def _product(self, node: ast.BinOp) -> sp.Expr:
         factors: list[sp.Expr] = []
@@ -476,9 +476,7 @@ def _arity_text(spec: FunctionSpec) -> str:
     return f"takes {spec.min_args} to {spec.max_args} arguments"
 
 
-def check_power_size(
-    base: sp.Expr, exponent: sp.Expr, error: Callable[[str], Exception]
-) -> None:
+def check_power_size(base: sp.Expr, exponent: sp.Expr, error: Callable[[str], Exception]) -> None:
     """Refuse an exact power whose value would have more than MAX_EXACT_DIGITS digits."""
     if not (base.is_Rational and exponent.is_Integer) or base == 0:
         return

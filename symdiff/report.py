@@ -125,7 +125,10 @@ def gradient_report(
     ]
     if values is not None and point is not None:
         lines.append(f"at {format_point(point)}:")
-        lines += [f"  d/d{v.name:<{width}} = {value_text(x)}" for v, x in zip(variables, values, strict=True)]
+        lines += [
+            f"  d/d{v.name:<{width}} = {value_text(x)}"
+            for v, x in zip(variables, values, strict=True)
+        ]
     if directional is not None and direction is not None:
         unit = ", ".join(str(c) for c in direction)
         lines.append(f"directional derivative along ({unit}): {directional}")
@@ -185,4 +188,7 @@ def _matrix_lines(rows: list[list[str]]) -> list[str]:
     if not rows or not rows[0]:
         return ["  []"]
     widths = [max(len(row[j]) for row in rows) for j in range(len(rows[0]))]
-    return ["  [ " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " ]" for row in rows]
+    return [
+        "  [ " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " ]"
+        for row in rows
+    ]

@@ -65,7 +65,9 @@ class OuterRule:
 OUTER_RULES: dict[type, OuterRule] = {}
 
 
-def outer_rule(cls: type, name: str, formula: str, derivative: Callable[[sp.Expr], sp.Expr]) -> None:
+def outer_rule(
+    cls: type, name: str, formula: str, derivative: Callable[[sp.Expr], sp.Expr]
+) -> None:
     """Register the outer derivative of the function class ``cls``."""
     OUTER_RULES[cls] = OuterRule(name, formula, derivative)
     RULE_FORMULAS[name] = formula
@@ -93,9 +95,17 @@ outer_rule(sp.atanh, "atanh", "d/du atanh(u) = 1/(1 - u**2)", lambda u: 1 / (1 -
 outer_rule(sp.Abs, "abs", "d/du |u| = sign(u)", sp.sign)
 outer_rule(sp.sign, "sign", "d/du sign(u) = 2*DiracDelta(u)", lambda u: 2 * sp.DiracDelta(u))
 outer_rule(
-    sp.erf, "erf", "d/du erf(u) = 2*exp(-u**2)/sqrt(pi)", lambda u: 2 * sp.exp(-(u**2)) / sp.sqrt(sp.pi)
+    sp.erf,
+    "erf",
+    "d/du erf(u) = 2*exp(-u**2)/sqrt(pi)",
+    lambda u: 2 * sp.exp(-(u**2)) / sp.sqrt(sp.pi),
 )
-outer_rule(sp.DiracDelta, "dirac_delta", "d/du DiracDelta(u) = DiracDelta(u, 1)", lambda u: sp.DiracDelta(u, 1))
+outer_rule(
+    sp.DiracDelta,
+    "dirac_delta",
+    "d/du DiracDelta(u) = DiracDelta(u, 1)",
+    lambda u: sp.DiracDelta(u, 1),
+)
 
 # --------------------------------------------------------------------------- ML functions
 
@@ -105,7 +115,9 @@ outer_rule(
     "d/du sigmoid(u) = sigmoid(u)*(1 - sigmoid(u))",
     lambda u: sigmoid(u) * (1 - sigmoid(u)),
 )
-outer_rule(relu, "relu", "d/du relu(u) = Heaviside(u, 0)  (0 at u = 0)", lambda u: sp.Heaviside(u, 0))
+outer_rule(
+    relu, "relu", "d/du relu(u) = Heaviside(u, 0)  (0 at u = 0)", lambda u: sp.Heaviside(u, 0)
+)
 outer_rule(softplus, "softplus", "d/du softplus(u) = sigmoid(u)", sigmoid)
 outer_rule(log1p, "log1p", "d/du log1p(u) = 1/(1 + u)", lambda u: 1 / (1 + u))
 outer_rule(expm1, "expm1", "d/du expm1(u) = exp(u)", sp.exp)
@@ -147,7 +159,14 @@ def chain(
     inner_step = recurse(inner, wrt)
     result = outer(inner) * inner_step.result
     return Step(
-        "chain", expr, wrt, result, (outer_step, inner_step), variable=u, inner=inner, outer=outer(u)
+        "chain",
+        expr,
+        wrt,
+        result,
+        (outer_step, inner_step),
+        variable=u,
+        inner=inner,
+        outer=outer(u),
     )
 
 
@@ -214,18 +233,22 @@ def power_rule(expr: sp.Pow, wrt: sp.Symbol, recurse: Recurse) -> Step:
     base, exponent = expr.args
     if not exponent.has(wrt):
         if exponent == sp.Rational(1, 2):
-            return chain(
-                expr, wrt, base, "sqrt", sp.sqrt, lambda u: 1 / (2 * sp.sqrt(u)), recurse
-            )
+            return chain(expr, wrt, base, "sqrt", sp.sqrt, lambda u: 1 / (2 * sp.sqrt(u)), recurse)
         return chain(
-            expr, wrt, base, "power",
+            expr,
+            wrt,
+            base,
+            "power",
             lambda u: u**exponent,
             lambda u: exponent * u ** (exponent - 1),
             recurse,
         )
     if not base.has(wrt):
         return chain(
-            expr, wrt, exponent, "exponential",
+            expr,
+            wrt,
+            exponent,
+            "exponential",
             lambda u: base**u,
             lambda u: base**u * sp.log(base),
             recurse,
@@ -241,14 +264,24 @@ def function_rule(expr: sp.Function, wrt: sp.Symbol, recurse: Recurse) -> Step:
     cls = type(expr)
     if isinstance(expr, sp.Heaviside):
         return chain(
-            expr, wrt, expr.args[0], "heaviside",
-            lambda u: sp.Heaviside(u, *expr.args[1:]), sp.DiracDelta, recurse,
+            expr,
+            wrt,
+            expr.args[0],
+            "heaviside",
+            lambda u: sp.Heaviside(u, *expr.args[1:]),
+            sp.DiracDelta,
+            recurse,
         )
     if isinstance(expr, sp.DiracDelta) and len(expr.args) == 2:
         order = expr.args[1]
         return chain(
-            expr, wrt, expr.args[0], "dirac_delta",
-            lambda u: sp.DiracDelta(u, order), lambda u: sp.DiracDelta(u, order + 1), recurse,
+            expr,
+            wrt,
+            expr.args[0],
+            "dirac_delta",
+            lambda u: sp.DiracDelta(u, order),
+            lambda u: sp.DiracDelta(u, order + 1),
+            recurse,
         )
     rule = next((OUTER_RULES[c] for c in cls.__mro__ if c in OUTER_RULES), None)
     if rule is None or len(expr.args) != 1:

@@ -17,8 +17,13 @@ _AT_HELP = "Evaluate at a point, e.g. x=3,y=1/2."
 @cli.command(name="diff")
 @click.argument("expr")
 @click.option("--wrt", multiple=True, help=_WRT_HELP)
-@click.option("--order", type=click.IntRange(min=1, max=20), default=1, show_default=True,
-              help="Differentiate this many times by each variable.")
+@click.option(
+    "--order",
+    type=click.IntRange(min=1, max=20),
+    default=1,
+    show_default=True,
+    help="Differentiate this many times by each variable.",
+)
 @click.option("--at", "at", default=None, help=_AT_HELP)
 @click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
 @format_option()
@@ -35,9 +40,7 @@ def diff_command(
       symdiff diff "sin(x)" --wrt x --order 2        # -sin(x)
     """
     expression = calculus.as_expr(read_expression(expr))
-    derivation = calculus.derive(
-        expression, split_names(wrt), order, simplify=not no_simplify
-    )
+    derivation = calculus.derive(expression, split_names(wrt), order, simplify=not no_simplify)
     value = point = None
     if at is not None:
         point = calculus.check_point_names(at, expression)
@@ -49,13 +52,20 @@ def diff_command(
 @click.argument("expr")
 @click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
 @click.option("--at", "at", default=None, help=_AT_HELP)
-@click.option("--direction", default=None,
-              help="Also the directional derivative along this vector (normalised), e.g. 2,3,-1.")
+@click.option(
+    "--direction",
+    default=None,
+    help="Also the directional derivative along this vector (normalised), e.g. 2,3,-1.",
+)
 @click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
 @format_option()
 def grad_command(
-    expr: str, wrt: tuple[str, ...], at: str | None, direction: str | None,
-    no_simplify: bool, fmt: str,
+    expr: str,
+    wrt: tuple[str, ...],
+    at: str | None,
+    direction: str | None,
+    no_simplify: bool,
+    fmt: str,
 ) -> None:
     """Gradient of EXPR: its partial derivatives ('-' reads standard input).
 
