@@ -241,8 +241,10 @@ def evaluate(expr: ExprLike, at: str | PointLike) -> sp.Expr:
         return expression.evalf(subs=substitution)
     value = expression.xreplace(substitution)
     value = value.doit() if isinstance(value, sp.Basic) else value
-    if value.has(sp.nan, sp.zoo) or value.is_real is False:
-        raise InputError(f"the value at {format_point(values)} is undefined ({value})")
+    if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        raise InputError(f"the value at {format_point(values)} is undefined (division by zero)")
+    if value.is_real is False:
+        raise InputError(f"the value at {format_point(values)} is not a real number ({value})")
     return value
 
 
