@@ -1,0 +1,198 @@
+"""Training data from files: CSV with a header row, ``.npz`` archives and ``.npy`` arrays.
+
+``load_data(path, names, columns)`` returns {data name: float64 array}. Each data name is looked up
+as a CSV column / ``.npz`` key of the same name, or of the name given in ``columns`` (the CLI's
+``--column y=label``). Nothing is evaluated: CSV cells are read with the ``csv`` module and
+``float``; NumPy files with ``allow_pickle=False``. Every problem is an ``InputError`` naming the
+file and, for CSV, the line, data row and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+Loader = Callable[[Path, Sequence[str], Mapping[str, str]], dict[str, np.ndarray]]
+LOADERS: dict[str, Loader] = {}
+
+
+def loader(*suffixes: str) -> Callable[[Loader], Loader]:
+    """Register a loader for files ending in ``suffixes``."""
+
+    def add(function: Loader) -> Loader:
+        for suffix in suffixes:
+            LOADERS[suffix] = function
+        return function
+
+    return add
+
+
+def parse_columns(specs: Sequence[str]) -> dict[str, str]:
+    """``("y=label", "x=age,z=h")`` -> {"y": "label", "x": "age", "z": "h"}."""
+    mapping: dict[str, str] = {}
+    for spec in specs:
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            name, sep, column = item.partition("=")
+            if not sep or not name.strip() or not column.strip():
+                raise InputError(f"expected --column NAME=COLUMN, got '{item}'")
+            mapping[name.strip()] = column.strip()
+    return mapping
+
+
+def load_data(
+    path: str | Path, names: Sequence[str], columns: Mapping[str, str] | None = None
+) -> dict[str, np.ndarray]:
+    """{name: array} for each data name, read from a .csv, .npz or .npy file."""
+    path = Path(path)
+    columns = dict(columns or {})
+    unknown = sorted(set(columns) - set(names))
+    if unknown:
+        raise InputError(
+            f"--column maps '{unknown[0]}', which is not a data name "
+            f"(data: {', '.join(names) or 'none'})"
+        )
+    suffix = path.suffix.lower()
+    if suffix not in LOADERS:
+        raise InputError(f"{path}: unknown data format '{suffix}' (use .csv, .npz or .npy)")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        arrays = LOADERS[suffix](path, names, columns)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    check_lengths(path, arrays)
+    return arrays
+
+
+@loader(".csv")
+def load_csv(path: Path, names: Sequence[str], columns: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Numbers from the named columns of a CSV file with a header row (blank lines skipped)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a valid CSV file: {exc}") from None
+    if not rows:
+        raise InputError(f"{path}: the file is empty (expected a header row, then data rows)")
+    header = [cell.strip() for cell in rows[0][1]]
+    positions = {column: index for index, column in enumerate(header) if column}
+    wanted = {name: columns.get(name, name) for name in names}
+    for name, column in wanted.items():
+        if column not in positions:
+            hint = "" if name in columns else f"; map one with --column {name}=COLUMN"
+            raise InputError(
+                f"{path}: no column '{column}' for data '{name}' "
+                f"(columns: {', '.join(header)}){hint}"
+            )
+    if len(rows) == 1:
+        raise InputError(f"{path}: the header has no data rows under it")
+    values = {name: np.empty(len(rows) - 1) for name in names}
+    for row_number, (line, row) in enumerate(rows[1:], start=1):
+        where = f"{path}, line {line} (data row {row_number})"
+        if len(row) != len(header):
+            raise InputError(f"{where}: {len(row)} cells, but the header has {len(header)}")
+        for name, column in wanted.items():
+            values[name][row_number - 1] = _number(row[positions[column]], where, column)
+    return values
+
+
+@loader(".npz")
+def load_npz(path: Path, names: Sequence[str], columns: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Arrays stored under the data names (or the keys given in ``columns``)."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npz file ({exc})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise InputError(f"{path}: not an .npz archive")
+    with archive:
+        keys = list(archive.files)
+        if not keys:
+            raise InputError(f"{path}: the archive is empty")
+        result = {}
+        for name in names:
+            key = columns.get(name, name)
+            if key not in keys:
+                raise InputError(
+                    f"{path}: no array '{key}' for data '{name}' (arrays: {', '.join(keys)})"
+                )
+            result[name] = _numeric_array(path, archive[key], f"array '{key}'")
+    return result
+
+
+@loader(".npy")
+def load_npy(path: Path, names: Sequence[str], columns: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """One array: 1-D for a single data name; 2-D with one column per data name, in order
+    (or the column index given in ``columns``)."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npy file ({exc})") from None
+    array = _numeric_array(path, array, "the array")
+    if array.ndim == 1 and len(names) == 1 and not columns:
+        return {names[0]: array}
+    if array.ndim != 2:
+        raise InputError(
+            f"{path}: expected a 2-D array with one column per data name, got shape {array.shape}"
+        )
+    result = {}
+    for default, name in enumerate(names):
+        index_text = columns.get(name, str(default))
+        if not index_text.isdigit() or int(index_text) >= array.shape[1]:
+            raise InputError(
+                f"{path}: no column {index_text} for data '{name}' "
+                f"(the array has {array.shape[1]} columns, numbered from 0)"
+            )
+        result[name] = array[:, int(index_text)]
+    return result
+
+
+def check_lengths(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Every per-sample array must have the same number of samples (axis 0)."""
+    lengths = {name: len(a) for name, a in arrays.items() if a.ndim > 0}
+    if not lengths:
+        return
+    first, count = next(iter(lengths.items()))
+    if count == 0:
+        raise InputError(f"{path}: '{first}' has no samples")
+    for name, length in lengths.items():
+        if length != count:
+            raise InputError(f"{path}: '{first}' has {count} samples but '{name}' has {length}")
+
+
+def _number(cell: str, where: str, column: str) -> float:
+    """The cell as a finite float, or an error naming the place."""
+    text = cell.strip()
+    where = f"{where}, column '{column}'"
+    if not text:
+        raise InputError(f"{where}: the cell is empty")
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where}: '{_short(text)}' is not a number") from None
+    if not math.isfinite(value):
+        raise InputError(f"{where}: '{_short(text)}' is not a finite number")
+    return value
+
+
+def _numeric_array(path: Path, array: np.ndarray, what: str) -> np.ndarray:
+    if array.dtype.kind not in "biuf":
+        raise InputError(f"{path}: {what} holds {array.dtype} values, not real numbers")
+    result = array.astype(np.float64)
+    if not np.all(np.isfinite(result)):
+        raise InputError(f"{path}: {what} contains NaN or infinite values")
+    return result
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
