@@ -61,8 +61,18 @@ def number_text(value: sp.Expr, digits: int = 10) -> str:
 
 def latex_text(text: str) -> str:
     """Plain text made safe inside ``\\text{...}``."""
-    replacements = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "#": r"\#",
-                    "%": r"\%", "&": r"\&", "$": r"\$", "^": r"\^{}", "~": r"\~{}"}
+    replacements = {
+        "\\": r"\textbackslash{}",
+        "{": r"\{",
+        "}": r"\}",
+        "_": r"\_",
+        "#": r"\#",
+        "%": r"\%",
+        "&": r"\&",
+        "$": r"\$",
+        "^": r"\^{}",
+        "~": r"\~{}",
+    }
     return "".join(replacements.get(char, char) for char in text)
 
 
@@ -144,10 +154,9 @@ def _chain_lines(step: Step) -> tuple[str, str, str]:
     """(let line, multiply line, outer-at-inner) for a chain step, as plain text."""
     outer_at_inner = step.outer.xreplace({step.variable: step.inner})
     inner_result = step.substeps[1].result
-    let = f"let {step.variable} = {step.inner}, so {step.expression} = {step.substeps[0].expression}"
-    multiply = (
-        f"multiply: {grouped(outer_at_inner)} * {grouped(inner_result)} = {step.result}"
-    )
+    rewritten = step.substeps[0].expression
+    let = f"let {step.variable} = {step.inner}, so {step.expression} = {rewritten}"
+    multiply = f"multiply: {grouped(outer_at_inner)} * {grouped(inner_result)} = {step.result}"
     return let, multiply, str(outer_at_inner)
 
 
@@ -213,9 +222,7 @@ def _step_latex(number: str, step: Step, depth: int, role: str = "") -> list[str
     deeper = rf"\hspace{{{(depth + 1) * 1.5:g}em}}"
     roles = ("outer", "inner") if step.rule == "chain" else ("",) * len(step.substeps)
     if step.rule == "chain":
-        rows.append(
-            rf"&{deeper}\text{{let}} && {sp.latex(step.variable)} = {sp.latex(step.inner)}"
-        )
+        rows.append(rf"&{deeper}\text{{let}} && {sp.latex(step.variable)} = {sp.latex(step.inner)}")
     for (sub_number, sub), sub_role in zip(_numbered(step.substeps, number), roles, strict=True):
         rows += _step_latex(sub_number, sub, depth + 1, sub_role)
     if step.rule == "chain":

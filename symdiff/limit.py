@@ -264,9 +264,14 @@ class LimitDerivation(Explained):
             out += [f"- ${STANDARD_LIMITS[k][1]}$" for k in self.standard_limits]
         out += ["", f"**Answer:** $f'({x}) = {sp.latex(self.result)}$"]
         if self.table:
-            out += ["", f"Difference quotients at {self._point_text()} (float64); exact value "
-                    f"${sp.latex(self.exact_value)} \\approx {numeric(self.exact_value):.12g}$",
-                    "", "| h | forward | error | central | error |", "|---|---|---|---|---|"]
+            out += [
+                "",
+                f"Difference quotients at {self._point_text()} (float64); exact value "
+                f"${sp.latex(self.exact_value)} \\approx {numeric(self.exact_value):.12g}$",
+                "",
+                "| h | forward | error | central | error |",
+                "|---|---|---|---|---|",
+            ]
             out += [
                 f"| {r.h:.0e} | {r.forward:.12g} | {r.error_forward:.2e} | {r.central:.12g} | "
                 f"{r.error_central:.2e} |"
@@ -276,8 +281,10 @@ class LimitDerivation(Explained):
 
     def latex(self) -> str:
         x = sp.latex(self.wrt)
-        rows = [rf"f'({x}) &= \lim_{{h \to 0}} \frac{{f({x} + h) - f({x})}}{{h}} "
-                rf"&& \text{{definition}}"]
+        rows = [
+            rf"f'({x}) &= \lim_{{h \to 0}} \frac{{f({x} + h) - f({x})}}{{h}} "
+            rf"&& \text{{definition}}"
+        ]
         for line in self.lines:
             body = line.latex if line.final else rf"\lim_{{h \to 0}} {line.latex}"
             rows.append(rf"&= {body} && \text{{{_latex_note(line.note)}}}")
