@@ -10,7 +10,10 @@ file and, for CSV, the line, data row and column.
 from __future__ import annotations
 
 import csv
+import json
 import math
+import os
+import tempfile
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -196,3 +199,26 @@ def _numeric_array(path: Path, array: np.ndarray, what: str) -> np.ndarray:
 
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def write_atomic(path: str | Path, content: bytes) -> Path:
+    """Write ``content`` to ``path`` via a temporary file in the same folder and a rename, so
+    the file is either the old one or the whole new one, never half written."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"{path}: the folder '{folder}' does not exist")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | Path, value: object) -> Path:
+    """Atomically write ``value`` as indented JSON (with a final newline)."""
+    return write_atomic(path, (json.dumps(value, indent=2) + "\n").encode("utf-8"))

@@ -274,6 +274,12 @@ def fit(
         params = finite_params
     with np.errstate(all="ignore"):
         final_loss = float(model.loss_and_grad(params, *arrays)[0])
+    message = str(stop)
+    if not stop.converged and not stop.diverged and history.loss and final_loss > history.loss[0]:
+        message += (
+            f"; the loss grew from {history.loss[0]:.4g} to {final_loss:.4g}: "
+            "try a smaller learning rate"
+        )
     return FitResult(
         params=layout.unflatten(params),
         flat=params,
@@ -282,7 +288,7 @@ def fit(
         epochs=epoch,
         converged=stop.converged,
         diverged=stop.diverged,
-        message=str(stop),
+        message=message,
         history=history,
     )
 
@@ -336,6 +342,22 @@ def resolve_batch_size(batch_size: BatchSize, optimizer: Optimizer, n: int | Non
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
     return None if batch_size >= n else int(batch_size)
+
+
+def planned_steps(
+    model: Model,
+    data: Sequence[Any] | Mapping[str, Any],
+    optimizer: Optimizer,
+    batch_size: BatchSize,
+    epochs: int,
+    max_steps: int | None = None,
+) -> int:
+    """How many updates ``fit`` makes at most: epochs * batches per epoch, capped by max_steps."""
+    n = sample_count(model, data_arrays(model, data))
+    size = resolve_batch_size(batch_size, optimizer, n)
+    per_epoch = 1 if size is None or n is None else -(-n // size)
+    total = epochs * per_epoch
+    return total if max_steps is None else min(total, max_steps)
 
 
 def _batches(

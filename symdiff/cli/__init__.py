@@ -95,3 +95,4 @@ def main() -> None:
 
 # Commands register themselves on ``cli`` when their modules are imported.
 from . import calculus as _calculus  # noqa: E402,F401
+from . import fit as _fit  # noqa: E402,F401

@@ -1,0 +1,239 @@
+"""``symdiff fit``: compile a loss, read data, train, then print, save and plot the result."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+import numpy as np
+
+from .. import calculus
+from ..data import load_data, parse_columns, write_json
+from ..errors import InputError, SymdiffError
+from ..optimize import OPTIMIZERS, make_optimizer, parse_float, parse_spec
+from ..train import BatchSize, Callback, FitResult, StepInfo, fit, planned_steps
+from . import cli
+from .common import format_option, read_expression, split_names
+
+#: the progress bar appears on a terminal for runs of at least this many steps
+PROGRESS_MIN_STEPS = 1000
+
+
+@cli.command(name="fit")
+@click.argument("loss")
+@click.option(
+    "--params", "params", multiple=True, required=True, help="Parameters to train, e.g. b0,b1."
+)
+@click.option("--data", "data", multiple=True, help="Data names (columns of --input), e.g. x,y.")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False),
+    help="Data file: .csv (with a header), .npz or .npy.",
+)
+@click.option("--column", multiple=True, help="Map a data name to a column/key: y=label.")
+@click.option(
+    "--reduce",
+    type=click.Choice(["mean", "sum"]),
+    default="mean",
+    show_default=True,
+    help="Fold the per-sample losses.",
+)
+@click.option(
+    "--optimizer",
+    default="gd",
+    show_default=True,
+    help=f"One of {', '.join(OPTIMIZERS)}; settings after a colon: momentum:mu=0.95.",
+)
+@click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate.")
+@click.option(
+    "--schedule",
+    default="constant",
+    show_default=True,
+    help="constant | step:drop=0.5,every=100 | exponential:gamma=0.99 | inverse:decay=0.01.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Passes over the data.",
+)
+@click.option(
+    "--batch-size",
+    default="auto",
+    show_default=True,
+    help="full, 1 (SGD), k (mini-batches), or auto (the optimizer's default).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the mini-batch shuffling."
+)
+@click.option("--init", default=None, help="Starting values, e.g. b0=0,b1=0.5 (others start at 0).")
+@click.option(
+    "--tol",
+    type=float,
+    default=None,
+    help="Stop when the epoch loss changes by at most tol*max(1,|loss|).",
+)
+@click.option(
+    "--gtol", type=float, default=None, help="Stop when the gradient norm is at most gtol."
+)
+@click.option(
+    "--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many updates."
+)
+@click.option("--clip-norm", type=float, default=None, help="Clip the gradient to this 2-norm.")
+@click.option(
+    "--save",
+    "save_path",
+    type=click.Path(dir_okay=False),
+    help="Write the parameters (and loss) as JSON, atomically.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="Draw the loss curve (and the path, for 1-2 parameters) to a .png/.svg/.pdf.",
+)
+@format_option("text", "json")
+def fit_command(
+    loss: str,
+    params: tuple[str, ...],
+    data: tuple[str, ...],
+    input_path: str | None,
+    column: tuple[str, ...],
+    reduce: str,
+    optimizer: str,
+    lr: float,
+    schedule: str,
+    epochs: int,
+    batch_size: str,
+    seed: int,
+    init: str | None,
+    tol: float | None,
+    gtol: float | None,
+    max_steps: int | None,
+    clip_norm: float | None,
+    save_path: str | None,
+    plot_path: str | None,
+    fmt: str,
+) -> None:
+    """Train the parameters of the per-sample LOSS on data by gradient descent.
+
+    \b
+    Examples:
+      symdiff fit "(b0 + b1*x - y)**2" --params b0,b1 --data x,y --input data.csv --lr 0.1
+      symdiff fit "(b0 + b1*x - y)**2" --params b0,b1 --data x,y --input data.csv \\
+          --optimizer momentum:mu=0.9 --batch-size 16 --epochs 50 --save params.json --plot loss.png
+    """
+    from ..codegen import compile as compile_loss
+
+    param_names = split_names(params) or []
+    data_names = split_names(data) or []
+    if data_names and input_path is None:
+        raise InputError("--data names need an --input file to read them from")
+    if input_path and not data_names:
+        raise InputError("--input needs --data names saying which columns to use")
+    name, settings = parse_spec(optimizer)
+    chosen = make_optimizer(name, lr=lr, schedule=schedule, clip_norm=clip_norm, **settings)
+    model = compile_loss(read_expression(loss), params=param_names, data=data_names, reduce=reduce)
+    arrays = load_data(input_path, data_names, parse_columns(column)) if input_path else {}
+    start = _initial_values(init, param_names)
+    size = _batch_size(batch_size)
+    total = planned_steps(model, arrays, chosen, size, epochs, max_steps)
+    with _progress(total) as progress:
+        result = fit(
+            model,
+            arrays,
+            chosen,
+            init=start,
+            epochs=epochs,
+            batch_size=size,
+            seed=seed,
+            tol=tol,
+            gtol=gtol,
+            max_steps=max_steps,
+            callbacks=[progress],
+            record_path=plot_path is not None,
+        )
+    if save_path is not None:
+        write_json(save_path, _saved(result))
+    if plot_path is not None:
+        from ..plot import plot_training
+
+        plot_training({chosen.name: result}, plot_path, model=model, data=list(arrays.values()))
+    click.echo(_render(result, chosen.name, chosen.hyperparameters(), fmt))
+    if result.diverged:
+        raise SymdiffError(result.message)
+
+
+def _initial_values(init: str | None, names: list[str]) -> dict[str, float]:
+    if init is None:
+        return {}
+    values: dict[str, float] = {}
+    for key, value in calculus.parse_point(init).items():
+        if key not in names:
+            raise InputError(f"--init names '{key}', which is not a parameter ({', '.join(names)})")
+        number = calculus.numeric(value)
+        if number is None:
+            raise InputError(f"--init value of '{key}' is not a real number")
+        values[key] = number
+    return values
+
+
+def _batch_size(text: str) -> BatchSize:
+    text = text.strip().lower()
+    if text in ("auto", "full"):
+        return None if text == "full" else "auto"
+    size = parse_float(text, "--batch-size")
+    if not size.is_integer() or size < 1:
+        raise InputError(f"--batch-size must be full, auto or a whole number >= 1, got '{text}'")
+    return int(size)
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callback]:
+    """A callback that advances a progress bar on stderr, when stdout is a terminal."""
+    if total < PROGRESS_MIN_STEPS or not sys.stdout.isatty():
+        yield lambda info: None
+        return
+    with click.progressbar(length=total, label="training", file=sys.stderr) as bar:
+
+        def advance(info: StepInfo) -> None:
+            bar.update(1)
+
+        yield advance
+
+
+def _saved(result: FitResult) -> dict[str, Any]:
+    data = result.to_dict()
+    del data["history"]
+    return data
+
+
+def _render(result: FitResult, optimizer: str, settings: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        data = result.to_dict()
+        data["optimizer"] = {"name": optimizer, **settings}
+        return json.dumps(data, indent=2)
+    width = max(len(name) for name in result.params) if result.params else 0
+    lines = [
+        f"optimizer: {optimizer} ({_settings_text(settings)})",
+        f"{result.message}",
+        f"steps: {result.steps}, epochs: {result.epochs}",
+        f"loss: {result.loss:.10g}",
+    ]
+    for name, value in result.params.items():
+        shown = f"{value:.10g}" if isinstance(value, float) else np.array2string(value, precision=8)
+        lines.append(f"  {name.ljust(width)} = {shown}")
+    return "\n".join(lines)
+
+
+def _settings_text(settings: dict[str, Any]) -> str:
+    shown = {k: v for k, v in settings.items() if v is not None}
+    if shown.get("schedule") == "constant":
+        shown.pop("schedule")
+    return ", ".join(f"{key}={value}" for key, value in shown.items())

@@ -1,0 +1,165 @@
+"""Pictures of training: the loss curve, and the path of the parameters over the loss surface.
+
+matplotlib is an optional extra (``pip install "symdiff[plot]"``); it is imported only here, with
+the non-interactive Agg backend. ``plot_training`` draws one or several runs (several optimizers on
+one figure, to compare them):
+
+* left: the loss at every step (log scale when all losses are positive);
+* right, for a model with one scalar parameter: the loss curve L(w) with the visited points
+  (like figures 2.18 and 2.20 of the seed); with two: the path over the contours of L(w1, w2)
+  (like figure 2.19). The right panel needs the runs' recorded paths (``fit(record_path=True)``).
+
+Files are written atomically (a temporary file in the same folder, then a rename).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import write_atomic
+from .errors import InputError, SymdiffError
+from .train import FitResult, Model
+
+#: points per axis of the grid the contours are drawn from
+GRID = 60
+#: how far the surface extends past the paths, as a fraction of their span
+MARGIN = 0.25
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, or a SymdiffError saying how to install it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SymdiffError(
+            "plotting needs matplotlib, which is not installed: pip install 'symdiff[plot]'"
+        ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_training(
+    runs: FitResult | Mapping[str, FitResult],
+    path: str | Path,
+    *,
+    model: Model | None = None,
+    data: Sequence[np.ndarray] = (),
+    title: str | None = None,
+) -> Path:
+    """Draw the loss curves (and, with ``model`` and recorded paths, the parameter paths)."""
+    plt = pyplot()
+    runs = {"": runs} if isinstance(runs, FitResult) else dict(runs)
+    surface = _surface_kind(runs, model)
+    columns = 2 if surface else 1
+    figure, axes = plt.subplots(1, columns, figsize=(6 * columns, 4.5), squeeze=False)
+    draw_loss_curves(axes[0][0], runs)
+    if surface == 1:
+        draw_curve_path(axes[0][1], runs, model, data)
+    elif surface == 2:
+        draw_contour_path(axes[0][1], runs, model, data)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    try:
+        return save_figure(figure, Path(path))
+    finally:
+        plt.close(figure)
+
+
+def draw_loss_curves(axis: Any, runs: Mapping[str, FitResult]) -> None:
+    """Loss per step of each run."""
+    positive = all(min(r.history.loss, default=1.0) > 0 for r in runs.values())
+    for label, result in runs.items():
+        axis.plot(np.arange(len(result.history.loss)), result.history.loss, label=label or None)
+    if positive:
+        axis.set_yscale("log")
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss (batch)")
+    axis.set_title("loss during training")
+    if any(runs):
+        axis.legend()
+
+
+def draw_curve_path(
+    axis: Any, runs: Mapping[str, FitResult], model: Model, data: Sequence[np.ndarray]
+) -> None:
+    """L(w) for a single parameter w, with the points each run visited."""
+    name = model.PARAMS[0][0]
+    low, high = _span([r.history.path for r in runs.values()], axis_index=0)
+    grid = np.linspace(low, high, 400)
+    axis.plot(grid, [_loss(model, [w], data) for w in grid], color="black", lw=1.5, label="loss")
+    for label, result in runs.items():
+        visited = np.array(result.history.path)[:, 0]
+        losses = [_loss(model, [w], data) for w in visited]
+        axis.plot(visited, losses, "o-", ms=3, lw=0.8, alpha=0.8, label=label or "path")
+        axis.plot(visited[-1:], losses[-1:], "*", ms=14, color=axis.lines[-1].get_color())
+    axis.set_xlabel(name)
+    axis.set_ylabel("loss")
+    axis.set_title(f"loss as a function of {name} (star: end)")
+    axis.legend()
+
+
+def draw_contour_path(
+    axis: Any, runs: Mapping[str, FitResult], model: Model, data: Sequence[np.ndarray]
+) -> None:
+    """Contours of L(w1, w2) with the path each run took."""
+    paths = [np.array(r.history.path) for r in runs.values()]
+    (x_low, x_high), (y_low, y_high) = _span(paths, 0), _span(paths, 1)
+    xs, ys = np.linspace(x_low, x_high, GRID), np.linspace(y_low, y_high, GRID)
+    surface = np.array([[_loss(model, [x, y], data) for x in xs] for y in ys])
+    finite = surface[np.isfinite(surface)]
+    levels = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, 25))) if finite.size else 10
+    contour = axis.contour(xs, ys, surface, levels=levels, cmap="viridis", linewidths=0.8)
+    axis.figure.colorbar(contour, ax=axis, label="loss")
+    for (label, _result), path in zip(runs.items(), paths, strict=True):
+        axis.plot(path[:, 0], path[:, 1], ".-", ms=3, lw=1, label=label or "path")
+        colour = axis.lines[-1].get_color()
+        axis.plot(path[0, 0], path[0, 1], "o", color=colour, ms=7)
+        axis.plot(path[-1, 0], path[-1, 1], "*", color=colour, ms=14)
+    names = [name for name, _ in model.PARAMS]
+    axis.set_xlabel(names[0])
+    axis.set_ylabel(names[1])
+    axis.set_title("path over the loss contours (o: start, *: end)")
+    axis.legend()
+
+
+def save_figure(figure: Any, path: Path) -> Path:
+    """Write the figure to ``path`` atomically; the format follows the suffix (.png, .svg, .pdf)."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in figure.canvas.get_supported_filetypes():
+        raise InputError(f"{path}: unknown image format '{suffix}' (use .png, .svg or .pdf)")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=suffix, dpi=110)
+    return write_atomic(path, buffer.getvalue())
+
+
+def _surface_kind(runs: Mapping[str, FitResult], model: Model | None) -> int:
+    """1 or 2 when the right panel can be drawn (scalar parameters, paths recorded), else 0."""
+    if model is None or not runs:
+        return 0
+    shapes = [tuple(shape) for _, shape in model.PARAMS]
+    if len(shapes) not in (1, 2) or any(shapes) or not all(r.history.path for r in runs.values()):
+        return 0
+    return len(shapes)
+
+
+def _span(paths: Sequence[Any], axis_index: int) -> tuple[float, float]:
+    values = np.concatenate([np.asarray(p)[:, axis_index] for p in paths])
+    low, high = float(values.min()), float(values.max())
+    margin = max(high - low, 1e-3 * max(1.0, abs(high))) * MARGIN
+    return low - margin, high + margin
+
+
+def _loss(model: Model, params: Sequence[float], data: Sequence[np.ndarray]) -> float:
+    with np.errstate(all="ignore"):
+        loss_fn = getattr(model, "loss", None)
+        flat = np.asarray(params, dtype=np.float64)
+        value = loss_fn(flat, *data) if loss_fn else model.loss_and_grad(flat, *data)[0]
+    return float(value)
