@@ -34,10 +34,12 @@ from .errors import (
 from .functions import relu, sigmoid, softplus
 from .parse import parse
 from .steps import Step
+from .train import FitResult, fit
 
 __all__ = [
     "__version__",
     "Derivation",
+    "FitResult",
     "InputError",
     "ParseError",
     "ShapeError",
@@ -49,6 +51,7 @@ __all__ = [
     "differentiate",
     "directional_derivative",
     "evaluate",
+    "fit",
     "gradient",
     "hessian",
     "jacobian",
