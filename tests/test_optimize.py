@@ -108,7 +108,7 @@ def test_updates_act_per_coordinate_and_do_not_mutate(name):
         ("nesterov", 0.05, "constant"),
         ("adagrad", 0.5, "constant"),
         # RMSProp's steps stay about lr long near the minimum: it needs a decaying rate
-        ("rmsprop", 0.01, "inverse:decay=0.01"),
+        ("rmsprop", 0.05, "inverse:decay=0.01"),
         ("adam", 0.05, "constant"),
     ],
 )
