@@ -23,7 +23,7 @@ import numpy as np
 
 from .data import write_atomic
 from .errors import InputError, SymdiffError
-from .train import FitResult, Model
+from .train import FitResult, Model, full_loss
 
 #: points per axis of the grid the contours are drawn from
 GRID = 60
@@ -158,8 +158,4 @@ def _span(paths: Sequence[Any], axis_index: int) -> tuple[float, float]:
 
 
 def _loss(model: Model, params: Sequence[float], data: Sequence[np.ndarray]) -> float:
-    with np.errstate(all="ignore"):
-        loss_fn = getattr(model, "loss", None)
-        flat = np.asarray(params, dtype=np.float64)
-        value = loss_fn(flat, *data) if loss_fn else model.loss_and_grad(flat, *data)[0]
-    return float(value)
+    return full_loss(model, np.asarray(params, dtype=np.float64), data)

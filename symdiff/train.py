@@ -231,9 +231,9 @@ def fit(
                 batch = _take(arrays, rows)
                 with np.errstate(all="ignore"):  # overflow is reported as divergence below
                     loss, grad = model.loss_and_grad(params, *batch)
-                loss = float(loss)
-                grad = np.asarray(grad, dtype=np.float64).reshape(-1)
-                grad_norm = float(np.linalg.norm(grad))
+                    loss = float(loss)
+                    grad = np.asarray(grad, dtype=np.float64).reshape(-1)
+                    grad_norm = float(np.linalg.norm(grad))
                 _check_finite(loss, grad_norm, step, epoch, optimizer, finite_step)
                 finite_params, finite_step = params, step
                 rate = optimizer.learning_rate(step)
@@ -272,8 +272,7 @@ def fit(
         stop = reason
     if stop.diverged:
         params = finite_params
-    with np.errstate(all="ignore"):
-        final_loss = float(model.loss_and_grad(params, *arrays)[0])
+    final_loss = full_loss(model, params, arrays)
     message = str(stop)
     if not stop.converged and not stop.diverged and history.loss and final_loss > history.loss[0]:
         message += (
@@ -291,6 +290,14 @@ def fit(
         message=message,
         history=history,
     )
+
+
+def full_loss(model: Model, params: np.ndarray, arrays: Sequence[np.ndarray]) -> float:
+    """The loss over all the data (``model.loss`` when the model has it)."""
+    with np.errstate(all="ignore"):
+        if hasattr(model, "loss"):
+            return float(model.loss(params, *arrays))
+        return float(model.loss_and_grad(params, *arrays)[0])
 
 
 def data_arrays(model: Model, data: Sequence[Any] | Mapping[str, Any]) -> list[np.ndarray]:

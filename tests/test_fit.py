@@ -1,0 +1,268 @@
+"""The training loop ``symdiff.fit`` on hand-written NumPy models with the generated-module
+interface (PARAMS, DATA, loss, loss_and_grad on a flat parameter vector): convergence, batching,
+seeds, stopping rules, divergence, callbacks, parameter layout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import symdiff
+from symdiff.errors import InputError
+from symdiff.optimize import Momentum, make_optimizer
+from symdiff.train import ParamLayout, StepInfo, fit, planned_steps
+
+
+class LineModel:
+    """Per-sample loss (b0 + b1*x - y)**2, averaged over the samples."""
+
+    PARAMS = (("b0", ()), ("b1", ()))
+    DATA = ("x", "y")
+
+    def __init__(self) -> None:
+        self.batches: list[np.ndarray] = []
+
+    def loss(self, params, x, y):
+        residual = params[0] + params[1] * x - y
+        return float(np.mean(residual**2))
+
+    def loss_and_grad(self, params, x, y):
+        self.batches.append(np.asarray(x).copy())
+        residual = params[0] + params[1] * x - y
+        return float(np.mean(residual**2)), np.array(
+            [np.mean(2 * residual), np.mean(2 * residual * x)]
+        )
+
+
+class VectorModel:
+    """(X @ w + b - y)**2 averaged, with a vector parameter w of shape (3,)."""
+
+    PARAMS = (("w", (3,)), ("b", ()))
+    DATA = ("X", "y")
+
+    def loss_and_grad(self, params, X, y):
+        w, b = params[:3], params[3]
+        residual = X @ w + b - y
+        grad_w = 2 * X.T @ residual / len(y)
+        return float(np.mean(residual**2)), np.append(grad_w, np.mean(2 * residual))
+
+
+class DoubleWell:
+    """No data: f(w) = w**4 - 3 w**2 + w (a local minimum near 1.13, the global near -1.30)."""
+
+    PARAMS = (("w", ()),)
+    DATA = ()
+
+    def loss_and_grad(self, params):
+        w = params[0]
+        return w**4 - 3 * w**2 + w, np.array([4 * w**3 - 6 * w + 1])
+
+
+@pytest.fixture(scope="module")
+def line_data():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=120)
+    y = 0.5 - 1.5 * x + 0.2 * rng.normal(size=120)
+    return x, y
+
+
+def least_squares(x, y):
+    solution, *_ = np.linalg.lstsq(np.c_[np.ones_like(x), x], y, rcond=None)
+    return solution
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "lr"),
+    [("gd", 0.3), ("momentum", 0.1), ("nesterov", 0.1), ("adagrad", 1.0), ("adam", 0.1)],
+)
+def test_full_batch_optimizers_reach_least_squares(line_data, optimizer, lr):
+    x, y = line_data
+    result = fit(LineModel(), (x, y), optimizer, lr=lr, epochs=3000, tol=1e-14)
+    assert result.converged, result.message
+    assert [result.params["b0"], result.params["b1"]] == pytest.approx(
+        least_squares(x, y), abs=1e-5
+    )
+    assert result.loss == pytest.approx(LineModel().loss(result.flat, x, y))
+    assert result.steps == result.epochs == len(result.history.loss)
+
+
+def test_minibatch_sgd_with_decay_gets_close(line_data):
+    x, y = line_data
+    optimizer = make_optimizer("minibatch", lr=0.1, schedule="inverse:decay=0.01")
+    result = fit(LineModel(), (x, y), optimizer, batch_size=10, epochs=60, seed=3)
+    assert [result.params["b0"], result.params["b1"]] == pytest.approx(
+        least_squares(x, y), abs=0.02
+    )
+    assert result.steps == 60 * 12
+    assert len(result.history.epoch_loss) == 60
+    # the step losses are batch losses; the epoch losses weight them by batch size
+    assert result.history.epoch_loss[0] == pytest.approx(np.mean(result.history.loss[:12]))
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "batch_size", "per_epoch"),
+    [
+        ("gd", "auto", 1),
+        ("sgd", "auto", 50),
+        ("minibatch", "auto", 2),
+        ("sgd", 7, 8),
+        ("sgd", None, 1),
+    ],
+)
+def test_batch_sizes_cover_every_sample_once_per_epoch(optimizer, batch_size, per_epoch):
+    x = np.arange(50, dtype=float)
+    model = LineModel()
+    result = fit(model, (x, 2 * x), optimizer, lr=1e-4, epochs=3, batch_size=batch_size)
+    assert result.steps == 3 * per_epoch
+    for epoch in range(3):
+        seen = np.concatenate(model.batches[epoch * per_epoch : (epoch + 1) * per_epoch])
+        assert sorted(seen.tolist()) == x.tolist()
+    assert (
+        planned_steps(model, (x, 2 * x), make_optimizer(optimizer), batch_size, 3) == 3 * per_epoch
+    )
+
+
+def test_same_seed_same_result_other_seed_other_path(line_data):
+    x, y = line_data
+    runs = [
+        fit(LineModel(), (x, y), "sgd", lr=0.01, epochs=3, seed=seed, record_path=True)
+        for seed in (11, 11, 12)
+    ]
+    assert runs[0].history.loss == runs[1].history.loss
+    assert np.array_equal(runs[0].flat, runs[1].flat)
+    assert runs[0].history.loss != runs[2].history.loss
+    assert not np.array_equal(runs[0].flat, runs[2].flat)
+
+
+def test_no_shuffle_keeps_the_order():
+    x = np.arange(6, dtype=float)
+    model = LineModel()
+    fit(model, (x, x), "sgd", lr=1e-3, epochs=2, batch_size=4, shuffle=False)
+    assert [b.tolist() for b in model.batches[:4]] == [[0, 1, 2, 3], [4, 5]] * 2
+
+
+def test_gtol_stops_with_a_small_gradient(line_data):
+    x, y = line_data
+    result = fit(LineModel(), (x, y), "gd", lr=0.3, epochs=10_000, gtol=1e-8)
+    assert result.converged
+    assert "gradient norm" in result.message
+    assert result.history.grad_norm[-1] <= 1e-8 < result.history.grad_norm[-2]
+    assert result.steps == len(result.history.loss) - 1  # the last gradient was not applied
+
+
+def test_max_steps_and_epochs_end_without_convergence(line_data):
+    x, y = line_data
+    capped = fit(LineModel(), (x, y), "sgd", lr=0.01, epochs=5, max_steps=17, tol=1e-12)
+    assert (capped.steps, capped.epochs, capped.converged) == (17, 1, False)
+    assert "max_steps=17" in capped.message
+    finished = fit(LineModel(), (x, y), "gd", lr=0.01, epochs=4)
+    assert (finished.steps, finished.converged) == (4, False)
+    assert finished.message == "finished 4 epochs (no tolerance set)"
+
+
+def test_learning_rate_history_follows_the_schedule(line_data):
+    x, y = line_data
+    optimizer = make_optimizer("gd", lr=0.2, schedule="exponential:gamma=0.5")
+    result = fit(LineModel(), (x, y), optimizer, epochs=4)
+    assert result.history.lr == pytest.approx([0.2, 0.1, 0.05, 0.025])
+
+
+def test_divergence_returns_the_last_finite_parameters(line_data):
+    x, y = line_data
+    result = fit(LineModel(), (x, y), "gd", lr=5.0, epochs=10_000, record_path=True)
+    assert result.diverged and not result.converged
+    assert result.message.startswith(f"diverged at step {result.steps}")
+    assert "smaller learning rate than 5" in result.message
+    assert np.all(np.isfinite(result.flat))
+    # the parameters kept are those of the last step whose loss and gradient were finite
+    assert np.array_equal(result.flat, result.history.path[-1])
+    assert math.isfinite(result.history.loss[-1])
+    assert result.loss == pytest.approx(result.history.loss[-1])
+
+
+def test_divergence_at_the_first_step_keeps_the_initial_values():
+    x = np.array([1.0, 2.0])
+    result = fit(LineModel(), (x, x), "gd", init={"b0": 1e200, "b1": 1e200})
+    assert result.diverged and result.steps == 0
+    assert "kept the parameters of the initial values" in result.message
+    assert result.params == {"b0": 1e200, "b1": 1e200}
+
+
+def test_growing_loss_is_reported(line_data):
+    x, y = line_data
+    result = fit(LineModel(), (x, y), "gd", lr=1.5, epochs=20)
+    assert not result.diverged
+    assert "the loss grew" in result.message and "smaller learning rate" in result.message
+
+
+def test_callbacks_see_each_step_and_can_stop(line_data):
+    x, y = line_data
+    seen: list[StepInfo] = []
+
+    def watch(info: StepInfo) -> bool:
+        seen.append(info)
+        return info.step == 25
+
+    result = fit(LineModel(), (x, y), "sgd", lr=0.01, epochs=5, batch_size=10, callbacks=[watch])
+    assert result.steps == 25 and [info.step for info in seen] == list(range(1, 26))
+    assert [info.epoch for info in seen if info.epoch_done] == [1, 2]
+    assert result.message == "stopped by a callback after step 25"
+    assert np.array_equal(seen[-1].params, result.flat)
+
+
+def test_vector_parameters_keep_their_shape():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 3.0
+    result = fit(VectorModel(), {"X": X, "y": y}, "gd", lr=0.2, epochs=2000, tol=1e-15)
+    assert result.params["w"].shape == (3,)
+    assert result.params["w"] == pytest.approx([1.0, -2.0, 0.5], abs=1e-6)
+    assert result.params["b"] == pytest.approx(3.0, abs=1e-6)
+    assert result.to_dict()["params"]["w"] == pytest.approx([1.0, -2.0, 0.5], abs=1e-6)
+
+
+def test_param_layout_round_trip_and_errors():
+    layout = ParamLayout.of(VectorModel())
+    assert layout.size == 4
+    flat = layout.flatten({"w": [1, 2, 3], "b": 4})
+    assert flat.tolist() == [1, 2, 3, 4]
+    assert layout.flatten({"b": 4}).tolist() == [0, 0, 0, 4]
+    assert layout.flatten({"w": 2.0}).tolist() == [2, 2, 2, 0]  # a scalar broadcasts
+    back = layout.unflatten(flat)
+    assert back["w"].tolist() == [1, 2, 3] and back["b"] == 4.0
+    with pytest.raises(InputError, match="unknown parameter 'c'"):
+        layout.flatten({"c": 1})
+    with pytest.raises(InputError, match=r"'w' has shape \(3,\)"):
+        layout.flatten({"w": [1, 2]})
+    with pytest.raises(InputError, match="expected 4 initial parameter values, got 2"):
+        layout.flatten([1.0, 2.0])
+
+
+def test_bad_data_and_settings_are_input_errors():
+    x = np.arange(5.0)
+    with pytest.raises(InputError, match="'x' has 5 samples but 'y' has 4"):
+        fit(LineModel(), (x, x[:4]))
+    with pytest.raises(InputError, match="no data for 'y'"):
+        fit(LineModel(), {"x": x})
+    with pytest.raises(InputError, match="expected 2 data arrays"):
+        fit(LineModel(), (x,))
+    with pytest.raises(InputError, match="contains NaN"):
+        fit(LineModel(), (x, x * np.nan))
+    with pytest.raises(InputError, match="batch size must be at least 1"):
+        fit(LineModel(), (x, x), batch_size=0)
+    with pytest.raises(InputError, match="epochs must be a positive whole number"):
+        fit(LineModel(), (x, x), epochs=0)
+    with pytest.raises(InputError, match="give lr inside the Optimizer"):
+        fit(LineModel(), (x, x), Momentum(), lr=0.1)
+
+
+def test_model_without_data_trains_one_step_per_epoch():
+    result = fit(DoubleWell(), (), "gd", lr=0.01, init=[-2.0], epochs=500, tol=1e-14)
+    assert result.converged
+    assert result.params["w"] == pytest.approx(-1.3008, abs=1e-4)
+
+
+def test_fit_is_exported():
+    assert symdiff.fit is fit
