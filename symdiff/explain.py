@@ -329,8 +329,13 @@ def explain(expr: ExprLike, wrt: str | sp.Symbol | None = None) -> Explanation:
     )
 
 
-def rules_table() -> str:
-    """Every rule name with its formula, one per line (``symdiff steps --list-rules``)."""
+def rules_table(fmt: str = "text") -> str:
+    """Every rule name with its formula (``symdiff steps --list-rules``): text, markdown, json."""
+    if fmt == "json":
+        return json.dumps(RULE_FORMULAS, indent=2)
+    if fmt in ("markdown", "latex"):
+        rows = [f"| `{name}` | `{formula}` |" for name, formula in RULE_FORMULAS.items()]
+        return "\n".join(["| rule | formula |", "|---|---|", *rows])
     width = max(len(name) for name in RULE_FORMULAS)
     return "\n".join(f"{name:<{width}}  {formula}" for name, formula in RULE_FORMULAS.items())
 
@@ -357,7 +362,7 @@ class CheckResult(Explained):
     formats = ("text", "markdown", "latex", "json")
 
     def text(self) -> str:
-        lines = wrap(f"{_d(self.wrt)} {self.expression} = {self.expected}")
+        lines = wrap(f"{_d(self.wrt)} {grouped(self.expression)} = {self.expected}")
         if self.correct:
             lines += wrap(f"correct: {self.answer} is equivalent ({self.how})")
             return "\n".join(lines)

@@ -95,4 +95,5 @@ def main() -> None:
 
 # Commands register themselves on ``cli`` when their modules are imported.
 from . import calculus as _calculus  # noqa: E402,F401
+from . import explain as _explain  # noqa: E402,F401
 from . import fit as _fit  # noqa: E402,F401

@@ -1,0 +1,96 @@
+"""``symdiff steps | graph | check``: derivations a student can follow."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import InputError
+from ..explain import check_answer, explain, rules_table
+from ..graph import MODES, build_graph
+from ..limit import limit_derivation
+from . import cli
+from .common import format_option, read_expression, split_names
+
+
+@cli.command(name="steps")
+@click.argument("expr", required=False)
+@click.option("--wrt", default=None, help="The variable to differentiate by.")
+@click.option(
+    "--method",
+    type=click.Choice(["rules", "limit"]),
+    default="rules",
+    show_default=True,
+    help="Rule by rule, or from the limit definition (f(x+h) - f(x))/h.",
+)
+@click.option("--at", "at", default=None, help="With --method limit: a point, e.g. x=3.")
+@click.option("--list-rules", is_flag=True, help="List the rule names and formulas, then exit.")
+@format_option("text", "markdown", "latex", "json")
+def steps_command(
+    expr: str | None, wrt: str | None, method: str, at: str | None, list_rules: bool, fmt: str
+) -> None:
+    """Step-by-step derivative of EXPR ('-' reads standard input).
+
+    \b
+    Examples:
+      symdiff steps "sin(x**2)" --wrt x
+      symdiff steps "2*x**3 + 5" --wrt x --method limit
+      symdiff steps "x**2" --wrt x --method limit --at x=3
+      symdiff steps --list-rules
+    """
+    if list_rules:
+        click.echo(rules_table(fmt))
+        return
+    if expr is None:
+        raise InputError("missing EXPR (or use --list-rules)")
+    text = read_expression(expr)
+    if method == "limit":
+        derivation = limit_derivation(text, wrt, at)
+    else:
+        if at is not None:
+            raise InputError("--at goes with --method limit")
+        derivation = explain(text, wrt)
+    click.echo(derivation.render(fmt))
+
+
+@cli.command(name="graph")
+@click.argument("exprs", nargs=-1, required=True)
+@click.option("--wrt", multiple=True, help="Input(s) to differentiate by; repeat or use commas.")
+@click.option("--at", "at", required=True, help="Values of every variable, e.g. X=3,y=1,W=3.")
+@click.option(
+    "--mode", type=click.Choice(list(MODES)), default="both", show_default=True, help="Sweeps."
+)
+@format_option("text", "markdown", "latex", "json", "dot")
+def graph_command(
+    exprs: tuple[str, ...], wrt: tuple[str, ...], at: str, mode: str, fmt: str
+) -> None:
+    """Computational graph of EXPR(s), evaluated in forward and/or reverse mode.
+
+    \b
+    Examples:
+      symdiff graph "-y*log(1/(1+exp(-W*X)))" --wrt W --at X=3,y=1,W=3
+      symdiff graph "abs(y_true - (w*x + b))" --wrt w,b --at x=2,w=3,b=1,y_true=4 --mode reverse
+      symdiff graph "sin(x)" "cos(x)" "x**2" --wrt x --at x=1      # m > n: forward wins
+      symdiff graph "x**2*y" --wrt x --at x=1,y=2 --format dot | dot -Tpng > graph.png
+    """
+    graph = build_graph([read_expression(e) for e in exprs], split_names(wrt), at, mode)
+    click.echo(graph.render(fmt))
+
+
+@cli.command(name="check")
+@click.argument("expr")
+@click.option("--wrt", default=None, help="The variable the answer is a derivative by.")
+@click.option("--answer", required=True, help="Your derivative, e.g. '6*x**2'.")
+@format_option("text", "markdown", "latex", "json")
+@click.pass_context
+def check_command(ctx: click.Context, expr: str, wrt: str | None, answer: str, fmt: str) -> None:
+    """Check a derivative: exit 0 if ANSWER equals d EXPR/d WRT, else 1 and a counterexample.
+
+    \b
+    Examples:
+      symdiff check "2*x**3 + 5" --wrt x --answer "6*x**2"     # correct, exit 0
+      symdiff check "2*x**3 + 5" --wrt x --answer "6*x"        # incorrect, exit 1
+    """
+    result = check_answer(read_expression(expr), wrt, answer)
+    click.echo(result.render(fmt))
+    if not result.correct:
+        ctx.exit(1)
