@@ -129,7 +129,11 @@ def load_npz(path: Path, names: Sequence[str], columns: Mapping[str, str]) -> di
                 raise InputError(
                     f"{path}: no array '{key}' for data '{name}' (arrays: {', '.join(keys)})"
                 )
-            result[name] = _numeric_array(path, archive[key], f"array '{key}'")
+            try:
+                array = archive[key]
+            except ValueError as exc:  # e.g. an object array, refused without pickle
+                raise InputError(f"{path}: cannot read array '{key}': {exc}") from None
+            result[name] = _numeric_array(path, array, f"array '{key}'")
     return result
 
 
