@@ -1,0 +1,855 @@
+"""Shaped expressions: the tensor IR, shape checking, and the safe tensor parser.
+
+A tensor expression is a DAG of interned :class:`Node` objects (identical sub-expressions are the
+same object, so sharing is free). Every node carries its shape, a tuple of dimensions, each an
+``int`` or a symbolic name such as ``"n"``. Nodes are built only through the *smart constructors*
+below (``add``, ``mul``, ``matmul``, ``sum_`` ...), which check shapes and apply local
+simplifications: constants are folded and pulled to the front (``c*(d*x) = (c*d)*x``, ``A @ (c*B)
+= c*(A @ B)``), ``x.T.T = x``, ``log(sigmoid(z)) = -softplus(-z)``, ``log(softmax(Z)) =
+log_softmax(Z)`` and ``cross_entropy(Y, softmax(Z))`` becomes one fused node.
+
+Text is parsed by the shared front end :func:`symdiff.parse.parse_tree` and a whitelisting
+builder over its ``ast``; nothing the user typed is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import zip_longest
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+
+from .errors import InputError, ParseError, ShapeError
+from .parse import MAX_DEPTH, SourceTree, check_name, check_power_size, flatten_chain, parse_tree
+
+Dim = int | str
+Shape = tuple[Dim, ...]
+
+# --------------------------------------------------------------------------- nodes
+
+
+class Node:
+    """One interned operation ``op(args; attrs)`` with its ``shape``.
+
+    Leaves are ``var`` (attrs = (name,)) and ``const`` (attrs = (sympy value,), shape ()).
+    Construct nodes with the smart constructors, never directly.
+    """
+
+    __slots__ = ("op", "args", "attrs", "shape", "__weakref__")
+
+    op: str
+    args: tuple[Node, ...]
+    attrs: tuple[Any, ...]
+    shape: Shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def name(self) -> str:
+        """The name of a ``var`` leaf."""
+        return str(self.attrs[0])
+
+    @property
+    def value(self) -> sp.Expr:
+        """The value of a ``const`` leaf."""
+        return self.attrs[0]
+
+    def __repr__(self) -> str:
+        from .tensor_print import to_text
+
+        return f"<{to_text(self)} : {format_shape(self.shape)}>"
+
+
+_INTERNED: dict[tuple[Any, ...], Node] = {}
+
+
+def make_node(op: str, args: Sequence[Node], attrs: tuple[Any, ...], shape: Shape) -> Node:
+    """The unique node for (op, args, attrs): identical sub-expressions are one object."""
+    key = (op, tuple(id(a) for a in args), attrs, shape)
+    node = _INTERNED.get(key)
+    if node is None:
+        node = object.__new__(Node)
+        node.op, node.args, node.attrs, node.shape = op, tuple(args), attrs, shape
+        _INTERNED[key] = node
+    return node
+
+
+def var(name: str, shape: Shape = ()) -> Node:
+    """A named input (parameter or data) of the given shape."""
+    return make_node("var", (), (check_name(name),), tuple(shape))
+
+
+def const(value: object) -> Node:
+    """A scalar constant; ``value`` may involve symbolic dimensions (``1/n``)."""
+    if isinstance(value, bool):
+        raise TypeError("a constant cannot be a bool")
+    number = (
+        sp.Integer(value)
+        if isinstance(value, int)
+        else sp.Float(value)
+        if isinstance(value, float)
+        else value
+    )
+    if not isinstance(number, sp.Expr):
+        raise TypeError(f"constant must be a number, got {value!r}")
+    return make_node("const", (), (number,), ())
+
+
+def is_const(node: Node, value: object | None = None) -> bool:
+    return node.op == "const" and (value is None or node.value == value)
+
+
+def walk(root: Node | Iterable[Node]) -> list[Node]:
+    """All nodes below ``root`` (or several roots), each once, children before parents."""
+    roots = [root] if isinstance(root, Node) else list(root)
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((arg, False) for arg in reversed(node.args) if id(arg) not in seen)
+    return order
+
+
+def variables(root: Node | Iterable[Node]) -> list[Node]:
+    """The ``var`` leaves of an expression, in order of first appearance."""
+    return [n for n in walk(root) if n.op == "var"]
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+class ShapeMismatch(ShapeError):
+    """Raised by a constructor; the parser adds the sub-expression and column."""
+
+
+def format_shape(shape: Shape) -> str:
+    """(n, 10) -> '(n, 10)'; () -> '()' (a scalar); (d,) -> '(d,)'."""
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def dim_expr(dim: Dim) -> sp.Expr:
+    """A dimension as a SymPy number or positive integer symbol (for 1/n in formulas)."""
+    if isinstance(dim, int):
+        return sp.Integer(dim)
+    return sp.Symbol(dim, positive=True, integer=True)
+
+
+def size_of(shape: Shape, axes: Iterable[int] | None = None) -> sp.Expr:
+    """Number of elements over ``axes`` (all axes when None)."""
+    chosen = range(len(shape)) if axes is None else axes
+    return sp.Mul(*[dim_expr(shape[a]) for a in chosen])
+
+
+def broadcast_shape(a: Shape, b: Shape) -> Shape | None:
+    """NumPy broadcasting of two shapes (trailing axes aligned, 1 stretches), None if they clash."""
+    out: list[Dim] = []
+    for da, db in zip_longest(reversed(a), reversed(b), fillvalue=1):
+        if da == db or db == 1:
+            out.append(da)
+        elif da == 1:
+            out.append(db)
+        else:
+            return None
+    return tuple(reversed(out))
+
+
+def _broadcast(a: Node, b: Node, symbol: str) -> Shape:
+    shape = broadcast_shape(a.shape, b.shape)
+    if shape is None:
+        raise ShapeMismatch(
+            f"shapes {format_shape(a.shape)} {symbol} {format_shape(b.shape)} do not broadcast"
+        )
+    return shape
+
+
+def _axis(node: Node, axis: int | None) -> int | None:
+    if axis is None:
+        return None
+    if not -node.ndim <= axis < max(node.ndim, 1) or node.ndim == 0:
+        raise ShapeMismatch(f"axis {axis} is out of range for shape {format_shape(node.shape)}")
+    return axis % node.ndim
+
+
+# --------------------------------------------------------------------------- smart constructors
+
+
+def scaled(node: Node) -> tuple[sp.Expr, Node]:
+    """Split ``c * x`` into (c, x); any other node is (1, node)."""
+    if node.op == "mul" and is_const(node.args[0]):
+        return node.args[0].value, node.args[1]
+    return sp.Integer(1), node
+
+
+def scale(coefficient: sp.Expr, node: Node) -> Node:
+    return mul(const(coefficient), node)
+
+
+def _unstretch(a: Node, b: Node, shape: Shape) -> tuple[Node, Node]:
+    """A scalar broadcast_to in an elementwise operation is just the scalar (NumPy broadcasts)."""
+    if a.op == "broadcast_to" and a.args[0].ndim == 0 and b.shape == shape:
+        a = a.args[0]
+    if b.op == "broadcast_to" and b.args[0].ndim == 0 and a.shape == shape:
+        b = b.args[0]
+    return a, b
+
+
+def add(a: Node, b: Node) -> Node:
+    """Elementwise a + b with broadcasting."""
+    shape = _broadcast(a, b, "+")
+    a, b = _unstretch(a, b, shape)
+    if is_const(a) and is_const(b):
+        return const(a.value + b.value)
+    if is_const(a, 0) and b.shape == shape:
+        return b
+    if is_const(b, 0) and a.shape == shape:
+        return a
+    ca, xa = scaled(a)
+    cb, xb = scaled(b)
+    if xa is xb and not is_const(xa):
+        return scale(ca + cb, xa)
+    if ca != 1 and cb != 1 and (ca == cb or ca == -cb):  # c*x + c*y = c*(x + y)
+        if ca.could_extract_minus_sign() and not cb.could_extract_minus_sign():
+            (ca, xa), (cb, xb) = (cb, xb), (ca, xa)
+        return scale(ca, add(xa, scale(cb / ca, xb)))
+    return make_node("add", (a, b), (), shape)
+
+
+def neg(a: Node) -> Node:
+    return mul(const(-1), a)
+
+
+def sub(a: Node, b: Node) -> Node:
+    return add(a, neg(b))
+
+
+def mul(a: Node, b: Node) -> Node:
+    """Elementwise a * b with broadcasting (the Hadamard product ⊙ for equal shapes)."""
+    shape = _broadcast(a, b, "*")
+    if is_const(b) and not is_const(a):
+        a, b = b, a
+    if is_const(a):
+        if is_const(b):
+            return const(a.value * b.value)
+        if a.value == 1:
+            return b
+        c, x = scaled(b)
+        if c != 1:
+            return scale(a.value * c, x)
+        if b.op == "broadcast_to" and is_const(b.args[0]):
+            return broadcast_to(const(a.value * b.args[0].value), b.shape)
+        return make_node("mul", (a, b), (), shape)
+    for first, second in ((a, b), (b, a)):
+        if first.op == "broadcast_to" and broadcast_shape(first.args[0].shape, second.shape) == (
+            shape
+        ):
+            return mul(first.args[0], second)
+    (ca, xa), (cb, xb) = scaled(a), scaled(b)
+    if ca != 1 or cb != 1:
+        return scale(ca * cb, mul(xa, xb))
+    for first, second in ((a, b), (b, a)):  # x * (1/y) = x / y
+        if second.op == "div" and is_const(second.args[0], 1) and first.shape == shape:
+            return div(first, second.args[1])
+    return make_node("mul", (a, b), (), shape)
+
+
+def div(a: Node, b: Node) -> Node:
+    """Elementwise a / b with broadcasting."""
+    shape = _broadcast(a, b, "/")
+    a, b = _unstretch(a, b, shape)
+    if is_const(a) and a.value != 1:
+        return scale(a.value, div(const(1), b))
+    if is_const(b):
+        if b.value == 0:
+            raise ShapeMismatch("division by zero")
+        return mul(const(1 / b.value), a)
+    (ca, xa), (cb, xb) = scaled(a), scaled(b)
+    if ca != 1 or cb != 1:
+        return scale(ca / cb, div(xa, xb))
+    return make_node("div", (a, b), (), shape)
+
+
+def power(a: Node, b: Node) -> Node:
+    """Elementwise a ** b with broadcasting."""
+    shape = _broadcast(a, b, "**")
+    if is_const(b):
+        if b.value == 1:
+            return a
+        if is_const(a):
+            check_power_size(a.value, b.value, ShapeMismatch)
+            return const(a.value**b.value)
+        c, x = scaled(a)
+        if c != 1 and b.value.is_integer:
+            return scale(c**b.value, power(x, b))
+    return make_node("pow", (a, b), (), shape)
+
+
+def matmul(a: Node, b: Node) -> Node:
+    """a @ b: (m,k)@(k,p) -> (m,p), (m,k)@(k,) -> (m,), (k,)@(k,p) -> (p,), (k,)@(k,) -> ()."""
+    if a.ndim == 0 or b.ndim == 0 or a.ndim > 2 or b.ndim > 2:
+        raise ShapeMismatch(
+            f"'@' needs vectors or matrices, got {format_shape(a.shape)} @ {format_shape(b.shape)}"
+        )
+    inner_a, inner_b = a.shape[-1], b.shape[0]
+    if inner_a != inner_b:
+        raise ShapeMismatch(
+            f"{format_shape(a.shape)} @ {format_shape(b.shape)}: inner dimensions "
+            f"{inner_a} and {inner_b} differ"
+        )
+    shape = a.shape[:-1] + b.shape[1:]
+    if a.op == "eye":
+        return b
+    if b.op == "eye":
+        return a
+    (ca, xa), (cb, xb) = scaled(a), scaled(b)
+    if ca != 1 or cb != 1:
+        return scale(ca * cb, matmul(xa, xb))
+    return make_node("matmul", (a, b), (), shape)
+
+
+def transpose(a: Node) -> Node:
+    """a.T: swaps the axes of a matrix; a vector or scalar is its own transpose."""
+    if a.ndim > 2:
+        raise ShapeMismatch(f".T needs a vector or matrix, got {format_shape(a.shape)}")
+    if a.ndim < 2:
+        return a
+    if a.op == "transpose":
+        return a.args[0]
+    c, x = scaled(a)
+    if c != 1:
+        return scale(c, transpose(x))
+    if a.op == "eye":
+        return a
+    return make_node("transpose", (a,), (), (a.shape[1], a.shape[0]))
+
+
+def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
+    """Sum over all elements (axis None) or one axis."""
+    axis = _axis(a, axis)
+    if axis is None:
+        shape: Shape = tuple(1 for _ in a.shape) if keepdims else ()
+        axes: list[int] = list(range(a.ndim))
+    else:
+        shape = a.shape[:axis] + ((1,) if keepdims else ()) + a.shape[axis + 1 :]
+        axes = [axis]
+    if a.ndim == 0 or all(a.shape[i] == 1 for i in axes) and keepdims:
+        return a
+    c, x = scaled(a)
+    if c != 1:
+        return scale(c, sum_(x, axis, keepdims))
+    if a.op == "broadcast_to" and a.args[0].ndim == 0:
+        return broadcast_to(mul(a.args[0], const(size_of(a.shape, axes))), shape)
+    return make_node("sum", (a,), (axis, bool(keepdims)), shape)
+
+
+def mean(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
+    """Mean over all elements or one axis: sum / count."""
+    axis = _axis(a, axis)
+    count = size_of(a.shape, None if axis is None else [axis])
+    return scale(1 / count, sum_(a, axis, keepdims))
+
+
+def broadcast_to(a: Node, shape: Shape) -> Node:
+    """``a`` repeated to ``shape`` (the adjoint of a sum)."""
+    shape = tuple(shape)
+    if a.shape == shape:
+        return a
+    if broadcast_shape(a.shape, shape) != shape:
+        raise ShapeMismatch(f"cannot broadcast {format_shape(a.shape)} to {format_shape(shape)}")
+    if a.op == "broadcast_to":
+        a = a.args[0]
+    return make_node("broadcast_to", (a,), (shape,), shape)
+
+
+def expand_dims(a: Node, axis: int) -> Node:
+    """Insert an axis of length 1 at ``axis`` (NumPy ``a[:, None]`` for axis 1)."""
+    if not 0 <= axis <= a.ndim:
+        raise ShapeMismatch(f"axis {axis} is out of range for shape {format_shape(a.shape)}")
+    if a.ndim == 0:
+        return a
+    shape = a.shape[:axis] + (1,) + a.shape[axis:]
+    if a.op == "broadcast_to" and a.args[0].ndim == 0:
+        return broadcast_to(a.args[0], shape)
+    return make_node("expand_dims", (a,), (axis,), shape)
+
+
+def unbroadcast(g: Node, shape: Shape) -> Node:
+    """Sum ``g`` over the axes that broadcasting stretched, back to ``shape`` (bias gradients)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    for _ in range(lead):
+        g = sum_(g, 0)
+    for axis, dim in enumerate(shape):
+        if dim == 1 and g.shape[axis] != 1:
+            g = sum_(g, axis, keepdims=True)
+    return g
+
+
+#: Elementwise functions of one argument (their derivatives live in tensor_rules).
+ELEMENTWISE = (
+    "exp",
+    "log",
+    "sigmoid",
+    "relu",
+    "tanh",
+    "softplus",
+    "abs",
+    "sqrt",
+    "sign",
+    "heaviside",
+)
+
+
+def elementwise(op: str, a: Node) -> Node:
+    """f(a) applied to every element, with stabilising rewrites for log and exp."""
+    if op not in ELEMENTWISE:
+        raise ValueError(f"unknown elementwise function {op}")
+    if op == "log":
+        if a.op == "exp":
+            return a.args[0]
+        if a.op == "sigmoid":  # log(sigmoid(z)) = -softplus(-z)
+            return neg(elementwise("softplus", neg(a.args[0])))
+        if a.op == "softmax":
+            return make_node("log_softmax", a.args, a.attrs, a.shape)
+        if a.op == "add" and is_const(a.args[0], 1):  # log(1 - sigmoid(z)) = -softplus(z)
+            c, x = scaled(a.args[1])
+            if c == -1 and x.op == "sigmoid" and x.shape == a.shape:
+                return neg(elementwise("softplus", x.args[0]))
+    if op == "exp" and a.op == "log_softmax":
+        return make_node("softmax", a.args, a.attrs, a.shape)
+    if is_const(a) and op in ("exp", "log", "sqrt", "abs", "tanh"):
+        return const(
+            {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "tanh": sp.tanh}[op](
+                a.value
+            )
+        )
+    return make_node(op, (a,), (), a.shape)
+
+
+def _softmax_family(op: str, a: Node, axis: int | None, keepdims: bool = False) -> Node:
+    if a.ndim == 0:
+        raise ShapeMismatch(f"{op} needs a vector or matrix, got a scalar")
+    axis = _axis(a, axis)
+    if axis is None and a.ndim == 1 and op != "logsumexp":
+        axis = 0
+    if op != "logsumexp":
+        return make_node(op, (a,), (axis,), a.shape)
+    if axis is None:
+        shape: Shape = tuple(1 for _ in a.shape) if keepdims else ()
+    else:
+        shape = a.shape[:axis] + ((1,) if keepdims else ()) + a.shape[axis + 1 :]
+    return make_node(op, (a,), (axis, bool(keepdims)), shape)
+
+
+def softmax(a: Node, axis: int | None = -1) -> Node:
+    """exp(a) / sum(exp(a), axis) (the last axis by default; None for all elements)."""
+    return _softmax_family("softmax", a, axis)
+
+
+def log_softmax(a: Node, axis: int | None = -1) -> Node:
+    """a - logsumexp(a, axis, keepdims)."""
+    return _softmax_family("log_softmax", a, axis)
+
+
+def logsumexp(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
+    """log(sum(exp(a), axis)), computed stably."""
+    return _softmax_family("logsumexp", a, axis, keepdims)
+
+
+def cross_entropy(targets: Node, probabilities: Node) -> Node:
+    """Mean over rows of -sum(Y * log(P)); rows of Y are probability vectors (e.g. one-hot).
+
+    ``cross_entropy(Y, softmax(Z))`` becomes one fused node whose gradient is (softmax(Z) - Y)/n.
+    """
+    if targets.shape != probabilities.shape or targets.ndim not in (1, 2):
+        raise ShapeMismatch(
+            "cross_entropy(Y, P) needs Y and P of the same vector or matrix shape, got "
+            f"{format_shape(targets.shape)} and {format_shape(probabilities.shape)}"
+        )
+    last = probabilities.ndim - 1
+    if probabilities.op == "softmax" and probabilities.attrs == (last,):
+        logits = probabilities.args[0]
+        return make_node("softmax_cross_entropy", (targets, logits), (), ())
+    rows = dim_expr(targets.shape[0]) if targets.ndim == 2 else sp.Integer(1)
+    return scale(-1 / rows, sum_(mul(targets, elementwise("log", probabilities))))
+
+
+def trace(a: Node) -> Node:
+    """Sum of the diagonal of a square matrix."""
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ShapeMismatch(f"trace needs a square matrix, got {format_shape(a.shape)}")
+    c, x = scaled(a)
+    if c != 1:
+        return scale(c, trace(x))
+    return make_node("trace", (a,), (), ())
+
+
+def outer(a: Node, b: Node) -> Node:
+    """Outer product of two vectors: (m,) x (p,) -> (m, p)."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise ShapeMismatch(
+            f"outer needs two vectors, got {format_shape(a.shape)} and {format_shape(b.shape)}"
+        )
+    (ca, xa), (cb, xb) = scaled(a), scaled(b)
+    if ca != 1 or cb != 1:
+        return scale(ca * cb, outer(xa, xb))
+    return make_node("outer", (a, b), (), (a.shape[0], b.shape[0]))
+
+
+def eye(dim: Dim) -> Node:
+    """The identity matrix of size dim x dim (only the gradient of a trace needs it)."""
+    return make_node("eye", (), (dim,), (dim, dim))
+
+
+def dot(a: Node, b: Node) -> Node:
+    """Inner product of vectors; matrix product otherwise (like numpy.dot)."""
+    return matmul(a, b)
+
+
+def squared_norm(a: Node) -> Node:
+    """sum(a**2): the squared Euclidean (Frobenius) norm."""
+    return sum_(power(a, const(2)))
+
+
+def norm(a: Node) -> Node:
+    """sqrt(sum(a**2))."""
+    return elementwise("sqrt", squared_norm(a))
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+_DIM_RE = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*))\s*")
+
+
+def parse_dims(text: str | Sequence[object], where: str = "") -> Shape:
+    """'n,d' or ['n', 64] -> ('n', 64); '' or [] is a scalar."""
+    items: Sequence[object] = list(text) if not isinstance(text, str) else text.split(",")
+    if isinstance(text, str) and not text.strip():
+        items = []
+    dims: list[Dim] = []
+    for item in items:
+        if isinstance(item, bool):
+            raise InputError(f"bad dimension {item!r}{where}")
+        if isinstance(item, int):
+            if item < 1:
+                raise InputError(f"dimension must be positive, got {item}{where}")
+            dims.append(item)
+            continue
+        match = _DIM_RE.fullmatch(str(item))
+        if match is None:
+            raise InputError(f"bad dimension {str(item).strip()!r}{where}: use a number or a name")
+        if match.group(1) is not None:
+            dims.append(parse_dims([int(match.group(1))], where)[0])
+        else:
+            dims.append(check_name(match.group(2)))
+    if len(dims) > 2:
+        raise InputError(
+            f"only scalars, vectors and matrices are supported, got {len(dims)} dims{where}"
+        )
+    return tuple(dims)
+
+
+def parse_shape_option(option: str) -> tuple[str, Shape]:
+    """'X=n,d' -> ('X', ('n', 'd'))."""
+    name, sep, dims = option.partition("=")
+    if not sep:
+        raise InputError(f"bad --shape {option!r}: expected NAME=DIMS, e.g. X=n,d")
+    name = name.strip()
+    try:
+        check_name(name)
+    except ParseError as exc:
+        raise InputError(f"bad --shape {option!r}: {exc.reason}") from None
+    return name, parse_dims(dims, f" in --shape {option!r}")
+
+
+@dataclass(frozen=True)
+class Model:
+    """A tensor loss with its declared shapes: ``params`` are differentiated, ``data`` are not."""
+
+    loss: str
+    params: dict[str, Shape] = field(default_factory=dict)
+    data: dict[str, Shape] = field(default_factory=dict)
+
+    @property
+    def shapes(self) -> dict[str, Shape]:
+        return {**self.data, **self.params}
+
+
+def shapes_from_options(options: Iterable[str]) -> dict[str, Shape]:
+    """Repeated --shape NAME=DIMS options -> {name: shape}; a name declared twice is an error."""
+    shapes: dict[str, Shape] = {}
+    for option in options:
+        name, shape = parse_shape_option(option)
+        if name in shapes:
+            raise InputError(f"shape of '{name}' declared twice")
+        shapes[name] = shape
+    return shapes
+
+
+def load_model(path: str | Path) -> Model:
+    """Read a TOML model file: ``loss = "..."``, ``[params]`` and ``[data]`` name -> shape."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read model file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"model file {path} is not valid TOML: {exc}") from None
+    loss = document.get("loss")
+    if not isinstance(loss, str) or not loss.strip():
+        raise InputError(f"model file {path} needs a 'loss = \"...\"' string")
+    unknown = set(document) - {"loss", "params", "data"}
+    if unknown:
+        raise InputError(f"model file {path}: unknown key(s) {', '.join(sorted(unknown))}")
+    tables: dict[str, dict[str, Shape]] = {}
+    for table in ("params", "data"):
+        entries = document.get(table, {})
+        if not isinstance(entries, dict):
+            raise InputError(f"model file {path}: [{table}] must be a table of name = shape")
+        tables[table] = {
+            check_name(name): parse_dims(
+                shape if isinstance(shape, (str, list)) else [shape],
+                f" for '{name}' in {path}",
+            )
+            for name, shape in entries.items()
+        }
+    both = set(tables["params"]) & set(tables["data"])
+    if both:
+        raise InputError(
+            f"model file {path}: {', '.join(sorted(both))} in both [params] and [data]"
+        )
+    return Model(loss, tables["params"], tables["data"])
+
+
+# --------------------------------------------------------------------------- parser
+
+
+@dataclass(frozen=True)
+class TensorFunction:
+    """A function the tensor parser admits: its builder, arity and keyword options."""
+
+    build: Callable[..., Node]
+    arity: int = 1
+    keywords: tuple[str, ...] = ()
+    doc: str = ""
+
+
+def _unary(op: str) -> TensorFunction:
+    return TensorFunction(lambda a: elementwise(op, a), doc=f"elementwise {op}")
+
+
+#: Functions a tensor expression may call, by the name typed.
+TENSOR_FUNCTIONS: dict[str, TensorFunction] = {
+    **{op: _unary(op) for op in ELEMENTWISE},
+    "sum": TensorFunction(sum_, 1, ("axis", "keepdims"), "sum over all elements or an axis"),
+    "mean": TensorFunction(mean, 1, ("axis", "keepdims"), "mean over all elements or an axis"),
+    "softmax": TensorFunction(softmax, 1, ("axis",), "softmax over an axis (last by default)"),
+    "log_softmax": TensorFunction(log_softmax, 1, ("axis",), "log of softmax, stable"),
+    "logsumexp": TensorFunction(logsumexp, 1, ("axis", "keepdims"), "log(sum(exp(x))), stable"),
+    "cross_entropy": TensorFunction(cross_entropy, 2, (), "mean over rows of -sum(Y*log(P))"),
+    "dot": TensorFunction(dot, 2, (), "inner product of vectors (matmul otherwise)"),
+    "outer": TensorFunction(outer, 2, (), "outer product of two vectors"),
+    "transpose": TensorFunction(transpose, 1, (), "same as .T"),
+    "trace": TensorFunction(trace, 1, (), "sum of the diagonal"),
+    "norm2": TensorFunction(squared_norm, 1, (), "squared Euclidean norm sum(x**2)"),
+    "sumsq": TensorFunction(squared_norm, 1, (), "same as norm2"),
+    "norm": TensorFunction(norm, 1, (), "Euclidean norm sqrt(sum(x**2))"),
+    "expand_dims": TensorFunction(expand_dims, 1, ("axis",), "insert an axis of length 1"),
+}
+
+_CONSTANTS = {"pi": sp.pi, "e": sp.E}
+
+
+class _TensorBuilder:
+    """Builds tensor nodes from a checked ``ast``; anything not whitelisted is an error."""
+
+    def __init__(self, source: SourceTree, shapes: Mapping[str, Shape]) -> None:
+        self.source = source
+        self.shapes = shapes
+        self.dims = {d for shape in shapes.values() for d in shape if isinstance(d, str)}
+
+    def build(self, node: ast.AST) -> Node:
+        handler = getattr(self, f"_build_{type(node).__name__}", None)
+        if handler is None:
+            raise self.source.error(f"'{type(node).__name__}' is not allowed here", node)
+        try:
+            return handler(node)
+        except ShapeMismatch as exc:
+            raise self._shape_error(str(exc), node) from None
+
+    def _shape_error(self, reason: str, node: ast.AST) -> ShapeError:
+        if getattr(self, "_reported", False):
+            return ShapeError(reason)
+        self._reported = True
+        column = self.source.column_of(node)
+        return ShapeError(f"shape error in '{ast.unparse(node)}': {reason} at column {column}")
+
+    def _build_Constant(self, node: ast.Constant) -> Node:
+        literal = self.source.literals.get(node.col_offset)
+        if literal is None or isinstance(node.value, (bool, complex)):
+            raise self.source.error("only real numbers are allowed as constants", node)
+        return const(sp.Integer(literal) if literal.isdigit() else sp.Float(literal))
+
+    def _build_Name(self, node: ast.Name) -> Node:
+        name = node.id
+        if name in self.shapes:
+            return var(name, self.shapes[name])
+        if name in _CONSTANTS:
+            return const(_CONSTANTS[name])
+        if name in TENSOR_FUNCTIONS:
+            raise self.source.error(f"function '{name}' must be called, e.g. {name}(X)", node)
+        if name in self.dims:  # a dimension stands for its size: sum(x) / n
+            return const(dim_expr(name))
+        check_name(name, self.source.text, self.source.column_of(node))
+        return var(name, ())
+
+    def _build_UnaryOp(self, node: ast.UnaryOp) -> Node:
+        if isinstance(node.op, ast.USub):
+            return neg(self.build(node.operand))
+        if isinstance(node.op, ast.UAdd):
+            return self.build(node.operand)
+        raise self.source.error("only unary '+' and '-' are allowed", node)
+
+    def _build_BinOp(self, node: ast.BinOp) -> Node:
+        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+            items = flatten_chain(node)
+            result = self.build(items[0][1])
+            combine = {ast.Add: add, ast.Sub: sub, ast.Mult: mul, ast.Div: div}
+            for op, operand in items[1:]:
+                right = self.build(operand)
+                try:
+                    result = combine[op](result, right)  # type: ignore[index]
+                except ShapeMismatch as exc:
+                    raise self._shape_error(str(exc), _span(node, operand)) from None
+            return result
+        if isinstance(node.op, ast.Pow):
+            return power(self.build(node.left), self.build(node.right))
+        if isinstance(node.op, ast.MatMult):
+            return matmul(self.build(node.left), self.build(node.right))
+        raise self.source.error(f"operator '{type(node.op).__name__}' is not supported", node)
+
+    def _build_Attribute(self, node: ast.Attribute) -> Node:
+        if node.attr != "T":
+            raise self.source.error(
+                f"only '.T' is allowed after an expression, not '.{node.attr}'", node
+            )
+        return transpose(self.build(node.value))
+
+    def _build_Call(self, node: ast.Call) -> Node:
+        if not isinstance(node.func, ast.Name):
+            raise self.source.error("only named functions can be called", node)
+        name = node.func.id
+        spec = TENSOR_FUNCTIONS.get(name)
+        if name == "eye":
+            return self._eye(node)
+        if spec is None:
+            known = ", ".join(sorted([*TENSOR_FUNCTIONS, "eye"]))
+            raise self.source.error(f"unknown function '{name}' (known: {known})", node)
+        if len(node.args) != spec.arity:
+            plural = "s" if spec.arity != 1 else ""
+            raise self.source.error(
+                f"{name}() takes {spec.arity} argument{plural}, got {len(node.args)}", node
+            )
+        options: dict[str, int] = {}
+        for keyword_node in node.keywords:
+            key = keyword_node.arg
+            if key not in spec.keywords:
+                allowed = ", ".join(spec.keywords) or "none"
+                raise self.source.error(
+                    f"{name}() has no keyword '{key}' (allowed: {allowed})", keyword_node.value
+                )
+            options[key] = self._integer(keyword_node.value)
+        args = [self.build(arg) for arg in node.args]
+        if "keepdims" in options:
+            options["keepdims"] = bool(options["keepdims"])  # type: ignore[assignment]
+        return spec.build(*args, **options)
+
+    def _eye(self, node: ast.Call) -> Node:
+        if len(node.args) != 1 or node.keywords:
+            raise self.source.error("eye() takes one dimension", node)
+        arg = node.args[0]
+        if isinstance(arg, ast.Name) and arg.id in self.dims:
+            return eye(arg.id)
+        return eye(self._integer(arg))
+
+    def _integer(self, node: ast.AST) -> int:
+        sign = 1
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            sign, node = -1, node.operand
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, int)
+            and not isinstance(node.value, bool)
+            and abs(node.value) < 10**6
+        ):
+            return sign * node.value
+        raise self.source.error("expected an integer constant", node)
+
+
+def _span(parent: ast.BinOp, operand: ast.AST) -> ast.AST:
+    """The sub-expression of a chain up to and including ``operand`` (for error messages)."""
+    current: ast.AST = parent
+    while isinstance(current, ast.BinOp) and current.right is not operand:
+        current = current.left
+    return current
+
+
+def parse_tensor(text: str, shapes: Mapping[str, Shape]) -> Node:
+    """Parse ``text`` with the declared ``shapes``; undeclared names are scalars.
+
+    Raises ParseError for bad syntax and ShapeError (naming both shapes and the sub-expression)
+    when shapes do not fit.
+    """
+    for name, shape in shapes.items():
+        check_name(name)
+        dims = {d for d in shape if isinstance(d, str)}
+        if dims & set(shapes):
+            raise InputError(f"dimension name {sorted(dims & set(shapes))[0]!r} is also a symbol")
+    source = parse_tree(text, [*TENSOR_FUNCTIONS, "eye"])
+    builder = _TensorBuilder(source, shapes)
+    try:
+        return builder.build(source.tree)
+    except RecursionError:
+        raise ParseError(f"expression is nested too deeply (limit {MAX_DEPTH})") from None
+
+
+def iter_dims(shapes: Mapping[str, Shape]) -> Iterator[str]:
+    """The symbolic dimension names, in order of first declaration."""
+    seen: dict[str, None] = {}
+    for shape in shapes.values():
+        for d in shape:
+            if isinstance(d, str):
+                seen.setdefault(d)
+    return iter(seen)
+
+
+def is_integer_shape(shape: Shape) -> bool:
+    return all(isinstance(d, int) for d in shape)
+
+
+def element_count(shape: Shape) -> int:
+    """Number of elements of a concrete shape."""
+    return math.prod(int(d) for d in shape)
