@@ -1,0 +1,47 @@
+"""Golden-file comparison for the explanation renderers.
+
+Set ``SYMDIFF_REGEN_GOLDEN=1`` to rewrite the files under ``tests/golden/`` from the current
+output (then review the diff by hand before committing: the goldens are the specification).
+JSON goldens are compared as data, floats to a relative 1e-9, so the last bit of a libm result
+does not matter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+GOLDEN = Path(__file__).parent / "golden"
+REGENERATE = os.environ.get("SYMDIFF_REGEN_GOLDEN") == "1"
+
+
+def assert_golden(name: str, actual: str) -> None:
+    """``actual`` equals the stored golden file ``name`` (text exactly, JSON as data)."""
+    path = GOLDEN / name
+    if REGENERATE:
+        path.write_text(actual + "\n", encoding="utf-8")
+    expected = path.read_text(encoding="utf-8").rstrip("\n")
+    if name.endswith(".json"):
+        assert_same_data(json.loads(actual), json.loads(expected), name)
+    else:
+        assert actual == expected, f"{name} differs from its golden file"
+
+
+def assert_same_data(actual: Any, expected: Any, where: str) -> None:
+    """Equal JSON data; floats equal to a relative 1e-9."""
+    if isinstance(expected, float) or isinstance(actual, float):
+        assert isinstance(actual, (int, float)) and isinstance(expected, (int, float)), where
+        assert math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-300), where
+    elif isinstance(expected, dict):
+        assert isinstance(actual, dict) and actual.keys() == expected.keys(), where
+        for key in expected:
+            assert_same_data(actual[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), where
+        for k, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_same_data(a, e, f"{where}[{k}]")
+    else:
+        assert actual == expected, where

@@ -1,0 +1,284 @@
+"""Rule-by-rule derivations: every recorded step is a true derivative, the rendered forms are
+well formed, the answer is what ``symdiff diff`` prints, and the seed examples match goldens."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import sympy as sp
+from click.testing import CliRunner
+from derivative_oracles import close, high_precision, sample_points
+from golden_support import assert_golden
+from test_corpus import CORPUS
+
+from symdiff.cli import cli
+from symdiff.differentiate import differentiate
+from symdiff.explain import COMPOSITE_RULES, TEXT_WIDTH, explain, rules_table
+from symdiff.functions import to_elementary
+from symdiff.parse import make_symbol, parse
+from symdiff.rules import RULE_FORMULAS
+from symdiff.steps import Step
+
+#: ML losses and activations beyond the shared corpus, each checked step by step.
+ML_EXTRA = [
+    "-y*log(sigmoid(w*x + b)) - (1 - y)*log(1 - sigmoid(w*x + b))",
+    "(w*x + b - y)**2/2",
+    "abs(y - (w*x + b))",
+    "log(1 + exp(-y*(w*x + b)))",
+    "softplus(-y*w*x)",
+    "relu(w*x + b)**2",
+    "tanh(w*x)**2 + sigmoid(x)",
+    "log(exp(x) + exp(2*x) + exp(y))",
+    "x*sigmoid(x)",
+    "-log(exp(x)/(exp(x) + exp(y)))",
+]
+
+
+def _check_steps(step: Step, substitution: dict, point: dict, checked: list[str]) -> None:
+    """step.result == sympy.diff(step.expression, step.wrt), at the point, recursively.
+
+    The outer step of a chain rule is in terms of u; there u = inner is substituted after
+    differentiating, so it is checked at the same point.
+    """
+    ours = step.result.xreplace(substitution)
+    theirs = sp.diff(step.expression, step.wrt).xreplace(substitution)
+    a = high_precision(to_elementary(ours), point)
+    b = high_precision(to_elementary(theirs), point)
+    assert close(a, b, 1e-10), f"{step.rule}: d/d{step.wrt} {step.expression} = {step.result}"
+    checked.append(step.rule)
+    for index, sub in enumerate(step.substeps):
+        inner = dict(substitution)
+        if step.rule == "chain" and index == 0:
+            inner[step.variable] = step.inner.xreplace(substitution)
+        _check_steps(sub, inner, point, checked)
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c.text for c in CORPUS])
+def test_every_step_of_the_corpus_is_a_true_derivative(case) -> None:
+    expression = parse(case.text)
+    symbols = sorted(expression.free_symbols, key=lambda s: s.name)
+    for name in case.wrt:
+        step = differentiate(expression, make_symbol(name))
+        points = sample_points(symbols, case.domain, case.default, 2, f"steps:{case.text}")
+        checked: list[str] = []
+        for point in points:
+            _check_steps(step, {}, point, checked)
+        assert len(checked) == 2 * len(list(step.walk()))
+
+
+@pytest.mark.parametrize("text", ML_EXTRA)
+def test_every_step_of_ml_losses_is_a_true_derivative(text: str) -> None:
+    expression = parse(text)
+    symbols = sorted(expression.free_symbols, key=lambda s: s.name)
+    domain = {"y": (0.1, 0.9)}
+    for name in ("x", "w") if "w" in text else ("x",):
+        derivation = explain(expression, name)
+        checked: list[str] = []
+        for point in sample_points(symbols, domain, (-1.5, 1.5), 2, text):
+            for step in derivation.steps:
+                _check_steps(step, {}, point, checked)
+        assert len(checked) >= 3
+
+
+def test_a_wrong_step_would_be_caught() -> None:
+    """The step checker fails on a step whose result is not the derivative."""
+    x = sp.Symbol("x", real=True)
+    wrong = Step("power", x**3, x, 3 * x)
+    with pytest.raises(AssertionError):
+        _check_steps(wrong, {}, {x: 1.3}, [])
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def test_chain_step_shows_the_substitution_outer_inner_and_product() -> None:
+    derivation = explain("sin(x**2)", "x")
+    (chain,) = derivation.steps
+    assert chain.rule == "chain"
+    text = derivation.text()
+    assert "let u = x**2, so sin(x**2) = sin(u)" in text
+    assert "1.1. outer, sin: d/du sin(u) = cos(u)" in text
+    assert "1.2. inner, power: d/dx x**2 = 2*x" in text
+    assert "multiply: cos(x**2) * 2*x = 2*x*cos(x**2)" in text
+    assert text.splitlines()[-1] == "Answer: d/dx sin(x**2) = 2*x*cos(x**2)"
+
+
+def test_steps_are_numbered_and_nested() -> None:
+    text = explain("x*sin(x)/(1 + x**2)", "x").text()
+    numbers = re.findall(r"^\s*(\d+(?:\.\d+)*)\. ", text, flags=re.M)
+    assert numbers[:3] == ["1", "1.1", "1.1.1"]
+    assert "1.2.2" in numbers
+    # each nested level is indented further than its parent
+    indent = {
+        n: len(line) - len(line.lstrip())
+        for line in text.splitlines()
+        for n in re.findall(r"^\s*(\d+(?:\.\d+)*)\. ", line)
+    }
+    assert indent["1"] < indent["1.1"] < indent["1.1.1"]
+
+
+def test_simplify_step_states_raw_and_simplified_forms() -> None:
+    derivation = explain("-y*log(sigmoid(x)) - (1 - y)*log(1 - sigmoid(x))", "x")
+    assert derivation.raw != derivation.result
+    assert sp.simplify(to_elementary(derivation.raw - derivation.result)) == 0
+    text = " ".join(derivation.text().split())  # undo the wrapping
+    assert f"2. simplify: {derivation.raw} = {derivation.result}" in text
+    assert text.endswith(f"= {derivation.result}")
+
+
+def test_rule_names_are_snake_case_and_include_the_required_ones() -> None:
+    required = {
+        "constant",
+        "identity",
+        "sum",
+        "constant_multiple",
+        "power",
+        "product",
+        "quotient",
+        "chain",
+        "exp",
+        "log",
+        "sigmoid",
+        "relu",
+        "softplus",
+    }
+    assert required <= set(RULE_FORMULAS)
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", name) for name in RULE_FORMULAS)
+    table = rules_table()
+    for name in required:
+        assert re.search(rf"^{name}\s+\S", table, flags=re.M), name
+    assert json.loads(rules_table("json")) == RULE_FORMULAS
+    assert set(RULE_FORMULAS) >= COMPOSITE_RULES
+
+
+def test_ml_functions_use_their_own_rules() -> None:
+    for text, rule in (("sigmoid(x)", "sigmoid"), ("relu(x)", "relu"), ("softplus(x)", "softplus")):
+        (step,) = explain(text, "x").steps
+        assert step.rule == rule
+
+
+def test_json_shape() -> None:
+    data = json.loads(explain("sin(x**2)", "x").render("json"))
+    assert {"expression", "wrt", "result", "steps"} <= data.keys()
+    assert data["result"] == "2*x*cos(x**2)"
+    step = data["steps"][0]
+    assert {"rule", "expression", "result", "substeps"} <= step.keys()
+    assert step["substitution"] == {"variable": "u", "inner": "x**2"}
+    assert [s["rule"] for s in step["substeps"]] == ["sin", "power"]
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def assert_valid_latex(latex: str) -> None:
+    """Balanced braces, matched environments and \\left/\\right pairs (no TeX installed)."""
+    depth = 0
+    for char in re.sub(r"\\[{}]", "", latex):
+        depth += char == "{"
+        depth -= char == "}"
+        assert depth >= 0, "a '}' closes nothing"
+    assert depth == 0, "unbalanced braces"
+    begins = re.findall(r"\\begin\{(\w+\*?)\}", latex)
+    ends = re.findall(r"\\end\{(\w+\*?)\}", latex)
+    assert begins and sorted(begins) == sorted(ends)
+    assert len(re.findall(r"\\left\b", latex)) == len(re.findall(r"\\right\b", latex))
+    assert not re.search(r"[^\x00-\x7f]", latex), "non-ASCII character in LaTeX"
+
+
+FORMAT_SAMPLES = [
+    "2*x**3 + 5",
+    "sin(x**2)",
+    "x*sin(x)/(1 + x**2)",
+    *ML_EXTRA[:4],
+    "exp(-x**2)*cos(3*x)**2",
+    "sqrt(1 + x**2)",
+    "x**x",
+]
+
+
+@pytest.mark.parametrize("text", FORMAT_SAMPLES)
+def test_text_fits_80_columns_and_latex_is_valid(text: str) -> None:
+    derivation = explain(text, "x")
+    assert max(len(line) for line in derivation.text().splitlines()) <= TEXT_WIDTH
+    assert_valid_latex(derivation.latex())
+    assert "\\begin{align*}" in derivation.latex()
+    markdown = derivation.markdown()
+    assert markdown.count("$") % 2 == 0
+    assert derivation._repr_latex_() == derivation.latex()
+    assert derivation._repr_markdown_() == markdown
+
+
+def test_latex_checker_rejects_broken_latex() -> None:
+    with pytest.raises(AssertionError):
+        assert_valid_latex("\\begin{align*} x^{2 \\end{align*}")
+    with pytest.raises(AssertionError):
+        assert_valid_latex("\\begin{align*} x \\end{array}")
+
+
+# --------------------------------------------------------------------------- goldens
+
+SEED_STEPS = {
+    "cubic": "2*x**3 + 5",
+    "square": "x**2",
+    "chain": "sin(x**2)",
+    "logistic": "-y*log(sigmoid(w*x + b)) - (1 - y)*log(1 - sigmoid(w*x + b))",
+}
+
+
+@pytest.mark.parametrize("name", SEED_STEPS)
+@pytest.mark.parametrize("fmt", ["text", "markdown", "latex", "json"])
+def test_golden_steps(name: str, fmt: str) -> None:
+    wrt = "w" if name == "logistic" else "x"
+    ext = {"text": "txt", "markdown": "md", "latex": "tex", "json": "json"}[fmt]
+    assert_golden(f"steps_{name}.{ext}", explain(SEED_STEPS[name], wrt).render(fmt))
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.mark.parametrize(
+    "text,wrt",
+    [
+        ("2*x**3 + 5", "x"),
+        ("sin(x**2)", "x"),
+        ("x*exp(x)/(1 + x)", "x"),
+        ("-y*log(sigmoid(w*x)) - (1 - y)*log(1 - sigmoid(w*x))", "w"),
+        ("abs(x - 3)**2", "x"),
+    ],
+)
+def test_final_answer_equals_symdiff_diff(text: str, wrt: str) -> None:
+    runner = CliRunner()
+    diff = runner.invoke(cli, ["diff", "--wrt", wrt, "--", text])
+    steps = runner.invoke(cli, ["steps", "--wrt", wrt, "--format", "json", "--", text])
+    assert diff.exit_code == 0 and steps.exit_code == 0, steps.output
+    assert json.loads(steps.output)["result"] == diff.output.strip()
+    text_steps = runner.invoke(cli, ["steps", "--wrt", wrt, "--", text])
+    unwrapped = " ".join(text_steps.output.split())
+    assert unwrapped.endswith(f"= {diff.output.strip()}")
+
+
+def test_cli_list_rules_and_errors() -> None:
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["steps", "--list-rules"])
+    assert listing.exit_code == 0 and "chain" in listing.output
+    missing = runner.invoke(cli, ["steps"])
+    assert missing.exit_code == 2 and missing.output.startswith("Error: missing EXPR")
+    bad = runner.invoke(cli, ["steps", "x**2", "--wrt", "z"])
+    assert bad.exit_code == 2 and "Error: variable 'z'" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_cli_in_a_real_subprocess() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "symdiff", "steps", "sin(x**2)", "--wrt", "x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "Answer: d/dx sin(x**2) = 2*x*cos(x**2)"
