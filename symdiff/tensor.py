@@ -318,10 +318,27 @@ def matmul(a: Node, b: Node) -> Node:
         return b
     if b.op == "eye":
         return a
+    if _is_filled(a) or _is_filled(b):
+        return _matmul_filled(a, b, shape)
     (ca, xa), (cb, xb) = scaled(a), scaled(b)
     if ca != 1 or cb != 1:
         return scale(ca * cb, matmul(xa, xb))
     return make_node("matmul", (a, b), (), shape)
+
+
+def _is_filled(node: Node) -> bool:
+    return node.op == "broadcast_to" and node.args[0].ndim == 0
+
+
+def _matmul_filled(a: Node, b: Node, shape: Shape) -> Node:
+    """A matrix product with an array filled with one value c is c times a sum (no ones array)."""
+    if _is_filled(b):
+        total = sum_(a, a.ndim - 1, keepdims=b.ndim == 2 and a.ndim == 2)
+        filler = b.args[0]
+    else:
+        total = sum_(b, 0, keepdims=a.ndim == 2 and b.ndim == 2)
+        filler = a.args[0]
+    return broadcast_to(mul(filler, total), shape)
 
 
 def transpose(a: Node) -> Node:
@@ -337,6 +354,8 @@ def transpose(a: Node) -> Node:
         return scale(c, transpose(x))
     if a.op == "eye":
         return a
+    if a.op == "matmul":  # (A @ B).T = B.T @ A.T
+        return matmul(transpose(a.args[1]), transpose(a.args[0]))
     return make_node("transpose", (a,), (), (a.shape[1], a.shape[0]))
 
 
@@ -354,6 +373,8 @@ def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
     c, x = scaled(a)
     if c != 1:
         return scale(c, sum_(x, axis, keepdims))
+    if a.op == "transpose" and not keepdims:
+        return sum_(a.args[0], None if axis is None else 1 - axis)
     if a.op == "broadcast_to" and a.args[0].ndim == 0:
         return broadcast_to(mul(a.args[0], const(size_of(a.shape, axes))), shape)
     return make_node("sum", (a,), (axis, bool(keepdims)), shape)
