@@ -23,6 +23,7 @@ from .calculus import (
     hessian,
     jacobian,
 )
+from .codegen import compile, generate  # noqa: A004 - symdiff.compile builds generated modules
 from .differentiate import differentiate
 from .errors import (
     InputError,
@@ -46,12 +47,14 @@ __all__ = [
     "Step",
     "SymdiffError",
     "UnknownFunctionError",
+    "compile",
     "derivative",
     "derive",
     "differentiate",
     "directional_derivative",
     "evaluate",
     "fit",
+    "generate",
     "gradient",
     "hessian",
     "jacobian",

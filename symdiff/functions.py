@@ -16,6 +16,11 @@ __all__ = ["sigmoid", "relu", "softplus", "log1p", "expm1", "ML_FUNCTIONS", "REL
 RELU_AT_ZERO = sp.Integer(0)
 
 
+def _power_latex(call: str, exp: str | None) -> str:
+    """LaTeX of f(u), or of f(u)**exp when the printer asks for a power."""
+    return call if exp is None else rf"\left({call}\right)^{{{exp}}}"
+
+
 class sigmoid(sp.Function):  # noqa: N801 - SymPy functions are lower-case by convention
     """Logistic function sigma(x) = 1 / (1 + exp(-x))."""
 
@@ -48,8 +53,8 @@ class sigmoid(sp.Function):  # noqa: N801 - SymPy functions are lower-case by co
     def _eval_is_positive(self) -> bool | None:
         return True if self.args[0].is_real else None
 
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        return rf"\sigma\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
+        return _power_latex(rf"\sigma\left({printer._print(self.args[0])}\right)", exp)
 
 
 class relu(sp.Function):  # noqa: N801
@@ -83,8 +88,10 @@ class relu(sp.Function):  # noqa: N801
     def _eval_is_nonnegative(self) -> bool | None:
         return True if self.args[0].is_real else None
 
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        return rf"\operatorname{{relu}}\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
+        return _power_latex(
+            rf"\operatorname{{relu}}\left({printer._print(self.args[0])}\right)", exp
+        )
 
 
 class softplus(sp.Function):  # noqa: N801
@@ -118,8 +125,10 @@ class softplus(sp.Function):  # noqa: N801
     def _eval_is_positive(self) -> bool | None:
         return True if self.args[0].is_real else None
 
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        return rf"\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
+        return _power_latex(
+            rf"\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)", exp
+        )
 
 
 #: Functions symdiff adds to SymPy, by name.

@@ -1,0 +1,1 @@
+"""Jinja2 templates of the generated modules (shipped as the package ``symdiff.templates``)."""
