@@ -94,12 +94,19 @@ def draw_curve_path(
     name = model.PARAMS[0][0]
     low, high = _span([r.history.path for r in runs.values()], axis_index=0)
     grid = np.linspace(low, high, 400)
-    axis.plot(grid, [_loss(model, [w], data) for w in grid], color="black", lw=1.5, label="loss")
+    curve = np.array([_loss(model, [w], data) for w in grid])
+    axis.plot(grid, curve, color="black", lw=1.5, label="loss")
+    highest = -np.inf
     for label, result in runs.items():
         visited = np.array(result.history.path)[:, 0]
         losses = [_loss(model, [w], data) for w in visited]
+        highest = max(highest, *losses)
         axis.plot(visited, losses, "o-", ms=3, lw=0.8, alpha=0.8, label=label or "path")
         axis.plot(visited[-1:], losses[-1:], "*", ms=14, color=axis.lines[-1].get_color())
+    lowest = float(np.nanmin(curve))
+    if np.isfinite(highest) and highest > lowest:  # show the visited part, not the far tails
+        pad = 0.08 * (highest - lowest)
+        axis.set_ylim(lowest - pad, highest + pad)
     axis.set_xlabel(name)
     axis.set_ylabel("loss")
     axis.set_title(f"loss as a function of {name} (star: end)")
