@@ -33,6 +33,7 @@ from .errors import (
     UnknownFunctionError,
 )
 from .functions import relu, sigmoid, softplus
+from .gradcheck import gradcheck
 from .parse import parse
 from .steps import Step
 from .train import FitResult, fit
@@ -55,6 +56,7 @@ __all__ = [
     "evaluate",
     "fit",
     "generate",
+    "gradcheck",
     "gradient",
     "hessian",
     "jacobian",

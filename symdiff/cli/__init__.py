@@ -95,5 +95,6 @@ def main() -> None:
 
 # Commands register themselves on ``cli`` when their modules are imported.
 from . import calculus as _calculus  # noqa: E402,F401
+from . import codegen as _codegen  # noqa: E402,F401
 from . import explain as _explain  # noqa: E402,F401
 from . import fit as _fit  # noqa: E402,F401
