@@ -205,14 +205,21 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def check_folder(path: str | Path) -> Path:
+    """``path`` if its folder exists and it is not itself a folder, else an InputError."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: the folder '{path.parent}' does not exist")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file")
+    return path
+
+
 def write_atomic(path: str | Path, content: bytes) -> Path:
     """Write ``content`` to ``path`` via a temporary file in the same folder and a rename, so
     the file is either the old one or the whole new one, never half written."""
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise InputError(f"{path}: the folder '{folder}' does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    path = check_folder(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(content)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import write_atomic
+from .data import check_folder, write_atomic
 from .errors import InputError, SymdiffError
 from .train import FitResult, Model, full_loss
 
@@ -135,6 +135,19 @@ def draw_contour_path(
     axis.set_ylabel(names[1])
     axis.set_title("path over the loss contours (o: start, *: end)")
     axis.legend()
+
+
+def check_plot_path(path: str | Path) -> Path:
+    """Fail early (before training) when matplotlib is missing or the file cannot be written."""
+    plt = pyplot()
+    path = Path(path)
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in plt.figure().canvas.get_supported_filetypes():
+        plt.close("all")
+        raise InputError(f"{path}: unknown image format '{suffix}' (use .png, .svg or .pdf)")
+    plt.close("all")
+    check_folder(path)
+    return path
 
 
 def save_figure(figure: Any, path: Path) -> Path:

@@ -12,9 +12,11 @@ import click
 import numpy as np
 
 from .. import calculus
-from ..data import load_data, parse_columns, write_json
+from ..codegen import compile as compile_loss
+from ..data import check_folder, load_data, parse_columns, write_json
 from ..errors import InputError, SymdiffError
 from ..optimize import OPTIMIZERS, make_optimizer, parse_float, parse_spec
+from ..plot import check_plot_path, plot_training
 from ..train import BatchSize, Callback, FitResult, StepInfo, fit, planned_steps
 from . import cli
 from .common import format_option, read_expression, split_names
@@ -129,8 +131,6 @@ def fit_command(
       symdiff fit "(b0 + b1*x - y)**2" --params b0,b1 --data x,y --input data.csv \\
           --optimizer momentum:mu=0.9 --batch-size 16 --epochs 50 --save params.json --plot loss.png
     """
-    from ..codegen import compile as compile_loss
-
     param_names = split_names(params) or []
     data_names = split_names(data) or []
     if data_names and input_path is None:
@@ -141,6 +141,10 @@ def fit_command(
     chosen = make_optimizer(name, lr=lr, schedule=schedule, clip_norm=clip_norm, **settings)
     model = compile_loss(read_expression(loss), params=param_names, data=data_names, reduce=reduce)
     arrays = load_data(input_path, data_names, parse_columns(column)) if input_path else {}
+    if save_path is not None:
+        check_folder(save_path)
+    if plot_path is not None:
+        check_plot_path(plot_path)
     start = _initial_values(init, param_names)
     size = _batch_size(batch_size)
     total = planned_steps(model, arrays, chosen, size, epochs, max_steps)
@@ -162,8 +166,6 @@ def fit_command(
     if save_path is not None:
         write_json(save_path, _saved(result))
     if plot_path is not None:
-        from ..plot import plot_training
-
         plot_training({chosen.name: result}, plot_path, model=model, data=list(arrays.values()))
     click.echo(_render(result, chosen.name, chosen.hyperparameters(), fmt))
     if result.diverged:
