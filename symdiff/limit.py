@@ -267,7 +267,7 @@ class LimitDerivation(Explained):
             out += [
                 "",
                 f"Difference quotients at {self._point_text()} (float64); exact value "
-                f"${sp.latex(self.exact_value)} \\approx {numeric(self.exact_value):.12g}$",
+                f"${_latex_exact(self.exact_value)}$",
                 "",
                 "| h | forward | error | central | error |",
                 "|---|---|---|---|---|",
@@ -339,6 +339,12 @@ def _latex_float(value: float, spec: str = ".2e") -> str:
     return rf"${mantissa} \times 10^{{{int(exponent)}}}$"
 
 
+def _latex_exact(value: sp.Expr) -> str:
+    if value.is_Integer:
+        return sp.latex(value)
+    return rf"{sp.latex(value)} \approx {numeric(value):.12g}"
+
+
 def _latex_grouped(expr: sp.Expr) -> str:
     latex = sp.latex(expr)
     return rf"\left({latex}\right)" if isinstance(expr, sp.Add) else latex
@@ -374,8 +380,8 @@ def _rational_lines(f: sp.Expr, x: sp.Symbol, h: sp.Symbol) -> tuple[list[LimitL
     after = cancelled if denominator == 1 else cancelled / denominator
     lines.append(
         LimitLine(
-            str(after),
-            sp.latex(after),
+            grouped(after),
+            _latex_grouped(after),
             f"cancel {h} (every term of the numerator has a factor {h})",
         )
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +46,23 @@ def assert_same_data(actual: Any, expected: Any, where: str) -> None:
             assert_same_data(a, e, f"{where}[{k}]")
     else:
         assert actual == expected, where
+
+
+def assert_valid_latex(latex: str) -> None:
+    """Balanced braces, matched environments and \\left/\\right pairs (no TeX installed)."""
+    depth = 0
+    for char in re.sub(r"\\[{}]", "", latex):
+        depth += char == "{"
+        depth -= char == "}"
+        assert depth >= 0, "a '}' closes nothing"
+    assert depth == 0, "unbalanced braces"
+    stack: list[str] = []
+    for kind, name in re.findall(r"\\(begin|end)\{(\w+\*?)\}", latex):
+        if kind == "begin":
+            stack.append(name)
+        else:
+            assert stack and stack.pop() == name, f"\\end{{{name}}} closes the wrong environment"
+    assert not stack, f"unclosed environment {stack}"
+    assert re.match(r"\s*\\begin\{(align\*?|tabular|array)\}", latex), "no environment"
+    assert len(re.findall(r"\\left\b", latex)) == len(re.findall(r"\\right\b", latex))
+    assert not re.search(r"[^\x00-\x7f]", latex), "non-ASCII character in LaTeX"

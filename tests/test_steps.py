@@ -12,7 +12,7 @@ import pytest
 import sympy as sp
 from click.testing import CliRunner
 from derivative_oracles import close, high_precision, sample_points
-from golden_support import assert_golden
+from golden_support import assert_golden, assert_valid_latex
 from test_corpus import CORPUS
 
 from symdiff.cli import cli
@@ -172,21 +172,6 @@ def test_json_shape() -> None:
 
 
 # --------------------------------------------------------------------------- formats
-
-
-def assert_valid_latex(latex: str) -> None:
-    """Balanced braces, matched environments and \\left/\\right pairs (no TeX installed)."""
-    depth = 0
-    for char in re.sub(r"\\[{}]", "", latex):
-        depth += char == "{"
-        depth -= char == "}"
-        assert depth >= 0, "a '}' closes nothing"
-    assert depth == 0, "unbalanced braces"
-    begins = re.findall(r"\\begin\{(\w+\*?)\}", latex)
-    ends = re.findall(r"\\end\{(\w+\*?)\}", latex)
-    assert begins and sorted(begins) == sorted(ends)
-    assert len(re.findall(r"\\left\b", latex)) == len(re.findall(r"\\right\b", latex))
-    assert not re.search(r"[^\x00-\x7f]", latex), "non-ASCII character in LaTeX"
 
 
 FORMAT_SAMPLES = [

@@ -1,0 +1,236 @@
+"""Derivatives from the limit definition: the algebra for rational functions, honest standard
+limits for the rest, and the difference-quotient table of the seed (x^2 at 3, h = 1e-4)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import sympy as sp
+from click.testing import CliRunner
+from golden_support import assert_golden, assert_valid_latex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from symdiff.cli import cli
+from symdiff.limit import STEP_SIZES, float_value, limit_derivation
+from symdiff.parse import make_symbol, parse
+
+x = make_symbol("x")
+
+
+def test_cubic_of_the_seed() -> None:
+    """000_: d/dx (2x^3 + 5) = 6x^2 via the difference quotient.
+
+    The seed's own algebra slips (it writes h^3 twice and ends with 6x^2 + h^2 + 2xh); the
+    correct quotient after cancelling h is 6x^2 + 6xh + 2h^2, which is what we print.
+    """
+    derivation = limit_derivation("2*x**3 + 5", "x")
+    assert derivation.algebraic
+    assert derivation.result == 6 * x**2
+    notes = [line.note for line in derivation.lines]
+    assert notes[0].startswith("substitute")
+    assert notes[1].startswith("expand")
+    assert notes[2].startswith("cancel h")
+    assert notes[3] == "let h -> 0"
+    texts = [line.text for line in derivation.lines]
+    assert texts[0] == "((2*(h + x)**3 + 5) - (2*x**3 + 5))/h"
+    assert texts[1] == "(2*h**3 + 6*h**2*x + 6*h*x**2)/h"
+    assert texts[2] == "(2*h**2 + 6*h*x + 6*x**2)"
+    assert texts[3] == "6*x**2"
+
+
+def test_square_and_the_seed_quotient_at_three() -> None:
+    """002_: getDeriv(x**2, 3) with h = 0.0001 gives 6.0001; the exact derivative is 6."""
+    derivation = limit_derivation("x**2", "x", "x=3")
+    assert derivation.result == 2 * x
+    assert derivation.exact_value == 6
+    rows = {row.h: row for row in derivation.table}
+    assert [row.h for row in derivation.table] == list(STEP_SIZES)
+    assert rows[1e-4].forward == pytest.approx(6.0001, abs=1e-9)
+    # forward error of x^2 is exactly h in exact arithmetic; central is exact up to rounding
+    for h in (1e-1, 1e-2, 1e-3, 1e-4):
+        assert rows[h].error_forward == pytest.approx(h, rel=1e-6)
+        assert rows[h].error_central < 1e-10
+    # rounding error dominates at h = 1e-8: the forward quotient is no longer within h of 6
+    assert rows[1e-8].error_forward > 1e-8
+
+
+def test_table_converges_for_a_transcendental_function() -> None:
+    derivation = limit_derivation("sin(x)", "x", "x=1")
+    errors = [row.error_central for row in derivation.table]
+    assert errors[0] > errors[2] > errors[4]  # O(h^2) until rounding takes over
+    assert min(errors) < 1e-9
+    assert derivation.table[3].forward == pytest.approx(math.cos(1), abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("x/(1 + x)", "1/(1 + x)**2"),
+        ("1/x", "-1/x**2"),
+        ("(x**2 + 1)/(x - 3)", None),
+        ("a*x**2 + b*x + c", "2*a*x + b"),
+        ("(2*x + 1)**4", None),
+    ],
+)
+def test_rational_functions_by_algebra(text: str, expected: str | None) -> None:
+    expression = parse(text)
+    derivation = limit_derivation(expression, "x")
+    assert derivation.algebraic
+    assert sp.simplify(derivation.result - sp.diff(expression, x)) == 0
+    if expected is not None:
+        assert sp.simplify(derivation.result - parse(expected)) == 0
+    assert "cancel h" in derivation.text()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.integers(-5, 5), min_size=1, max_size=5),
+    st.lists(st.integers(-3, 3), min_size=1, max_size=3),
+)
+def test_limit_of_any_rational_function_is_its_derivative(top: list[int], bottom: list[int]):
+    denominator = sum(c * x**k for k, c in enumerate(bottom)) + x ** len(bottom)
+    numerator = sum(c * x**k for k, c in enumerate(top))
+    expression = numerator / denominator
+    if not expression.has(x):
+        return
+    derivation = limit_derivation(expression, x)
+    assert derivation.algebraic
+    assert sp.simplify(derivation.result - sp.diff(expression, x)) == 0
+
+
+@pytest.mark.parametrize(
+    "text,limits",
+    [
+        ("exp(x)", ["lim h->0 (exp(h) - 1)/h = 1"]),
+        ("sin(x)", ["lim h->0 sin(h)/h = 1", "lim h->0 (cos(h) - 1)/h = 0"]),
+        ("cos(x)", ["lim h->0 sin(h)/h = 1", "lim h->0 (cos(h) - 1)/h = 0"]),
+        ("log(x)", ["lim t->0 log(1 + t)/t = 1"]),
+    ],
+)
+def test_single_functions_name_their_standard_limit(text: str, limits: list[str]) -> None:
+    expression = parse(text)
+    derivation = limit_derivation(expression, "x")
+    assert not derivation.algebraic
+    assert derivation.result == sp.diff(expression, x)
+    data = derivation.to_dict()
+    assert data["standard_limits"] == limits
+    assert "apply the standard limits" in derivation.text()
+
+
+def test_composite_functions_say_algebra_cannot_cancel_h() -> None:
+    derivation = limit_derivation("log(1 + exp(-x))", "x")
+    text = " ".join(derivation.text().split())
+    assert "algebra alone cannot cancel h here" in text
+    assert "standard limits (log, exp)" in text
+    assert sp.simplify(derivation.result - sp.diff(parse("log(1 + exp(-x))"), x)) == 0
+    atan = " ".join(limit_derivation("atan(x)", "x").text().split())
+    assert "for atan symdiff uses the known derivative from its rule table" in atan
+    sqrt = limit_derivation("sqrt(x)", "x").to_dict()
+    assert sqrt["standard_limits"] == ["lim t->0 ((1 + t)**a - 1)/t = a"]
+
+
+def test_step_variable_avoids_a_user_h() -> None:
+    derivation = limit_derivation("h*x**2", "x")
+    assert derivation.result == 2 * make_symbol("h") * x
+    assert "dh -> 0" in derivation.text()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "exp(x)",
+        "log(x)",
+        "sin(x)",
+        "tanh(x)",
+        "sigmoid(x)",
+        "softplus(x)",
+        "relu(x)",
+        "abs(x)",
+        "sqrt(x)",
+        "x**2.5",
+        "erf(x)",
+        "atan(x)",
+        "log1p(x)",
+        "expm1(x)",
+        "cosh(x)",
+    ],
+)
+def test_float64_evaluator_agrees_with_sympy(text: str) -> None:
+    expression = parse(text)
+    for value in (0.3, 1.7):
+        expected = float(expression.evalf(30, subs={x: value}))
+        assert float_value(expression, {x: value}) == pytest.approx(expected, rel=1e-13)
+    assert math.isnan(float_value(parse("log(x)"), {x: -1.0}))
+
+
+# --------------------------------------------------------------------------- formats and CLI
+
+LIMIT_SEEDS = {
+    "cubic": ("2*x**3 + 5", None),
+    "square_at_3": ("x**2", "x=3"),
+    "exp": ("exp(x)", None),
+}
+
+
+@pytest.mark.parametrize("name", LIMIT_SEEDS)
+@pytest.mark.parametrize("fmt", ["text", "markdown", "latex", "json"])
+def test_golden_limit(name: str, fmt: str) -> None:
+    text, at = LIMIT_SEEDS[name]
+    ext = {"text": "txt", "markdown": "md", "latex": "tex", "json": "json"}[fmt]
+    rendered = limit_derivation(text, "x", at).render(fmt)
+    assert_golden(f"limit_{name}.{ext}", rendered)
+    if fmt == "text":
+        assert max(len(line) for line in rendered.splitlines()) <= 80
+    if fmt == "latex":
+        for block in rendered.split("\n\n"):
+            assert_valid_latex(block)
+
+
+def test_json_table_shape() -> None:
+    data = json.loads(limit_derivation("x**2", "x", "x=3").render("json"))
+    assert len(data["table"]) == 8
+    assert set(data["table"][0]) == {"h", "forward", "central", "error_forward", "error_central"}
+    assert data["result"] == "2*x"
+    assert data["exact_value"] == 6.0
+
+
+def test_cli_limit_and_errors() -> None:
+    runner = CliRunner()
+    done = runner.invoke(cli, ["steps", "x**2", "--wrt", "x", "--method", "limit", "--at", "x=3"])
+    assert done.exit_code == 0
+    assert "6.00010000001" in done.output
+    rules_at = runner.invoke(cli, ["steps", "x**2", "--wrt", "x", "--at", "x=3"])
+    assert rules_at.exit_code == 2 and "--at goes with --method limit" in rules_at.output
+    bad_point = runner.invoke(
+        cli, ["steps", "x**2", "--wrt", "x", "--method", "limit", "--at", "q=3"]
+    )
+    assert bad_point.exit_code == 2 and bad_point.output.startswith("Error:")
+
+
+def test_cli_limit_in_a_real_subprocess() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "symdiff",
+            "steps",
+            "2*x**3 + 5",
+            "--wrt",
+            "x",
+            "--method",
+            "limit",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result"] == "6*x**2"
