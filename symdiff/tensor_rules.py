@@ -10,7 +10,7 @@ stretched axes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sympy as sp
@@ -18,6 +18,7 @@ import sympy as sp
 from .errors import InputError, ShapeError, UnknownFunctionError
 from .tensor import (
     Node,
+    Shape,
     add,
     const,
     dim_expr,
@@ -32,6 +33,7 @@ from .tensor import (
     mul,
     neg,
     outer,
+    parse_tensor,
     power,
     scale,
     softmax,
@@ -39,6 +41,7 @@ from .tensor import (
     sum_,
     transpose,
     unbroadcast,
+    var,
     walk,
 )
 from .tensor import broadcast_to as broadcast
@@ -290,3 +293,53 @@ def reverse_mode(loss: Node, wrt: Sequence[Node]) -> TensorGradient:
         steps.append(BackwardStep(node, g, node.op, VJP_FORMULAS[node.op], tuple(sent)))
     gradients = tuple(adjoints.get(p, broadcast(const(0), p.shape)) for p in wrt)
     return TensorGradient(loss, tuple(wrt), gradients, tuple(steps), adjoints)
+
+
+def _wrt_nodes(expression: Node, shapes: Mapping[str, Shape], wrt: Sequence[str] | None) -> list:
+    """The symbols to differentiate by: ``wrt``, or every declared shaped symbol in the loss."""
+    used = {v.name: v for v in walk(expression) if v.op == "var"}
+    if not wrt:
+        wrt = [name for name in shapes if name in used] or sorted(used)
+    nodes = []
+    for name in wrt:
+        if name not in used and name not in shapes:
+            known = ", ".join(used) or "none"
+            raise InputError(f"'{name}' does not appear in the expression (symbols: {known})")
+        nodes.append(used.get(name) or var(name, shapes[name]))
+    return nodes
+
+
+def tensor_gradient(
+    text: str, shapes: Mapping[str, Shape], wrt: Sequence[str] | None = None
+) -> TensorGradient:
+    """Parse the scalar loss ``text`` with ``shapes`` and return dL/dp for each p in ``wrt``."""
+    loss = parse_tensor(text, shapes)
+    return reverse_mode(loss, _wrt_nodes(loss, shapes, wrt))
+
+
+@dataclass(frozen=True)
+class VectorJacobian:
+    """The Jacobian J = df/dp of a tensor-valued f, shape f.shape + p.shape, as vᵀJ = grad of
+    sum(v * f): a matrix formula in a seed ``v`` of f's shape (J itself is never expanded)."""
+
+    expression: Node
+    seed: Node
+    wrt: tuple[Node, ...]
+    products: tuple[Node, ...]
+
+    def jacobian_shape(self, index: int) -> Shape:
+        return self.expression.shape + self.wrt[index].shape
+
+
+def vector_jacobian(
+    text: str, shapes: Mapping[str, Shape], wrt: Sequence[str] | None = None, seed: str = "v"
+) -> VectorJacobian:
+    """vᵀ (df/dp) for each p: reverse mode applied to sum(v * f)."""
+    expression = parse_tensor(text, shapes)
+    taken = {v.name for v in walk(expression) if v.op == "var"} | set(shapes)
+    while seed in taken:
+        seed += "_"
+    v = var(seed, expression.shape)
+    params = _wrt_nodes(expression, shapes, wrt)
+    gradient = reverse_mode(sum_(mul(v, expression)), params)
+    return VectorJacobian(expression, v, tuple(params), gradient.gradients)

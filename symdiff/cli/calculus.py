@@ -8,6 +8,7 @@ import sympy as sp
 from .. import calculus
 from ..report import diff_report, gradient_report, matrix_report
 from . import cli
+from . import tensor as tensor_cli
 from .common import emit, format_option, read_expression, split_names
 
 _WRT_HELP = "Variable(s) to differentiate by; repeat or separate with commas."
@@ -26,9 +27,17 @@ _AT_HELP = "Evaluate at a point, e.g. x=3,y=1/2."
 )
 @click.option("--at", "at", default=None, help=_AT_HELP)
 @click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
+@tensor_cli.tensor_options
 @format_option()
 def diff_command(
-    expr: str, wrt: tuple[str, ...], order: int, at: str | None, no_simplify: bool, fmt: str
+    expr: str,
+    wrt: tuple[str, ...],
+    order: int,
+    at: str | None,
+    no_simplify: bool,
+    fmt: str,
+    shape: tuple[str, ...] = (),
+    model_path: str | None = None,
 ) -> None:
     """Derivative of EXPR ('-' reads standard input).
 
@@ -38,7 +47,11 @@ def diff_command(
       symdiff diff "x**2" --wrt x --at x=3           # 2*x, at x=3: 6
       symdiff diff "x**2*y**3" --wrt x --wrt y       # mixed partial: 6*x*y**2
       symdiff diff "sin(x)" --wrt x --order 2        # -sin(x)
+      symdiff diff "mean((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w
     """
+    if tensor_cli.wants_tensor(shape, model_path):
+        tensor_cli.reject(order=order != 1, at=at is not None)
+        return tensor_cli.grad(read_expression(expr), shape, model_path, split_names(wrt), fmt)
     expression = calculus.as_expr(read_expression(expr))
     derivation = calculus.derive(expression, split_names(wrt), order, simplify=not no_simplify)
     value = point = None
@@ -49,7 +62,7 @@ def diff_command(
 
 
 @cli.command(name="grad")
-@click.argument("expr")
+@click.argument("expr", required=False)
 @click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
 @click.option("--at", "at", default=None, help=_AT_HELP)
 @click.option(
@@ -58,14 +71,17 @@ def diff_command(
     help="Also the directional derivative along this vector (normalised), e.g. 2,3,-1.",
 )
 @click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
+@tensor_cli.tensor_options
 @format_option()
 def grad_command(
-    expr: str,
+    expr: str | None,
     wrt: tuple[str, ...],
     at: str | None,
     direction: str | None,
     no_simplify: bool,
     fmt: str,
+    shape: tuple[str, ...] = (),
+    model_path: str | None = None,
 ) -> None:
     """Gradient of EXPR: its partial derivatives ('-' reads standard input).
 
@@ -73,7 +89,15 @@ def grad_command(
     Examples:
       symdiff grad "4*x**4*z**3"                         # 16*x**3*z**3, 12*x**4*z**2
       symdiff grad "x**2*y + z" --at x=1,y=2,z=0 --direction 2,3,-1
+      symdiff grad "mean((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w
+      symdiff grad --model mlp.toml
     """
+    if tensor_cli.wants_tensor(shape, model_path):
+        tensor_cli.reject(at=at is not None, direction=direction is not None)
+        text = read_expression(expr) if expr is not None else None
+        return tensor_cli.grad(text, shape, model_path, split_names(wrt), fmt)
+    if expr is None:
+        raise click.UsageError("Missing argument 'EXPR'.")
     expression = calculus.as_expr(read_expression(expr))
     variables = calculus.resolve_variables(split_names(wrt), expression)
     grad = calculus.gradient(expression, variables, simplify=not no_simplify)
@@ -97,20 +121,34 @@ def grad_command(
 
 
 @cli.command(name="jacobian")
-@click.argument("exprs", nargs=-1, required=True)
+@click.argument("exprs", nargs=-1, required=False)
 @click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
 @click.option("--at", "at", default=None, help=_AT_HELP)
 @click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
+@tensor_cli.tensor_options
 @format_option()
 def jacobian_command(
-    exprs: tuple[str, ...], wrt: tuple[str, ...], at: str | None, no_simplify: bool, fmt: str
+    exprs: tuple[str, ...],
+    wrt: tuple[str, ...],
+    at: str | None,
+    no_simplify: bool,
+    fmt: str,
+    shape: tuple[str, ...] = (),
+    model_path: str | None = None,
 ) -> None:
     """Jacobian of several expressions: J[i, j] = d EXPR_i / d x_j.
 
     \b
     Example:
       symdiff jacobian "x*y" "x + y**2" --at x=1,y=2
+      symdiff jacobian "sigmoid(X @ w)" --shape X=n,d --shape w=d --wrt w
     """
+    if tensor_cli.wants_tensor(shape, model_path):
+        tensor_cli.reject(at=at is not None)
+        texts = tuple(read_expression(e) for e in exprs)
+        return tensor_cli.jacobian(texts, shape, model_path, split_names(wrt), fmt)
+    if not exprs:
+        raise click.UsageError("Missing argument 'EXPRS...'.")
     expressions = [calculus.as_expr(read_expression(e)) for e in exprs]
     variables = calculus.resolve_variables(split_names(wrt), *expressions)
     matrix = calculus.jacobian(expressions, variables, simplify=not no_simplify)

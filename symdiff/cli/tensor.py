@@ -1,0 +1,79 @@
+"""The ``--shape`` / ``--model`` path of ``diff``, ``grad``, ``jacobian``, ``steps``, ``fit``:
+tensor losses with declared shapes. Each handler parses options, calls the library, prints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..errors import InputError
+from ..tensor import Model, Shape, load_model, shapes_from_options
+from ..tensor_print import gradient_report, jacobian_report, steps_report
+from ..tensor_rules import tensor_gradient, vector_jacobian
+from .common import emit
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SHAPE_HELP = "Declare a tensor: NAME=DIMS, e.g. X=n,d (repeat). Undeclared names are scalars."
+MODEL_HELP = 'A TOML model file: loss = "...", [params] and [data] tables of name = shape.'
+
+
+def tensor_options(function: F) -> F:
+    """Add --shape (repeatable) and --model to a command."""
+    function = click.option("--model", "model_path", default=None, help=MODEL_HELP)(function)
+    return click.option("--shape", "shape", multiple=True, help=SHAPE_HELP)(function)
+
+
+def wants_tensor(shape: tuple[str, ...], model_path: str | None) -> bool:
+    return bool(shape) or model_path is not None
+
+
+def resolve(
+    expr: str | None, shape: tuple[str, ...], model_path: str | None, wrt: list[str] | None
+) -> tuple[str, dict[str, Shape], list[str] | None]:
+    """(loss text, shapes, parameters) from EXPR + --shape, or from --model (EXPR optional)."""
+    model = load_model(model_path) if model_path else Model(expr or "")
+    if expr and model_path and expr != model.loss:
+        raise InputError("give the loss either as EXPR or in the --model file, not both")
+    text = expr or model.loss
+    if not text:
+        raise InputError("missing EXPR")
+    shapes = {**model.shapes}
+    for name, declared in shapes_from_options(shape).items():
+        if name in shapes and shapes[name] != declared:
+            raise InputError(f"shape of '{name}' declared twice")
+        shapes[name] = declared
+    return text, shapes, wrt or (list(model.params) or None)
+
+
+def grad(expr: str | None, shape, model_path, wrt: list[str] | None, fmt: str) -> None:
+    """``symdiff grad EXPR --shape ...``: matrix-form gradients with their shapes."""
+    text, shapes, params = resolve(expr, shape, model_path, wrt)
+    gradient = tensor_gradient(text, shapes, params)
+    grads = gradient.as_dict()
+    emit(gradient_report(text, shapes, gradient.loss, grads, gradient.adjoints), fmt)
+
+
+def jacobian(exprs: tuple[str, ...], shape, model_path, wrt: list[str] | None, fmt: str) -> None:
+    """``symdiff jacobian EXPR --shape ...``: the Jacobian's shape and vᵀJ as a matrix formula."""
+    if len(exprs) > 1:
+        raise InputError("with --shape, give one tensor-valued expression")
+    text, shapes, params = resolve(exprs[0] if exprs else None, shape, model_path, wrt)
+    emit(jacobian_report(text, shapes, vector_jacobian(text, shapes, params)), fmt)
+
+
+def steps(expr: str | None, shape, model_path, wrt: list[str] | None, fmt: str) -> None:
+    """``symdiff steps EXPR --shape ...``: the matrix chain rule node by node, with shapes."""
+    text, shapes, params = resolve(expr, shape, model_path, wrt)
+    gradient = tensor_gradient(text, shapes, params)
+    names = [p.name for p in gradient.wrt]
+    emit(steps_report(text, shapes, gradient, names), "text" if fmt == "markdown" else fmt)
+
+
+def reject(**given: bool) -> None:
+    """Options the tensor path does not support yet are an error, never silently ignored."""
+    for option, present in given.items():
+        if present:
+            raise InputError(f"--{option.replace('_', '-')} is not supported with --shape/--model")
