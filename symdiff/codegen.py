@@ -59,8 +59,10 @@ REDUCTIONS = ("mean", "sum")
 MAX_LINE = 99
 #: Comments quote the math of a temporary only when it is at most this long.
 MAX_COMMENT_MATH = 72
-#: Docstrings print gradient formulas only below this many characters each.
-MAX_DOC_FORMULA = 600
+#: Docstrings print a gradient formula only below this many characters, and stop printing them
+#: once they total DOC_FORMULA_BUDGET characters (so the file grows linearly with the loss).
+MAX_DOC_FORMULA = 400
+DOC_FORMULA_BUDGET = 4000
 
 #: Names the generated module itself uses: module globals, locals of the public functions and
 #: the Python builtins they call. No parameter or data name may be one of them.
@@ -193,7 +195,12 @@ def prepare(
 
 
 class NumPyModulePrinter(NumPyPrinter):
-    """NumPy code with ``np.`` names, stable ML functions, and a record of what it used."""
+    """NumPy code with ``np.`` names, stable ML functions, and a record of what it used.
+
+    softplus(u) prints as the template's helper ``_softplus(u)`` = max(u, 0) + log1p(exp(-|u|))
+    (never overflows, and several times faster than ``np.logaddexp(0, u)``); sigmoid(u) as
+    ``np.exp(-_softplus(-u))``; relu as ``np.maximum``; Heaviside as ``np.heaviside``.
+    """
 
     def __init__(self) -> None:
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
@@ -208,11 +215,15 @@ class NumPyModulePrinter(NumPyPrinter):
         printed = [a if isinstance(a, str) else self._print(a) for a in args]
         return f"{self._module_format('numpy.' + function)}({', '.join(printed)})"
 
+    def _helper(self, name: str, arg: sp.Expr) -> str:
+        self.used.add(name)
+        return f"{name}({self._print(arg)})"
+
     def _print_softplus(self, expr: sp.Expr) -> str:
-        return self._call("logaddexp", "0", expr.args[0])
+        return self._helper("_softplus", expr.args[0])
 
     def _print_sigmoid(self, expr: sp.Expr) -> str:
-        return self._call("exp", "-" + self._call("logaddexp", "0", -expr.args[0]))
+        return self._call("exp", "-" + self._helper("_softplus", -expr.args[0]))
 
     def _print_relu(self, expr: sp.Expr) -> str:
         return self._call("maximum", expr.args[0], "0")
@@ -287,10 +298,11 @@ def _topological(items: list[tuple[sp.Symbol, sp.Expr, int]]) -> list[tuple[sp.S
 
 def build_program(
     outputs: Sequence[sp.Expr], statements: Sequence[Statement]
-) -> tuple[list[tuple[sp.Symbol, sp.Expr, str]], list[sp.Expr]]:
+) -> tuple[list[tuple[sp.Symbol, sp.Expr, str, int]], list[sp.Expr]]:
     """CSE across outputs and reverse-pass statements; (ordered assignments, reduced outputs).
 
-    Each assignment is (symbol, value, role) with role 'cse' or the statement's role.
+    Each assignment is (symbol, value, role, phase): role 'cse' or the statement's role, phase
+    0 for the forward pass and 1 for what depends on an adjoint (the reverse pass).
     """
     values = [s.value for s in statements] + list(outputs)
     temporaries = sp.numbered_symbols("_cse", cls=sp.Dummy, real=True)
@@ -300,9 +312,10 @@ def build_program(
     items = [(s, v, 0) for s, v in replacements]
     items += [(s.symbol, v, 1) for s, v in zip(statements, reduced, strict=False)]
     reverse = {s.symbol for s in statements if s.role == "adjoint"}
-    ordered = _topological([(s, v, _phase(s, v, items, reverse)) for s, v, _ in items])
+    phases = {s: _phase(s, v, items, reverse) for s, v, _ in items}
+    ordered = _topological([(s, v, phases[s]) for s, v, _ in items])
     ordered, outputs_reduced = _drop_aliases(ordered, list(reduced[len(statements) :]))
-    return [(s, v, roles[s]) for s, v in ordered], outputs_reduced
+    return [(s, v, roles[s], phases[s]) for s, v in ordered], outputs_reduced
 
 
 def _phase(symbol: sp.Symbol, value: sp.Expr, items: list, reverse: set[sp.Symbol]) -> int:
@@ -402,7 +415,7 @@ def _wrap_text(text: str, width: int) -> list[str]:
 
 
 def print_program(
-    assignments: list[tuple[sp.Symbol, sp.Expr, str]],
+    assignments: list[tuple[sp.Symbol, sp.Expr, str, int]],
     outputs: Sequence[sp.Expr],
     statements: Sequence[Statement],
     namer: _Namer,
@@ -416,24 +429,21 @@ def print_program(
     primal_name: dict[sp.Expr, str] = {}
     lines: list[str] = []
     in_reverse = False
-    for index, (symbol, value, role) in enumerate(assignments):
+    for index, (symbol, value, role, phase) in enumerate(assignments):
         expanded = value.xreplace(full)
-        if role == "cse":
-            name = namer(_kind(value))
-            full[symbol] = expanded
-            primal_name.setdefault(expanded, name)
-            comment = _math_comment(expanded)
-        elif role == "adjoint":
+        if role == "adjoint":
             node = about[symbol].node
             known = primal_name.get(node)
             name = namer(f"d_{known}", numbered=False) if known else namer(f"d_{_kind(node)}")
             comment = f"dl/d({_short(node)})"
         else:
-            name = namer(role)
-            comment = f"{role} product of {_short(about[symbol].node)}"
+            name = namer(_kind(value) if role == "cse" else role)
+            full[symbol] = expanded
+            primal_name.setdefault(expanded, name)
+            comment = _math_comment(expanded)
         if index == 0:
             lines.append(f"{indent}# Forward pass: shared sub-expressions of the loss")
-        reverse = role == "adjoint" or _uses(value, about, full)
+        reverse = phase == 1
         if reverse and not in_reverse:
             in_reverse = True
             lines.append(f"{indent}# Reverse pass: adjoints dl/d(node), each computed once")
@@ -444,12 +454,6 @@ def print_program(
         lines.extend(_wrap_statement(name, code, indent, comment))
     printed = tuple(printer.doprint(o.xreplace(rename)) for o in outputs)
     return Block(tuple(lines), printed)
-
-
-def _uses(value: sp.Expr, about: dict, full: dict) -> bool:
-    return any(isinstance(s, sp.Dummy) and s in about for s in value.free_symbols) or any(
-        isinstance(s, sp.Dummy) and s not in full and s not in about for s in value.free_symbols
-    )
 
 
 def _short(expr: sp.Expr) -> str:
@@ -516,9 +520,11 @@ def _reduction_latex(model: LossModel, inner: str) -> str:
 
 def _gradient_formulas(model: LossModel, gradients: Sequence[sp.Expr] | None) -> list[str]:
     lines: list[str] = []
+    budget = DOC_FORMULA_BUDGET
     for param, value in zip(model.params, gradients or [None] * len(model.params), strict=True):
         text = str(value) if value is not None else ""
-        if value is None or len(text) > MAX_DOC_FORMULA:
+        budget -= len(text)
+        if value is None or len(text) > MAX_DOC_FORMULA or budget < 0:
             lines += _doc_lines(f"dL/d{param.name}: too long to print; see loss_and_grad", "    ")
             continue
         lines += _doc_lines(f"dL/d{param.name} = {_reduction_text(model, text)}", "    ")
@@ -534,6 +540,7 @@ def module_doc(
     gradients: Sequence[sp.Expr] | None,
     hessian: bool,
     applied: Iterable[str] = (),
+    used: Iterable[str] = (),
 ) -> list[str]:
     """The generated module's docstring, as escaped lines (everything user-typed is escaped)."""
     applied = set(applied)
@@ -563,8 +570,9 @@ def module_doc(
         mark = "x" if name in applied else " "
         lines += _doc_lines(f"[{mark}] {formula}", "    ")
     lines += [
-        "    softplus(u) is evaluated as np.logaddexp(0, u), which never overflows; the",
-        "    derivative of a step (relu', |u|', sign, Heaviside) is 0 almost everywhere.",
+        "    softplus(u) is evaluated as max(u, 0) + log1p(exp(-|u|)), which never overflows;",
+        "    the derivative of a step (relu', |u|', sign, Heaviside) is 0 almost everywhere.",
+        *_doc_lines(f"Functions used: {', '.join(sorted(used))}.", ""),
         "",
         "Interface:",
         *(f"    {line}" for line in MODULE_INTERFACE.splitlines()),
@@ -762,7 +770,7 @@ def generate(
         if hessian:
             functions.append(_hessian_function(model, gradients, printer, applied))
     context = {
-        "doc": module_doc(model, gradients, hessian, applied),
+        "doc": module_doc(model, gradients, hessian, applied, printer.used),
         "params_literal": repr(tuple((p.name, ()) for p in model.params)),
         "data_literal": repr(tuple(d.name for d in model.data)),
         "reduce": model.reduce,

@@ -17,8 +17,8 @@ already compute). Every pass returns expressions equal to its input, in exact ar
 9. ``sigmoid_via_softplus``   sigmoid(u)            -> exp(-softplus(-u))  (evaluation only:
                                                         never overflows; shares softplus with l)
 
-The printer evaluates softplus(u) as ``np.logaddexp(0, u)``, which never overflows, so the
-logistic loss and its gradient stay finite at z = +-1000.
+The printer evaluates softplus(u) as ``max(u, 0) + log1p(exp(-|u|))``, which never overflows, so
+the logistic loss and its gradient stay finite and accurate at z = +-1000.
 """
 
 from __future__ import annotations
