@@ -131,6 +131,8 @@ def _ordered_symbols(expr: sp.Expr) -> Iterable[sp.Symbol]:
 
 
 def _exact_or_float(value: sp.Expr) -> sp.Expr:
+    if not isinstance(value, sp.Float) and value.free_symbols == set() and not value.is_Number:
+        value = min(value, sp.cancel(value), key=lambda v: (sp.count_ops(v), len(str(v))))
     if len(str(value)) > MAX_EXACT_LENGTH:
         return sp.Float(value.evalf(30), 30)
     return value
@@ -506,7 +508,10 @@ class Graph(Explained):
             label = f"{variable} = {number_text(self.point[variable])}"
             lines.append(f'  "v_{variable.name}" [shape=ellipse, label="{_dot(label)}"];')
         for node in self.nodes:
-            label = [f"{node.symbol} = {node.definition}", f"value = {number_text(node.value)}"]
+            label = [
+                f"{node.symbol} = {_str(node.definition)}",
+                f"value = {number_text(node.value)}",
+            ]
             for var in self.wrt if self.mode in ("forward", "both") else ():
                 tangent = self.tangents[var].get(node.symbol, sp.Integer(0))
                 label.append(f"d{node.symbol}/d{var} = {number_text(tangent)}")
@@ -518,7 +523,7 @@ class Graph(Explained):
         for node in self.nodes:
             for i, p, v in zip(node.inputs, node.partials, node.partial_values, strict=True):
                 source = ascii_name(i) if i in known else f"v_{i.name}"
-                edge = f"∂/∂{i} = {p} = {number_text(v)}"
+                edge = f"∂/∂{i} = {_str(p)} = {number_text(v)}"
                 lines.append(f'  "{source}" -> "{node.id}" [label="{_dot(edge)}"];')
         lines.append("}")
         return "\n".join(lines)
