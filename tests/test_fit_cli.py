@@ -1,0 +1,236 @@
+"""``symdiff fit`` end to end: a real subprocess, real files in tmp_path, generated code."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from symdiff.cli import cli
+
+LINE = "(b0 + b1*x - y)**2"
+
+
+def symdiff(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "symdiff", "fit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def fit_json(*args: str) -> dict:
+    done = symdiff(*args, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def line_csv(tmp_path_factory):
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-2, 2, 60)
+    y = -0.7 + 1.9 * x + rng.normal(0, 0.3, 60)
+    path = tmp_path_factory.mktemp("data") / "line.csv"
+    np.savetxt(path, np.c_[y, x], delimiter=",", header="target,x", comments="", fmt="%.17g")
+    return path, x, y
+
+
+def one_error_line(done: subprocess.CompletedProcess, code: int = 2) -> str:
+    assert done.returncode == code, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+def test_fit_reaches_least_squares_and_saves_and_plots(line_csv, tmp_path):
+    path, x, y = line_csv
+    saved, picture = tmp_path / "params.json", tmp_path / "loss.png"
+    result = fit_json(
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--lr", "0.2", "--epochs", "2000", "--gtol", "1e-10",
+        "--save", str(saved), "--plot", str(picture),
+    )  # fmt: skip
+    expected, *_ = np.linalg.lstsq(np.c_[np.ones_like(x), x], y, rcond=None)
+    assert [result["params"]["b0"], result["params"]["b1"]] == pytest.approx(expected, abs=1e-9)
+    assert result["converged"] is True and result["diverged"] is False
+    assert len(result["history"]["loss"]) == result["steps"] + 1  # the last step met gtol
+    assert result["loss"] == pytest.approx(np.mean((expected[0] + expected[1] * x - y) ** 2))
+    assert result["optimizer"]["name"] == "gd" and result["optimizer"]["lr"] == 0.2
+    assert json.loads(saved.read_text())["params"] == result["params"]
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.png", "params.json"]
+
+
+def test_text_output_names_every_parameter(line_csv):
+    path, *_ = line_csv
+    done = symdiff(
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--optimizer", "momentum:mu=0.5", "--lr", "0.05", "--epochs", "30",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no progress bar when stdout is not a terminal
+    assert done.stdout.splitlines()[0] == "optimizer: momentum (lr=0.05, mu=0.5)"
+    assert "finished 30 epochs (no tolerance set)" in done.stdout
+    assert "b0 = " in done.stdout and "b1 = " in done.stdout
+
+
+def test_same_seed_same_result(line_csv):
+    path, *_ = line_csv
+    common = [
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--optimizer", "sgd", "--lr", "0.01", "--batch-size", "8", "--epochs", "3",
+    ]  # fmt: skip
+    first, again, other = (fit_json(*common, "--seed", seed) for seed in ("5", "5", "6"))
+    assert first == again
+    assert first["params"] != other["params"]
+    assert first["steps"] == 3 * 8  # ceil(60 / 8) batches per epoch
+
+
+def test_npz_input_init_schedule_and_max_steps(tmp_path):
+    archive = tmp_path / "d.npz"
+    np.savez(archive, x=np.array([1.0, 2.0, 3.0]), y=np.array([2.0, 4.0, 6.0]))
+    result = fit_json(
+        "(w*x - y)**2", "--params", "w", "--data", "x,y", "--input", str(archive),
+        "--init", "w=1/2", "--lr", "0.1", "--schedule", "step:drop=0.5,every=1",
+        "--max-steps", "2",
+    )  # fmt: skip
+    # L(w) = mean((w x - 2x)^2) = (14/3)(w - 2)^2, L'(w) = (28/3)(w - 2)
+    # w1 = 0.5 + 0.1*(28/3)*1.5 = 1.9 ; w2 = 1.9 + 0.05*(28/3)*0.1 = 1.94666...
+    assert result["params"]["w"] == pytest.approx(1.9 + 0.05 * 28 / 3 * 0.1)
+    assert result["history"]["lr"] == [0.1, 0.05]
+    assert result["steps"] == 2 and "max_steps=2" in result["message"]
+
+
+def test_divergence_saves_the_last_finite_parameters(line_csv, tmp_path):
+    path, *_ = line_csv
+    saved = tmp_path / "params.json"
+    done = symdiff(
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--lr", "3", "--epochs", "10000", "--save", str(saved), "--format", "json",
+    )  # fmt: skip
+    message = one_error_line(done, code=1)
+    assert "diverged at step" in message and "try a smaller learning rate than 3" in message
+    printed = json.loads(done.stdout)
+    stored = json.loads(saved.read_text())
+    assert printed["diverged"] is True and stored["diverged"] is True
+    assert stored["params"] == printed["params"]
+    assert all(np.isfinite(value) for value in stored["params"].values())
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        ("x,y\n1,2\n", ["--data", "x,z"], r"no column 'z' for data 'z' \(columns: x, y\)"),
+        ("x,y\n1,2\n3,oops\n", [], r"line 3 \(data row 2\), column 'y': 'oops' is not a number"),
+        ("", [], "the file is empty"),
+        ("x,y\n", [], "the header has no data rows"),
+        ("x,y\n1,2\n3\n", [], r"data row 2\): 1 cells, but the header has 2"),
+    ],
+)
+def test_bad_csv_is_one_error_line(tmp_path, content, extra, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    data = extra or ["--data", "x,y"]
+    target = data[1].split(",")[1]
+    done = symdiff(f"(w*x - {target})**2", "--params", "w", *data, "--input", str(path))
+    line = one_error_line(done)
+    assert str(path) in line
+    assert re.search(message, line), line
+    assert done.stdout == ""
+
+
+def test_mismatched_lengths_is_one_error_line(tmp_path):
+    archive = tmp_path / "d.npz"
+    np.savez(archive, x=np.arange(5.0), y=np.arange(4.0))
+    done = symdiff("(w*x - y)**2", "--params", "w", "--data", "x,y", "--input", str(archive))
+    assert "d.npz: 'x' has 5 samples but 'y' has 4" in one_error_line(done)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--optimizer", "adamw"], "unknown optimizer 'adamw'"),
+        (["--optimizer", "adam:gamma=1"], "optimizer 'adam' has no setting 'gamma'"),
+        (["--schedule", "cosine"], "unknown schedule 'cosine'"),
+        (["--init", "q=1"], "--init names 'q', which is not a parameter"),
+        (["--batch-size", "0"], "--batch-size must be full, auto or a whole number >= 1"),
+        (["--lr", "-1"], "lr must be a positive number"),
+        (["--plot", "out.xyz"], "unknown image format 'xyz'"),
+        (["--save", "no/such/dir/p.json"], "does not exist"),
+    ],
+)
+def test_bad_options_are_one_error_line(line_csv, args, message):
+    """In-process through click's runner (the same SymdiffGroup.main), to save process starts."""
+    path, *_ = line_csv
+    done = CliRunner().invoke(
+        cli,
+        ["fit", LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target",
+         "--input", str(path), *args],
+    )  # fmt: skip
+    assert done.exit_code == 2, done.output
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
+    assert done.stdout == ""
+
+
+def test_plot_without_matplotlib_says_how_to_install(line_csv, tmp_path):
+    path, *_ = line_csv
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "matplotlib.py").write_text("raise ImportError('No module named matplotlib')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    done = symdiff(
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--plot", str(tmp_path / "loss.png"), env=env,
+    )  # fmt: skip
+    line = one_error_line(done, code=1)
+    assert "plotting needs matplotlib" in line and "pip install 'symdiff[plot]'" in line
+    assert not (tmp_path / "loss.png").exists()
+
+
+def test_progress_bar_on_a_terminal(line_csv):
+    """With stdout on a (pseudo) terminal and a long run, a progress bar appears on stderr."""
+    path, *_ = line_csv
+    main, secondary = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the terminal closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        code = subprocess.run(
+            [
+                sys.executable, "-m", "symdiff", "fit", LINE, "--params", "b0,b1",
+                "--data", "x,y", "--column", "y=target", "--input", str(path),
+                "--optimizer", "sgd", "--lr", "0.001", "--epochs", "30",
+            ],
+            stdout=secondary, stderr=secondary, timeout=120,
+        ).returncode  # fmt: skip
+    finally:
+        os.close(secondary)
+    reader.join(timeout=10)
+    os.close(main)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert code == 0, screen
+    assert "training" in screen and "100%" in screen
+    assert "b0 = " in screen
