@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -267,3 +268,28 @@ def test_cli_in_a_real_subprocess() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "Answer: d/dx sin(x**2) = 2*x*cos(x**2)"
+
+
+def test_seed_walkthrough_example_runs_and_shows_the_seed_numbers() -> None:
+    script = Path(__file__).parent.parent / "examples" / "seed_walkthrough.py"
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Answer: d/dx (2*x**3 + 5) = 6*x**2" in out
+    assert "Answer: f'(x) = 6*x**2" in out and "Answer: f'(x) = 2*x" in out
+    assert "6.00010000001" in out  # getDeriv(x**2, 3) with h = 1e-4
+    assert "= 16*x**3*z**3" in out and "= 12*x**4*z**2" in out
+    assert "dL/dW = -0.000370183728" in out
+    assert "dL/dw = 2" in out and "dL/db = 1" in out
+    assert "incorrect: 6*x differs" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    markdown = subprocess.run(
+        [sys.executable, str(script), "--format", "markdown"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert markdown.returncode == 0 and "\\mathcal{L}" in markdown.stdout
