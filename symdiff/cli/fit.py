@@ -25,7 +25,8 @@ from .common import format_option, read_expression, split_names
 PROGRESS_MIN_STEPS = 1000
 
 
-@cli.command(name="fit")
+#: A loss may start with a minus sign ("-y*log(p)"): unknown "-..." words are the LOSS.
+@cli.command(name="fit", context_settings={"ignore_unknown_options": True})
 @click.argument("loss")
 @click.option(
     "--params", "params", multiple=True, required=True, help="Parameters to train, e.g. b0,b1."

@@ -1,0 +1,117 @@
+"""The training examples in examples/: each run, each checked against an independent reference."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from symdiff.data import load_data
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def example(name: str) -> dict:
+    return runpy.run_path(str(EXAMPLES / f"{name}.py"))
+
+
+def test_linear_regression_matches_lstsq(tmp_path):
+    namespace = example("linear_regression")
+    outcome = namespace["run"](tmp_path)
+    x, y = namespace["make_data"]()
+    expected, *_ = np.linalg.lstsq(np.c_[np.ones_like(x), x], y, rcond=None)
+    assert set(outcome["runs"]) == {"gd", "momentum", "nesterov", "adam"}
+    for name, result in outcome["runs"].items():
+        assert result.converged, (name, result.message)
+        got = [result.params["b0"], result.params["b1"]]
+        assert got == pytest.approx(expected, abs=1e-9), name
+    assert (tmp_path / "linear_regression.png").read_bytes()[:4] == b"\x89PNG"
+    # the shipped CSV holds exactly these samples
+    shipped = load_data(namespace["CSV"], ["x", "y"])
+    assert np.array_equal(shipped["x"], x) and np.array_equal(shipped["y"], y)
+
+
+def test_logistic_regression_matches_sklearn():
+    namespace = example("logistic_breast_cancer")
+    outcome = namespace["run"]()
+    result = outcome["result"]
+    assert result.converged, result.message
+    ours = np.array([result.params[name] for name in namespace["PARAMS"]])
+    # an independent reference, computed here rather than taken from the example
+    from sklearn.linear_model import LogisticRegression
+
+    features, target = namespace["load"]()
+    reference = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000).fit(features, target)
+    expected = np.r_[reference.intercept_, reference.coef_.ravel()]
+    assert namespace["TOLERANCE"] == 1e-6
+    assert np.max(np.abs(ours - expected)) < namespace["TOLERANCE"]
+    assert features.shape == (569, 5)
+    shipped = load_data(namespace["CSV"], namespace["DATA"], {"y": "benign"})
+    assert np.allclose(np.c_[[shipped[n] for n in namespace["DATA"]]].T, np.c_[features, target])
+
+
+def test_logistic_regression_readme_command(tmp_path):
+    """The README's symdiff fit command for the breast-cancer CSV (loss starts with '-')."""
+    namespace = example("logistic_breast_cancer")
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "symdiff", "fit", namespace["loss_text"](),
+            "--params", ",".join(namespace["PARAMS"]), "--data", ",".join(namespace["DATA"]),
+            "--column", "y=benign", "--input", str(namespace["CSV"]),
+            "--optimizer", "nesterov:mu=0.9", "--lr", "0.5", "--epochs", "5000",
+            "--gtol", "1e-10", "--format", "json",
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    features, target = namespace["load"]()
+    expected = namespace["sklearn_coefficients"](features, target)
+    ours = [result["params"][name] for name in namespace["PARAMS"]]
+    assert ours == pytest.approx(expected, abs=1e-6)
+    assert result["converged"] is True
+
+
+def test_absolute_error_seed_numbers_and_lad_optimum():
+    namespace = example("absolute_error")
+    outcome = namespace["run"]()
+    # the seed: loss = |4 - (3*2 + 1)| = 3, d/dw = 2 (= x), d/db = 1
+    assert outcome["seed_loss"] == 3.0
+    assert list(outcome["seed_grad"]) == [2.0, 1.0]
+    x, y = outcome["data"]
+    from scipy.optimize import linprog
+
+    # least absolute deviations as a linear program: min sum(u + v), y - (w x + b) = u - v
+    n = len(x)
+    cost = np.r_[0.0, 0.0, np.ones(2 * n)]
+    equality = np.c_[x, np.ones(n), np.eye(n), -np.eye(n)]
+    bounds = [(None, None)] * 2 + [(0, None)] * (2 * n)
+    exact = linprog(cost, A_eq=equality, b_eq=y, bounds=bounds, method="highs")
+    optimum = exact.fun / n
+    result = outcome["result"]
+    assert result.loss == pytest.approx(
+        np.mean(np.abs(y - (result.params["w"] * x + result.params["b"])))
+    )
+    assert (result.loss - optimum) / optimum < 1e-5
+    assert [result.params["w"], result.params["b"]] == pytest.approx(exact.x[:2], abs=1e-3)
+
+
+def test_momentum_escapes_the_local_minimum(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "local_minimum.py"), "--plot", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(maxsplit=1) for line in done.stdout.splitlines())
+    assert lines["gd"].startswith("w = +1.1309  f(w) = -1.0702")
+    assert lines["momentum"].startswith("w = -1.3008  f(w) = -3.5139")
+    assert (tmp_path / "local_minimum.png").read_bytes()[:4] == b"\x89PNG"
+    # the two minima really are the local and the global one of w**4 - 3 w**2 + w
+    roots = np.roots([4, 0, -6, 1])
+    minima = sorted(r.real for r in roots if abs(r.imag) < 1e-12 and 12 * r.real**2 - 6 > 0)
+    assert minima == pytest.approx([-1.3008, 1.1309], abs=1e-4)
