@@ -22,6 +22,7 @@ import jinja2
 import sympy as sp
 
 from . import __version__
+from .codegen import escape_docstring
 from .errors import InputError
 from .tensor import (
     Model,
@@ -294,9 +295,8 @@ def _body(
 
 
 def _escape(text: str) -> str:
-    """Make user text safe inside a triple-quoted docstring."""
-    text = " ".join(text.split())
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    """User text made safe inside a triple-quoted docstring (whitespace runs become one space)."""
+    return escape_docstring(" ".join(text.split()))
 
 
 def generate(

@@ -297,8 +297,12 @@ def shared_names(
     roots: Sequence[Node],
     adjoints: Mapping[Node, Node] | None = None,
     taken: frozenset[str] = frozenset(),
+    preactivations: bool = False,
 ) -> dict[Node, str]:
     """Names for the sub-expressions the ``roots`` share (Z1 = X @ W1 + b1, H1 = relu(Z1), ...).
+
+    With ``preactivations``, the argument of every activation or softmax is named too
+    (``softmax(Z2) - Y`` reads better than the whole layer inline).
 
     A forward node is named by its kind (Z for pre-activations, H for activations, P for
     softmax, T otherwise); a shared gradient node that is the adjoint of a named node is
@@ -312,6 +316,14 @@ def shared_names(
                 parents.setdefault(arg, set()).add(id(node))
     forward_nodes = set(walk(forward))
     adjoint_of = {g: f for f, g in (adjoints or {}).items()}
+    squashing = _ACTIVATIONS | {"softmax", "log_softmax", "heaviside", "softmax_cross_entropy"}
+    inputs_of_activations = {
+        arg
+        for node in walk(list(roots))
+        if preactivations and node.op in squashing
+        for arg in node.args
+        if arg.op in ("add", "matmul") and arg in forward_nodes
+    }
     names: dict[Node, str] = {}
     counters: dict[str, int] = {}
     used = set(taken)
@@ -325,7 +337,8 @@ def shared_names(
                 return candidate
 
     for node in walk(list(roots)):
-        if node.op in _UNNAMED or len(parents.get(node, ())) < 2 or scaled(node)[0] != 1:
+        shared = len(parents.get(node, ())) >= 2 or node in inputs_of_activations
+        if node.op in _UNNAMED or not shared or scaled(node)[0] != 1:
             continue
         if node in forward_nodes:
             letter = "H" if node.op in _ACTIVATIONS else _LETTERS.get(node.op, "T")
@@ -352,7 +365,7 @@ def gradient_report(
 ) -> Report:
     """``symdiff grad --shape``: one matrix formula per parameter, with shared names and shapes."""
     roots = list(gradients.values())
-    names = shared_names(loss, roots, adjoints, frozenset(shapes))
+    names = shared_names(loss, roots, adjoints, frozenset(shapes), preactivations=True)
     text_printer, latex_printer = TextPrinter(names), LatexPrinter(names)
     width = max((len(n) for n in gradients), default=0)
     lines = [f"loss: {loss_text}"]

@@ -57,88 +57,203 @@ class Case:
 
 
 CASES = [
-    Case("least_squares", "mean((X @ w - y)**2)", {"X": ("n", D), "w": (D,), "y": ("n",)},
-         ("w",), lambda p, d: anp.mean((d["X"] @ p["w"] - d["y"]) ** 2)),
-    Case("ridge", "mean((X @ w - y)**2) + lam * norm2(w)",
-         {"X": ("n", D), "w": (D,), "y": ("n",)}, ("w",),
-         lambda p, d: anp.mean((d["X"] @ p["w"] - d["y"]) ** 2) + d["lam"] * anp.sum(p["w"] ** 2)),
-    Case("logistic_bce",
-         "mean(-y*log(sigmoid(X @ w + b)) - (1 - y)*log(1 - sigmoid(X @ w + b)))",
-         {"X": ("n", D), "w": (D,), "y": ("n",)}, ("w", "b"),
-         lambda p, d: anp.mean(-d["y"] * anp.log(_sigmoid(d["X"] @ p["w"] + p["b"]))
-                               - (1 - d["y"]) * anp.log(1 - _sigmoid(d["X"] @ p["w"] + p["b"]))),
-         positive=("y",)),
-    Case("logistic_softplus", "mean(softplus(X @ w) - y * (X @ w))",
-         {"X": ("n", D), "w": (D,), "y": ("n",)}, ("w",),
-         lambda p, d: anp.mean(_softplus(d["X"] @ p["w"]) - d["y"] * (d["X"] @ p["w"])),
-         positive=("y",)),
-    Case("softmax_regression", "cross_entropy(Y, softmax(X @ W + c))",
-         {"X": ("n", D), "W": (D, K), "c": (K,), "Y": ("n", K)}, ("W", "c"),
-         lambda p, d: _ce(d["Y"], d["X"] @ p["W"] + p["c"]), onehot=("Y",)),
-    Case("two_layer", "cross_entropy(Y, softmax(relu(X @ W1 + b1) @ W2 + b2))",
-         {"X": ("n", D), "W1": (D, H), "b1": (H,), "W2": (H, K), "b2": (K,), "Y": ("n", K)},
-         ("W1", "b1", "W2", "b2"),
-         lambda p, d: _ce(d["Y"], anp.maximum(d["X"] @ p["W1"] + p["b1"], 0) @ p["W2"] + p["b2"]),
-         onehot=("Y",)),
-    Case("three_layer",
-         "cross_entropy(Y, softmax(tanh(sigmoid(X @ W1 + b1) @ W2 + b2) @ W3 + b3))",
-         {"X": ("n", D), "W1": (D, H), "b1": (H,), "W2": (H, H), "b2": (H,), "W3": (H, K),
-          "b3": (K,), "Y": ("n", K)},
-         ("W1", "b1", "W2", "b2", "W3", "b3"),
-         lambda p, d: _ce(d["Y"], anp.tanh(_sigmoid(d["X"] @ p["W1"] + p["b1"]) @ p["W2"]
-                                            + p["b2"]) @ p["W3"] + p["b3"]),
-         onehot=("Y",)),
-    Case("pseudo_huber", "mean(sqrt(1 + (X @ w - y)**2) - 1)",
-         {"X": ("n", D), "w": (D,), "y": ("n",)}, ("w",),
-         lambda p, d: anp.mean(anp.sqrt(1 + (d["X"] @ p["w"] - d["y"]) ** 2) - 1)),
-    Case("trace_form", "trace(A.T @ B @ A)", {"A": (D, K), "B": (D, D)}, ("A",),
-         lambda p, d: anp.trace(p["A"].T @ d["B"] @ p["A"])),
-    Case("quadratic_form", "x.T @ A @ x + dot(c, x)", {"x": (D,), "A": (D, D), "c": (D,)},
-         ("x", "A"), lambda p, d: p["x"] @ p["A"] @ p["x"] + d["c"] @ p["x"]),
-    Case("row_logsumexp", "mean(logsumexp(X @ W, axis=1) - sum(Y * (X @ W), axis=1))",
-         {"X": ("n", D), "W": (D, K), "Y": ("n", K)}, ("W",),
-         lambda p, d: anp.mean(_lse(d["X"] @ p["W"], 1)[:, 0]
-                               - anp.sum(d["Y"] * (d["X"] @ p["W"]), axis=1))),
-    Case("matrix_factorisation", "norm2(M - U @ V.T) / 2",
-         {"M": (N, D), "U": (N, 2), "V": (D, 2)}, ("U", "V"),
-         lambda p, d: anp.sum((d["M"] - p["U"] @ p["V"].T) ** 2) / 2),
-    Case("mean_absolute", "mean(abs(X @ w - y))", {"X": ("n", D), "w": (D,), "y": ("n",)},
-         ("w",), lambda p, d: anp.mean(anp.abs(d["X"] @ p["w"] - d["y"]))),
-    Case("poisson", "mean(exp(X @ w) - y * (X @ w))", {"X": ("n", D), "w": (D,), "y": ("n",)},
-         ("w",), lambda p, d: anp.mean(anp.exp(d["X"] @ p["w"]) - d["y"] * (d["X"] @ p["w"])),
-         positive=("y",)),
-    Case("soft_label_log_softmax", "-mean(sum(Y * log(softmax(X @ W)), axis=1))",
-         {"X": ("n", D), "W": (D, K), "Y": ("n", K)}, ("W",),
-         lambda p, d: -anp.mean(anp.sum(d["Y"] * anp.log(_softmax(d["X"] @ p["W"])), axis=1)),
-         positive=("Y",)),
-    Case("gaussian_bump", "sum(exp(-(X @ w)**2 / 2)) / n", {"X": ("n", D), "w": (D,)}, ("w",),
-         lambda p, d: anp.sum(anp.exp(-((d["X"] @ p["w"]) ** 2) / 2)) / d["X"].shape[0]),
-    Case("quotient", "sum((X @ w) / (1 + exp(X @ w)))", {"X": ("n", D), "w": (D,)}, ("w",),
-         lambda p, d: anp.sum((d["X"] @ p["w"]) / (1 + anp.exp(d["X"] @ p["w"])))),
-    Case("column_softmax", "sum(softmax(X @ W, axis=0) * Y)",
-         {"X": ("n", D), "W": (D, K), "Y": ("n", K)}, ("W",),
-         lambda p, d: anp.sum(_softmax(d["X"] @ p["W"], 0) * d["Y"])),
-    Case("vector_matrix", "norm2(v @ A - c) + norm(v)", {"v": (D,), "A": (D, K), "c": (K,)},
-         ("v", "A"),
-         lambda p, d: anp.sum((p["v"] @ p["A"] - d["c"]) ** 2) + anp.sqrt(anp.sum(p["v"] ** 2))),
-    Case("row_bias_keepdims", "mean((X @ W + r - Y)**2) + sum(mean(X @ W, axis=1, keepdims=1))",
-         {"X": ("n", D), "W": (D, K), "r": (1, K), "Y": ("n", K)}, ("W", "r"),
-         lambda p, d: anp.mean((d["X"] @ p["W"] + p["r"] - d["Y"]) ** 2)
-         + anp.sum(anp.mean(d["X"] @ p["W"], axis=1))),
-    Case("sigmoid_cross_entropy", "cross_entropy(Y, sigmoid(X @ W))",
-         {"X": ("n", D), "W": (D, K), "Y": ("n", K)}, ("W",),
-         lambda p, d: -anp.sum(d["Y"] * anp.log(_sigmoid(d["X"] @ p["W"]))) / d["X"].shape[0],
-         positive=("Y",)),
-    Case("tensor_exponent", "sum(sigmoid(X @ w) ** (1 + q**2 * y))",
-         {"X": ("n", D), "w": (D,), "y": ("n",)}, ("w", "q"),
-         lambda p, d: anp.sum(_sigmoid(d["X"] @ p["w"]) ** (1 + p["q"] ** 2 * d["y"]))),
-    Case("vector_softmax", "cross_entropy(t, softmax(W @ x + softplus(u)))",
-         {"W": (K, D), "x": (D,), "t": (K,), "u": (K,)}, ("W", "u"),
-         lambda p, d: -anp.sum(d["t"] * anp.log(_softmax(p["W"] @ d["x"] + _softplus(p["u"]))))
-         , onehot=("t",)),
-    Case("scaled_inverse", "sum(1 / (2 + X**2) @ w) - sum(w / (1 + w**2))",
-         {"X": ("n", D), "w": (D,)}, ("w",),
-         lambda p, d: anp.sum(1 / (2 + d["X"] ** 2) @ p["w"]) - anp.sum(p["w"] / (1 + p["w"] ** 2))),
+    Case(
+        "least_squares",
+        "mean((X @ w - y)**2)",
+        {"X": ("n", D), "w": (D,), "y": ("n",)},
+        ("w",),
+        lambda p, d: anp.mean((d["X"] @ p["w"] - d["y"]) ** 2),
+    ),
+    Case(
+        "ridge",
+        "mean((X @ w - y)**2) + lam * norm2(w)",
+        {"X": ("n", D), "w": (D,), "y": ("n",)},
+        ("w",),
+        lambda p, d: anp.mean((d["X"] @ p["w"] - d["y"]) ** 2) + d["lam"] * anp.sum(p["w"] ** 2),
+    ),
+    Case(
+        "logistic_bce",
+        "mean(-y*log(sigmoid(X @ w + b)) - (1 - y)*log(1 - sigmoid(X @ w + b)))",
+        {"X": ("n", D), "w": (D,), "y": ("n",)},
+        ("w", "b"),
+        lambda p, d: anp.mean(
+            -d["y"] * anp.log(_sigmoid(d["X"] @ p["w"] + p["b"]))
+            - (1 - d["y"]) * anp.log(1 - _sigmoid(d["X"] @ p["w"] + p["b"]))
+        ),
+        positive=("y",),
+    ),
+    Case(
+        "logistic_softplus",
+        "mean(softplus(X @ w) - y * (X @ w))",
+        {"X": ("n", D), "w": (D,), "y": ("n",)},
+        ("w",),
+        lambda p, d: anp.mean(_softplus(d["X"] @ p["w"]) - d["y"] * (d["X"] @ p["w"])),
+        positive=("y",),
+    ),
+    Case(
+        "softmax_regression",
+        "cross_entropy(Y, softmax(X @ W + c))",
+        {"X": ("n", D), "W": (D, K), "c": (K,), "Y": ("n", K)},
+        ("W", "c"),
+        lambda p, d: _ce(d["Y"], d["X"] @ p["W"] + p["c"]),
+        onehot=("Y",),
+    ),
+    Case(
+        "two_layer",
+        "cross_entropy(Y, softmax(relu(X @ W1 + b1) @ W2 + b2))",
+        {"X": ("n", D), "W1": (D, H), "b1": (H,), "W2": (H, K), "b2": (K,), "Y": ("n", K)},
+        ("W1", "b1", "W2", "b2"),
+        lambda p, d: _ce(d["Y"], anp.maximum(d["X"] @ p["W1"] + p["b1"], 0) @ p["W2"] + p["b2"]),
+        onehot=("Y",),
+    ),
+    Case(
+        "three_layer",
+        "cross_entropy(Y, softmax(tanh(sigmoid(X @ W1 + b1) @ W2 + b2) @ W3 + b3))",
+        {
+            "X": ("n", D),
+            "W1": (D, H),
+            "b1": (H,),
+            "W2": (H, H),
+            "b2": (H,),
+            "W3": (H, K),
+            "b3": (K,),
+            "Y": ("n", K),
+        },
+        ("W1", "b1", "W2", "b2", "W3", "b3"),
+        lambda p, d: _ce(
+            d["Y"],
+            anp.tanh(_sigmoid(d["X"] @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]) @ p["W3"] + p["b3"],
+        ),
+        onehot=("Y",),
+    ),
+    Case(
+        "pseudo_huber",
+        "mean(sqrt(1 + (X @ w - y)**2) - 1)",
+        {"X": ("n", D), "w": (D,), "y": ("n",)},
+        ("w",),
+        lambda p, d: anp.mean(anp.sqrt(1 + (d["X"] @ p["w"] - d["y"]) ** 2) - 1),
+    ),
+    Case(
+        "trace_form",
+        "trace(A.T @ B @ A)",
+        {"A": (D, K), "B": (D, D)},
+        ("A",),
+        lambda p, d: anp.trace(p["A"].T @ d["B"] @ p["A"]),
+    ),
+    Case(
+        "quadratic_form",
+        "x.T @ A @ x + dot(c, x)",
+        {"x": (D,), "A": (D, D), "c": (D,)},
+        ("x", "A"),
+        lambda p, d: p["x"] @ p["A"] @ p["x"] + d["c"] @ p["x"],
+    ),
+    Case(
+        "row_logsumexp",
+        "mean(logsumexp(X @ W, axis=1) - sum(Y * (X @ W), axis=1))",
+        {"X": ("n", D), "W": (D, K), "Y": ("n", K)},
+        ("W",),
+        lambda p, d: anp.mean(
+            _lse(d["X"] @ p["W"], 1)[:, 0] - anp.sum(d["Y"] * (d["X"] @ p["W"]), axis=1)
+        ),
+    ),
+    Case(
+        "matrix_factorisation",
+        "norm2(M - U @ V.T) / 2",
+        {"M": (N, D), "U": (N, 2), "V": (D, 2)},
+        ("U", "V"),
+        lambda p, d: anp.sum((d["M"] - p["U"] @ p["V"].T) ** 2) / 2,
+    ),
+    Case(
+        "mean_absolute",
+        "mean(abs(X @ w - y))",
+        {"X": ("n", D), "w": (D,), "y": ("n",)},
+        ("w",),
+        lambda p, d: anp.mean(anp.abs(d["X"] @ p["w"] - d["y"])),
+    ),
+    Case(
+        "poisson",
+        "mean(exp(X @ w) - y * (X @ w))",
+        {"X": ("n", D), "w": (D,), "y": ("n",)},
+        ("w",),
+        lambda p, d: anp.mean(anp.exp(d["X"] @ p["w"]) - d["y"] * (d["X"] @ p["w"])),
+        positive=("y",),
+    ),
+    Case(
+        "soft_label_log_softmax",
+        "-mean(sum(Y * log(softmax(X @ W)), axis=1))",
+        {"X": ("n", D), "W": (D, K), "Y": ("n", K)},
+        ("W",),
+        lambda p, d: -anp.mean(anp.sum(d["Y"] * anp.log(_softmax(d["X"] @ p["W"])), axis=1)),
+        positive=("Y",),
+    ),
+    Case(
+        "gaussian_bump",
+        "sum(exp(-(X @ w)**2 / 2)) / n",
+        {"X": ("n", D), "w": (D,)},
+        ("w",),
+        lambda p, d: anp.sum(anp.exp(-((d["X"] @ p["w"]) ** 2) / 2)) / d["X"].shape[0],
+    ),
+    Case(
+        "quotient",
+        "sum((X @ w) / (1 + exp(X @ w)))",
+        {"X": ("n", D), "w": (D,)},
+        ("w",),
+        lambda p, d: anp.sum((d["X"] @ p["w"]) / (1 + anp.exp(d["X"] @ p["w"]))),
+    ),
+    Case(
+        "column_softmax",
+        "sum(softmax(X @ W, axis=0) * Y)",
+        {"X": ("n", D), "W": (D, K), "Y": ("n", K)},
+        ("W",),
+        lambda p, d: anp.sum(_softmax(d["X"] @ p["W"], 0) * d["Y"]),
+    ),
+    Case(
+        "vector_matrix",
+        "norm2(v @ A - c) + norm(v)",
+        {"v": (D,), "A": (D, K), "c": (K,)},
+        ("v", "A"),
+        lambda p, d: anp.sum((p["v"] @ p["A"] - d["c"]) ** 2) + anp.sqrt(anp.sum(p["v"] ** 2)),
+    ),
+    Case(
+        "row_bias_keepdims",
+        "mean((X @ W + r - Y)**2) + sum(mean(X @ W, axis=1, keepdims=1))",
+        {"X": ("n", D), "W": (D, K), "r": (1, K), "Y": ("n", K)},
+        ("W", "r"),
+        lambda p, d: (
+            anp.mean((d["X"] @ p["W"] + p["r"] - d["Y"]) ** 2)
+            + anp.sum(anp.mean(d["X"] @ p["W"], axis=1))
+        ),
+    ),
+    Case(
+        "sigmoid_cross_entropy",
+        "cross_entropy(Y, sigmoid(X @ W))",
+        {"X": ("n", D), "W": (D, K), "Y": ("n", K)},
+        ("W",),
+        lambda p, d: -anp.sum(d["Y"] * anp.log(_sigmoid(d["X"] @ p["W"]))) / d["X"].shape[0],
+        positive=("Y",),
+    ),
+    Case(
+        "tensor_exponent",
+        "sum(sigmoid(X @ w) ** (1 + q**2 * y))",
+        {"X": ("n", D), "w": (D,), "y": ("n",)},
+        ("w", "q"),
+        lambda p, d: anp.sum(_sigmoid(d["X"] @ p["w"]) ** (1 + p["q"] ** 2 * d["y"])),
+    ),
+    Case(
+        "vector_softmax",
+        "cross_entropy(t, softmax(W @ x + softplus(u)))",
+        {"W": (K, D), "x": (D,), "t": (K,), "u": (K,)},
+        ("W", "u"),
+        lambda p, d: -anp.sum(d["t"] * anp.log(_softmax(p["W"] @ d["x"] + _softplus(p["u"])))),
+        onehot=("t",),
+    ),
+    Case(
+        "scaled_inverse",
+        "sum(1 / (2 + X**2) @ w) - sum(w / (1 + w**2))",
+        {"X": ("n", D), "w": (D,)},
+        ("w",),
+        lambda p, d: anp.sum(1 / (2 + d["X"] ** 2) @ p["w"]) - anp.sum(p["w"] / (1 + p["w"] ** 2)),
+    ),
 ]
 
 
@@ -193,8 +308,9 @@ def test_gradient_matches_central_differences(compiled):
     gradient = module.grad(flat, *arrays)
     direction = np.random.default_rng(2).normal(size=flat.shape)
     h = 1e-6
-    numeric = (module.loss(flat + h * direction, *arrays)
-               - module.loss(flat - h * direction, *arrays)) / (2 * h)
+    numeric = (
+        module.loss(flat + h * direction, *arrays) - module.loss(flat - h * direction, *arrays)
+    ) / (2 * h)
     assert numeric == pytest.approx(gradient @ direction, rel=1e-6, abs=1e-8)
 
 
@@ -221,8 +337,11 @@ def test_printed_formula_parses_back_to_the_same_values(case):
         reparsed = parse_tensor(text, case.shapes)
         assert reparsed.shape == grad.shape
         np.testing.assert_allclose(
-            evaluate(reparsed, {**params, **data}), evaluate(grad, {**params, **data}),
-            rtol=1e-12, atol=1e-14, err_msg=f"{param}: {text}",
+            evaluate(reparsed, {**params, **data}),
+            evaluate(grad, {**params, **data}),
+            rtol=1e-12,
+            atol=1e-14,
+            err_msg=f"{param}: {text}",
         )
 
 
@@ -259,7 +378,10 @@ def test_unused_parameter_has_a_zero_gradient_of_its_shape():
 
 
 _ACTIVATIONS = {
-    "tanh": anp.tanh, "sigmoid": _sigmoid, "softplus": _softplus, "exp": anp.exp,
+    "tanh": anp.tanh,
+    "sigmoid": _sigmoid,
+    "softplus": _softplus,
+    "exp": anp.exp,
     "sqrt1p": None,
 }
 
@@ -285,8 +407,11 @@ def test_random_elementwise_chains_match_autograd(chain, reduction, seed):
         return getattr(anp, reduction)(z * data["Y"])
 
     rng = np.random.default_rng(seed)
-    data = {"X": rng.normal(size=(5, 3)), "V": rng.normal(size=(3, 3)),
-            "Y": rng.normal(size=(5, 3))}
+    data = {
+        "X": rng.normal(size=(5, 3)),
+        "V": rng.normal(size=(3, 3)),
+        "Y": rng.normal(size=(5, 3)),
+    }
     params = {"W": rng.normal(size=(3, 3)), "b": rng.normal(size=3)}
     grads = module.grad(params, *[data[n] for n in module.DATA])
     expected = autograd.grad(reference)(params)
