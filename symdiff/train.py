@@ -115,7 +115,12 @@ class History:
 
 @dataclass
 class FitResult:
-    """The trained parameters, the final full-data loss and how training ended."""
+    """The trained parameters, the final full-data loss and how training ended.
+
+    ``steps`` counts updates; ``epochs`` the epochs in which at least one update was made (a stop
+    on ``gtol`` at the start of an epoch does not count that epoch). ``loss`` is over all the data
+    at the returned parameters.
+    """
 
     params: dict[str, float | np.ndarray]
     flat: np.ndarray
@@ -220,7 +225,7 @@ def fit(
     history = History()
     state = optimizer.init(params)
     rng = np.random.default_rng(seed)
-    step = epoch = 0
+    step = epoch = updated_epochs = 0  # updated_epochs: epochs in which an update was made
     finite_params, finite_step = params, -1  # the last parameters with a finite loss and gradient
     stop = _Stop(f"finished {epochs} epochs" + _tolerance_note(tol, gtol))
     try:
@@ -259,6 +264,7 @@ def fit(
                     )
                 params = new_params
                 step += 1
+                updated_epochs = epoch
                 epoch_done = index == len(batches) - 1
                 if epoch_done:
                     _finish_epoch(history, weighted_loss, n_samples, index, size)
@@ -284,7 +290,7 @@ def fit(
         flat=params,
         loss=final_loss,
         steps=step,
-        epochs=epoch,
+        epochs=updated_epochs,
         converged=stop.converged,
         diverged=stop.diverged,
         message=message,
