@@ -87,7 +87,7 @@ def test_rational_functions_by_algebra(text: str, expected: str | None) -> None:
     assert "cancel h" in derivation.text()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(
     st.lists(st.integers(-5, 5), min_size=1, max_size=5),
     st.lists(st.integers(-3, 3), min_size=1, max_size=3),
@@ -100,7 +100,7 @@ def test_limit_of_any_rational_function_is_its_derivative(top: list[int], bottom
         return
     derivation = limit_derivation(expression, x)
     assert derivation.algebraic
-    assert sp.simplify(derivation.result - sp.diff(expression, x)) == 0
+    assert sp.cancel(derivation.result - sp.diff(expression, x)) == 0
 
 
 @pytest.mark.parametrize(
