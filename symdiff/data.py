@@ -177,19 +177,24 @@ def check_lengths(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
             raise InputError(f"{path}: '{first}' has {count} samples but '{name}' has {length}")
 
 
-def _number(cell: str, where: str, column: str) -> float:
-    """The cell as a finite float, or an error naming the place."""
-    text = cell.strip()
-    where = f"{where}, column '{column}'"
-    if not text:
-        raise InputError(f"{where}: the cell is empty")
+def parse_float(text: str, where: str) -> float:
+    """A finite float from text (``float``, never evaluated), or an InputError naming ``where``."""
+    shown = _short(text.strip())
     try:
         value = float(text)
     except ValueError:
-        raise InputError(f"{where}: '{_short(text)}' is not a number") from None
+        raise InputError(f"{where}: '{shown}' is not a number") from None
     if not math.isfinite(value):
-        raise InputError(f"{where}: '{_short(text)}' is not a finite number")
+        raise InputError(f"{where}: '{shown}' is not a finite number")
     return value
+
+
+def _number(cell: str, where: str, column: str) -> float:
+    """The cell as a finite float, or an error naming the place."""
+    where = f"{where}, column '{column}'"
+    if not cell.strip():
+        raise InputError(f"{where}: the cell is empty")
+    return parse_float(cell, where)
 
 
 def _numeric_array(path: Path, array: np.ndarray, what: str) -> np.ndarray:

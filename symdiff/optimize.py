@@ -50,6 +50,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .data import parse_float
 from .errors import InputError
 
 State = dict[str, np.ndarray]
@@ -58,18 +59,22 @@ State = dict[str, np.ndarray]
 # learning-rate schedules: lr_t = schedule(lr, t), t = number of updates made so far
 # ---------------------------------------------------------------------------------------------
 
+def registrar(registry: dict[str, type]) -> Callable[[str], Callable[[type], type]]:
+    """``@registrar(TABLE)("name")``: a class decorator that files the class in TABLE by name."""
+
+    def register(name: str) -> Callable[[type], type]:
+        def add(cls: type) -> type:
+            cls.name = name  # type: ignore[attr-defined]
+            registry[name] = cls
+            return cls
+
+        return add
+
+    return register
+
+
 SCHEDULES: dict[str, type[Schedule]] = {}
-
-
-def register_schedule(name: str) -> Callable[[type[Schedule]], type[Schedule]]:
-    """Class decorator: make a schedule available by ``name``."""
-
-    def add(cls: type[Schedule]) -> type[Schedule]:
-        cls.name = name
-        SCHEDULES[name] = cls
-        return cls
-
-    return add
+register_schedule = registrar(SCHEDULES)
 
 
 @dataclass(frozen=True)
@@ -156,17 +161,7 @@ def clip_by_norm(grad: np.ndarray, max_norm: float | None) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {}
-
-
-def register_optimizer(name: str) -> Callable[[type[Optimizer]], type[Optimizer]]:
-    """Class decorator: make an optimizer available by ``name``."""
-
-    def add(cls: type[Optimizer]) -> type[Optimizer]:
-        cls.name = name
-        OPTIMIZERS[name] = cls
-        return cls
-
-    return add
+register_optimizer = registrar(OPTIMIZERS)
 
 
 @dataclass(frozen=True)
@@ -367,17 +362,6 @@ def parse_spec(spec: str) -> tuple[str, dict[str, float]]:
             raise InputError(f"expected key=value in '{item}' (in '{spec}')")
         settings[key.strip()] = parse_float(value, f"'{key.strip()}' in '{spec}'")
     return name.strip(), settings
-
-
-def parse_float(text: str, what: str) -> float:
-    """A finite float from text, or an InputError naming ``what``."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{what}: '{text.strip()}' is not a number") from None
-    if not math.isfinite(value):
-        raise InputError(f"{what}: '{text.strip()}' is not a finite number")
-    return value
 
 
 def describe_schedule(schedule: Schedule) -> str:

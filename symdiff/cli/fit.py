@@ -13,9 +13,9 @@ import numpy as np
 
 from .. import calculus
 from ..codegen import compile as compile_loss
-from ..data import check_folder, load_data, parse_columns, write_json
+from ..data import check_folder, load_data, parse_columns, parse_float, write_json
 from ..errors import InputError, SymdiffError
-from ..optimize import OPTIMIZERS, make_optimizer, parse_float, parse_spec
+from ..optimize import OPTIMIZERS, make_optimizer, parse_spec
 from ..plot import check_plot_path, plot_training
 from ..train import BatchSize, Callback, FitResult, StepInfo, fit, planned_steps
 from . import cli
