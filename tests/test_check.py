@@ -107,3 +107,19 @@ def test_cli_check_in_a_real_subprocess() -> None:
     bad = subprocess.run([*base, "6*x"], capture_output=True, text=True, timeout=120)
     assert good.returncode == 0 and "correct" in good.stdout
     assert bad.returncode == 1 and "incorrect" in bad.stdout
+
+
+def test_numeric_fallback_when_simplify_cannot_decide() -> None:
+    """sigmoid is opaque to simplify: equivalence is then shown at test points."""
+    result = check_answer("sigmoid(x)", "x", "exp(-x)/(1 + exp(-x))**2")
+    assert result.correct and result.how.startswith("numerically, at ")
+    wrong = check_answer("sigmoid(x)", "x", "exp(-x)/(1 + exp(-x))**3")
+    assert not wrong.correct and wrong.counterexample["point"] == {"x": 1}
+
+
+def test_kinks_follow_the_subgradient_convention() -> None:
+    """|x|' = sign(x) is 0 at 0; x/|x| is undefined there, so it is not accepted."""
+    result = check_answer("abs(x)", "x", "x/abs(x)")
+    assert not result.correct
+    assert result.counterexample == {"point": {"x": 0}, "expected": 0.0, "answer": None}
+    assert "your answer = undefined" in result.text()
