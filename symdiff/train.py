@@ -212,6 +212,9 @@ def fit(
     elif lr is not None:
         raise InputError("give lr inside the Optimizer object, not next to it")
     _check_count("epochs", epochs)
+    for name, value in (("tol", tol), ("gtol", gtol)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise InputError(f"{name} must be a number >= 0, got {value}")
     if max_steps is not None:
         _check_count("max_steps", max_steps)
     layout = ParamLayout.of(model)

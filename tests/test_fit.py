@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import symdiff
 from symdiff.errors import InputError
@@ -122,6 +124,28 @@ def test_batch_sizes_cover_every_sample_once_per_epoch(optimizer, batch_size, pe
     assert (
         planned_steps(model, (x, 2 * x), make_optimizer(optimizer), batch_size, 3) == 3 * per_epoch
     )
+
+
+@given(
+    n=st.integers(1, 40),
+    size=st.one_of(st.none(), st.integers(1, 50)),
+    epochs=st.integers(1, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=40, deadline=None)
+def test_every_epoch_is_a_partition_of_the_samples(n, size, epochs, seed):
+    """Whatever n, batch size and seed: each epoch's batches hold every sample exactly once,
+    in ceil(n / size) batches of at most ``size`` samples."""
+    x = np.arange(n, dtype=float)
+    model = LineModel()
+    result = fit(model, (x, x), "sgd", lr=1e-6, epochs=epochs, batch_size=size, seed=seed)
+    per_epoch = 1 if size is None or size >= n else -(-n // size)
+    assert result.steps == epochs * per_epoch
+    batches = model.batches[: result.steps]
+    assert all(len(b) <= (size or n) for b in batches)
+    for epoch in range(epochs):
+        seen = np.concatenate(batches[epoch * per_epoch : (epoch + 1) * per_epoch])
+        assert sorted(seen.tolist()) == x.tolist()
 
 
 def test_same_seed_same_result_other_seed_other_path(line_data):
@@ -254,6 +278,10 @@ def test_bad_data_and_settings_are_input_errors():
         fit(LineModel(), (x, x), batch_size=0)
     with pytest.raises(InputError, match="epochs must be a positive whole number"):
         fit(LineModel(), (x, x), epochs=0)
+    with pytest.raises(InputError, match="gtol must be a number >= 0"):
+        fit(LineModel(), (x, x), gtol=-1.0)
+    with pytest.raises(InputError, match="tol must be a number >= 0"):
+        fit(LineModel(), (x, x), tol=float("nan"))
     with pytest.raises(InputError, match="give lr inside the Optimizer"):
         fit(LineModel(), (x, x), Momentum(), lr=0.1)
 
