@@ -150,90 +150,130 @@ def _numbered(steps: tuple[Step, ...], prefix: str = "") -> list[tuple[str, Step
     return [(f"{prefix}{i}.", step) for i, step in enumerate(steps, start=1)]
 
 
-def _chain_lines(step: Step) -> tuple[str, str, str]:
-    """(let line, multiply line, outer-at-inner) for a chain step, as plain text."""
-    outer_at_inner = step.outer.xreplace({step.variable: step.inner})
-    inner_result = step.substeps[1].result
-    rewritten = step.substeps[0].expression
-    let = f"let {step.variable} = {step.inner}, so {step.expression} = {rewritten}"
-    multiply = f"multiply: {grouped(outer_at_inner)} * {grouped(inner_result)} = {step.result}"
-    return let, multiply, str(outer_at_inner)
+def _outer_at_inner(step: Step) -> sp.Expr:
+    """f'(g(x)): the chain step's outer derivative with u replaced by the inner function."""
+    return step.outer.xreplace({step.variable: step.inner})
 
 
-def _step_text(number: str, step: Step, depth: int, role: str = "") -> list[str]:
-    indent = "   " * depth
-    sub_indent = indent + " " * (len(number) + 1)
+@dataclass(frozen=True)
+class StepStyle:
+    """How one format writes the parts of a step; ``render_step`` walks the tree.
+
+    Each function gets the step's number (``1.2.``), its label (``inner, power``), the step and
+    its depth, and returns output lines.
+    """
+
+    leaf: Callable[[str, str, Step, int], list[str]]
+    head: Callable[[str, str, Step, int], list[str]]
+    rule: Callable[[str, str, int], list[str]]
+    let: Callable[[str, Step, int], list[str]]
+    multiply: Callable[[str, Step, int], list[str]]
+    conclude: Callable[[str, Step, int], list[str]]
+
+
+def render_step(style: StepStyle, number: str, step: Step, depth: int = 0, role: str = "") -> list:
+    """The step and its substeps, numbered 1., 1.1., ...; chain substeps are outer and inner."""
     label = f"{role}, {rule_title(step.rule)}" if role else rule_title(step.rule)
-    head = f"{number} {label}: {_d(step.wrt)} {grouped(step.expression)}"
     if not step.substeps:
-        return wrap(f"{head} = {step.result}", indent)
-    lines = wrap(head, indent)
+        return style.leaf(number, label, step, depth)
+    lines = style.head(number, label, step, depth)
     if step.rule in COMPOSITE_RULES and step.rule in RULE_FORMULAS:
-        lines += wrap(f"rule: {RULE_FORMULAS[step.rule]}", sub_indent)
-    roles = ("outer", "inner") if step.rule == "chain" else ("",) * len(step.substeps)
-    if step.rule == "chain":
-        let, multiply, _ = _chain_lines(step)
-        lines += wrap(let, sub_indent)
+        lines += style.rule(number, RULE_FORMULAS[step.rule], depth)
+    chain = step.rule == "chain"
+    if chain:
+        lines += style.let(number, step, depth)
+    roles = ("outer", "inner") if chain else ("",) * len(step.substeps)
     for (sub_number, sub), sub_role in zip(_numbered(step.substeps, number), roles, strict=True):
-        lines += _step_text(sub_number, sub, depth + 1, sub_role)
-    if step.rule == "chain":
-        lines += wrap(multiply, sub_indent)
-    else:
-        lines += wrap(f"so {_d(step.wrt)} {grouped(step.expression)} = {step.result}", sub_indent)
-    return lines
+        lines += render_step(style, sub_number, sub, depth + 1, sub_role)
+    finish = style.multiply if chain else style.conclude
+    return lines + finish(number, step, depth)
 
 
-def _step_markdown(number: str, step: Step, depth: int, role: str = "") -> list[str]:
-    indent = "  " * depth
-    label = f"{role}, {rule_title(step.rule)}" if role else rule_title(step.rule)
-    derivative = rf"$\frac{{d}}{{d{sp.latex(step.wrt)}}}\left({sp.latex(step.expression)}\right)"
-    if not step.substeps:
-        return [f"{indent}- **{number}** *{label}*: {derivative} = {sp.latex(step.result)}$"]
-    lines = [f"{indent}- **{number}** *{label}*: {derivative}$"]
-    inner = indent + "  "
-    if step.rule in COMPOSITE_RULES and step.rule in RULE_FORMULAS:
-        lines.append(f"{inner}- rule: `{RULE_FORMULAS[step.rule]}`")
-    roles = ("outer", "inner") if step.rule == "chain" else ("",) * len(step.substeps)
-    if step.rule == "chain":
-        lines.append(
-            f"{inner}- let ${sp.latex(step.variable)} = {sp.latex(step.inner)}$, so "
-            f"${sp.latex(step.expression)} = {sp.latex(step.substeps[0].expression)}$"
-        )
-    for (sub_number, sub), sub_role in zip(_numbered(step.substeps, number), roles, strict=True):
-        lines += _step_markdown(sub_number, sub, depth + 1, sub_role)
-    if step.rule == "chain":
-        outer_at_inner = step.outer.xreplace({step.variable: step.inner})
-        lines.append(
-            rf"{inner}- multiply: $\left({sp.latex(outer_at_inner)}\right) \cdot "
-            rf"\left({sp.latex(step.substeps[1].result)}\right) = {sp.latex(step.result)}$"
-        )
-    else:
-        lines.append(f"{inner}- so {derivative} = {sp.latex(step.result)}$")
-    return lines
+def _text_indent(number: str, depth: int) -> str:
+    return "   " * depth + " " * (len(number) + 1)
 
 
-def _step_latex(number: str, step: Step, depth: int, role: str = "") -> list[str]:
-    pad = rf"\hspace{{{depth * 1.5:g}em}}" if depth else ""
-    label = f"{number} {role + ', ' if role else ''}{rule_title(step.rule)}"
-    derivative = rf"{_latex_d(step.wrt)}\left({sp.latex(step.expression)}\right)"
-    if not step.substeps:
-        return [rf"&{pad}\text{{{latex_text(label)}:}} && {derivative} = {sp.latex(step.result)}"]
-    rows = [rf"&{pad}\text{{{latex_text(label)}:}} && {derivative}"]
-    deeper = rf"\hspace{{{(depth + 1) * 1.5:g}em}}"
-    roles = ("outer", "inner") if step.rule == "chain" else ("",) * len(step.substeps)
-    if step.rule == "chain":
-        rows.append(rf"&{deeper}\text{{let}} && {sp.latex(step.variable)} = {sp.latex(step.inner)}")
-    for (sub_number, sub), sub_role in zip(_numbered(step.substeps, number), roles, strict=True):
-        rows += _step_latex(sub_number, sub, depth + 1, sub_role)
-    if step.rule == "chain":
-        outer_at_inner = step.outer.xreplace({step.variable: step.inner})
-        rows.append(
-            rf"&{deeper}\text{{multiply:}} && \left({sp.latex(outer_at_inner)}\right)\cdot"
-            rf"\left({sp.latex(step.substeps[1].result)}\right) = {sp.latex(step.result)}"
-        )
-    else:
-        rows.append(rf"&{deeper}\text{{so}} && {derivative} = {sp.latex(step.result)}")
-    return rows
+def _text_head(number: str, label: str, step: Step) -> str:
+    return f"{number} {label}: {_d(step.wrt)} {grouped(step.expression)}"
+
+
+TEXT_STYLE = StepStyle(
+    leaf=lambda n, label, step, depth: wrap(
+        f"{_text_head(n, label, step)} = {step.result}", "   " * depth
+    ),
+    head=lambda n, label, step, depth: wrap(_text_head(n, label, step), "   " * depth),
+    rule=lambda n, formula, depth: wrap(f"rule: {formula}", _text_indent(n, depth)),
+    let=lambda n, step, depth: wrap(
+        f"let {step.variable} = {step.inner}, so {step.expression} = {step.substeps[0].expression}",
+        _text_indent(n, depth),
+    ),
+    multiply=lambda n, step, depth: wrap(
+        f"multiply: {grouped(_outer_at_inner(step))} * {grouped(step.substeps[1].result)} = "
+        f"{step.result}",
+        _text_indent(n, depth),
+    ),
+    conclude=lambda n, step, depth: wrap(
+        f"so {_d(step.wrt)} {grouped(step.expression)} = {step.result}", _text_indent(n, depth)
+    ),
+)
+
+
+def _md_derivative(step: Step) -> str:
+    return rf"$\frac{{d}}{{d{sp.latex(step.wrt)}}}\left({sp.latex(step.expression)}\right)"
+
+
+MARKDOWN_STYLE = StepStyle(
+    leaf=lambda n, label, step, depth: [
+        f"{'  ' * depth}- **{n}** *{label}*: {_md_derivative(step)} = {sp.latex(step.result)}$"
+    ],
+    head=lambda n, label, step, depth: [
+        f"{'  ' * depth}- **{n}** *{label}*: {_md_derivative(step)}$"
+    ],
+    rule=lambda n, formula, depth: [f"{'  ' * (depth + 1)}- rule: `{formula}`"],
+    let=lambda n, step, depth: [
+        f"{'  ' * (depth + 1)}- let ${sp.latex(step.variable)} = {sp.latex(step.inner)}$, so "
+        f"${sp.latex(step.expression)} = {sp.latex(step.substeps[0].expression)}$"
+    ],
+    multiply=lambda n, step, depth: [
+        rf"{'  ' * (depth + 1)}- multiply: $\left({sp.latex(_outer_at_inner(step))}\right) \cdot "
+        rf"\left({sp.latex(step.substeps[1].result)}\right) = {sp.latex(step.result)}$"
+    ],
+    conclude=lambda n, step, depth: [
+        f"{'  ' * (depth + 1)}- so {_md_derivative(step)} = {sp.latex(step.result)}$"
+    ],
+)
+
+
+def _pad(depth: int) -> str:
+    return rf"\hspace{{{depth * 1.5:g}em}}" if depth else ""
+
+
+def _latex_derivative(step: Step) -> str:
+    return rf"{_latex_d(step.wrt)}\left({sp.latex(step.expression)}\right)"
+
+
+def _latex_label(n: str, label: str, depth: int) -> str:
+    return rf"&{_pad(depth)}\text{{{latex_text(f'{n} {label}')}:}} && "
+
+
+LATEX_STYLE = StepStyle(
+    leaf=lambda n, label, step, depth: [
+        _latex_label(n, label, depth) + f"{_latex_derivative(step)} = {sp.latex(step.result)}"
+    ],
+    head=lambda n, label, step, depth: [_latex_label(n, label, depth) + _latex_derivative(step)],
+    rule=lambda n, formula, depth: [],
+    let=lambda n, step, depth: [
+        rf"&{_pad(depth + 1)}\text{{let}} && {sp.latex(step.variable)} = {sp.latex(step.inner)}"
+    ],
+    multiply=lambda n, step, depth: [
+        rf"&{_pad(depth + 1)}\text{{multiply:}} && "
+        rf"\left({sp.latex(_outer_at_inner(step))}\right)\cdot"
+        rf"\left({sp.latex(step.substeps[1].result)}\right) = {sp.latex(step.result)}"
+    ],
+    conclude=lambda n, step, depth: [
+        rf"&{_pad(depth + 1)}\text{{so}} && {_latex_derivative(step)} = {sp.latex(step.result)}"
+    ],
+)
 
 
 @dataclass(frozen=True)
@@ -260,7 +300,7 @@ class Explanation(Explained):
         lines = wrap(f"Differentiate {self.expression} with respect to {self.wrt}, rule by rule.")
         lines.append("")
         for number, step in _numbered(self.steps):
-            lines += _step_text(number, step, 0)
+            lines += render_step(TEXT_STYLE, number, step)
         simplify, answer = self._final_lines()
         lines += wrap(simplify)
         lines.append("")
@@ -275,7 +315,7 @@ class Explanation(Explained):
             "",
         ]
         for number, step in _numbered(self.steps):
-            lines += _step_markdown(number, step, 0)
+            lines += render_step(MARKDOWN_STYLE, number, step)
         count = len(self.steps) + 1
         if self.raw == self.result:
             lines.append(f"- **{count}.** *simplify*: already in simplest form")
@@ -293,7 +333,7 @@ class Explanation(Explained):
     def latex(self) -> str:
         rows: list[str] = []
         for number, step in _numbered(self.steps):
-            rows += _step_latex(number, step, 0)
+            rows += render_step(LATEX_STYLE, number, step)
         count = len(self.steps) + 1
         if self.raw == self.result:
             rows.append(rf"&\text{{{count}. simplify: already in simplest form}} && ")
