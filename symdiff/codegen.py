@@ -491,10 +491,12 @@ def escape_docstring(text: str) -> str:
 
 
 def _doc_lines(text: str, indent: str = "", width: int = MAX_LINE - 8) -> list[str]:
-    """Escaped, wrapped docstring lines (continuations indented two more spaces)."""
-    escaped = escape_docstring(text)
-    pieces = _wrap_text(escaped, width - len(indent)) or [""]
-    return [indent + pieces[0]] + [indent + "  " + p for p in pieces[1:]]
+    """Wrapped, then escaped docstring lines (continuations indented two more spaces)."""
+    pieces = textwrap.wrap(
+        text, width=width - len(indent) - 2, break_on_hyphens=False, replace_whitespace=True
+    ) or [""]
+    escaped = [escape_docstring(p) for p in pieces]
+    return [indent + escaped[0]] + [indent + "  " + p for p in escaped[1:]]
 
 
 def _command(model: LossModel, hessian: bool) -> str:
@@ -628,12 +630,23 @@ def _unpack_lines(model: LossModel, as_dict: str, body: Sequence[str]) -> list[s
     }
     names = [p.name if p.name in used else "_" for p in model.params]
     data = [d.name if d.name in used else "_" for d in model.data]
-    targets = _tuple_code(names)
-    data_target = _tuple_code(data) if data else "_"
     return [
-        *_wrap_statement(f"{targets}, {as_dict}", "_read_params(params)", "    "),
-        *_wrap_statement(f"{data_target}, shape", "_read_data(data)", "    "),
+        *_unpack(names, as_dict, "_read_params(params)"),
+        *(
+            _unpack(data, "shape", "_read_data(data)")
+            if data
+            else ["    _, shape = _read_data(data)"]
+        ),
     ]
+
+
+def _unpack(names: list[str], second: str, call: str) -> list[str]:
+    """``(a, b), second = call``, the tuple of names wrapped over lines when it is long."""
+    line = f"    {_tuple_code(names)}, {second} = {call}"
+    if len(line) <= MAX_LINE:
+        return [line]
+    pieces = _wrap_text(", ".join(names) + ",", MAX_LINE - 8)
+    return ["    (", *(f"        {p}" for p in pieces), f"    ), {second} = {call}"]
 
 
 def _function(name: str, summary: str, doc: list[str], body: list[str]) -> dict:
@@ -725,6 +738,14 @@ def _hessian_function(
     return _function("hessian", "The matrix of second derivatives d2L/dp_i dp_j.", doc, body)
 
 
+def tuple_literal(items: Sequence[str], column: int = 9) -> str:
+    """A tuple display of ``items`` (code), one item per line when it would be too long."""
+    flat = _tuple_code(items) if items else "()"
+    if column + len(flat) <= MAX_LINE:
+        return flat
+    return "(\n" + "".join(f"    {item},\n" for item in items) + ")"
+
+
 def _tuple_code(items: Sequence[str]) -> str:
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
@@ -771,8 +792,8 @@ def generate(
             functions.append(_hessian_function(model, gradients, printer, applied))
     context = {
         "doc": module_doc(model, gradients, hessian, applied, printer.used),
-        "params_literal": repr(tuple((p.name, ()) for p in model.params)),
-        "data_literal": repr(tuple(d.name for d in model.data)),
+        "params_literal": tuple_literal([f'("{p.name}", ())' for p in model.params]),
+        "data_literal": tuple_literal([f'"{d.name}"' for d in model.data]),
         "reduce": model.reduce,
         "version": __version__,
         "exports": repr(sorted([f["name"] for f in functions] + ["PARAMS", "DATA"])),
