@@ -97,6 +97,25 @@ def test_same_seed_same_result(line_csv):
     assert first["steps"] == 3 * 8  # ceil(60 / 8) batches per epoch
 
 
+def test_compare_draws_several_optimizers(line_csv, tmp_path):
+    path, x, y = line_csv
+    picture = tmp_path / "compare.png"
+    result = fit_json(
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--optimizer", "adam:lr=0.2", "--lr", "0.05", "--epochs", "1500", "--gtol", "1e-9",
+        "--compare", "gd", "--compare", "momentum:mu=0.8", "--plot", str(picture),
+    )  # fmt: skip
+    expected, *_ = np.linalg.lstsq(np.c_[np.ones_like(x), x], y, rcond=None)
+    assert result["optimizer"]["name"] == "adam" and result["optimizer"]["lr"] == 0.2
+    assert set(result["compare"]) == {"gd", "momentum:mu=0.8"}
+    assert result["compare"]["gd"]["optimizer"]["lr"] == 0.05
+    assert result["compare"]["momentum:mu=0.8"]["optimizer"]["mu"] == 0.8
+    for run in (result, *result["compare"].values()):
+        assert run["converged"], run["message"]
+        assert [run["params"]["b0"], run["params"]["b1"]] == pytest.approx(expected, abs=1e-7)
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_npz_input_init_schedule_and_max_steps(tmp_path):
     archive = tmp_path / "d.npz"
     np.savez(archive, x=np.array([1.0, 2.0, 3.0]), y=np.array([2.0, 4.0, 6.0]))

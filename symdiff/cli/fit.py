@@ -15,7 +15,7 @@ from .. import calculus
 from ..codegen import compile as compile_loss
 from ..data import check_folder, load_data, parse_columns, parse_float, write_json
 from ..errors import InputError, SymdiffError
-from ..optimize import OPTIMIZERS, make_optimizer, parse_spec
+from ..optimize import OPTIMIZERS, Optimizer, make_optimizer, parse_spec
 from ..plot import check_plot_path, plot_training
 from ..train import BatchSize, Callback, FitResult, StepInfo, fit, planned_steps
 from . import cli
@@ -101,6 +101,12 @@ PROGRESS_MIN_STEPS = 1000
     type=click.Path(dir_okay=False),
     help="Draw the loss curve (and the path, for 1-2 parameters) to a .png/.svg/.pdf.",
 )
+@click.option(
+    "--compare",
+    multiple=True,
+    help="Also train with this optimizer spec (repeatable; lr=... inside overrides --lr) "
+    "and draw every run on the --plot.",
+)
 @format_option("text", "json")
 def fit_command(
     loss: str,
@@ -122,6 +128,7 @@ def fit_command(
     clip_norm: float | None,
     save_path: str | None,
     plot_path: str | None,
+    compare: tuple[str, ...],
     fmt: str,
 ) -> None:
     """Train the parameters of the per-sample LOSS on data by gradient descent.
@@ -131,6 +138,8 @@ def fit_command(
       symdiff fit "(b0 + b1*x - y)**2" --params b0,b1 --data x,y --input data.csv --lr 0.1
       symdiff fit "(b0 + b1*x - y)**2" --params b0,b1 --data x,y --input data.csv \\
           --optimizer momentum:mu=0.9 --batch-size 16 --epochs 50 --save params.json --plot loss.png
+      symdiff fit "(b0 + b1*x - y)**2" --params b0,b1 --data x,y --input data.csv \\
+          --compare adam:lr=0.1 --compare nesterov --plot compare.png
     """
     param_names = split_names(params) or []
     data_names = split_names(data) or []
@@ -138,8 +147,7 @@ def fit_command(
         raise InputError("--data names need an --input file to read them from")
     if input_path and not data_names:
         raise InputError("--input needs --data names saying which columns to use")
-    name, settings = parse_spec(optimizer)
-    chosen = make_optimizer(name, lr=lr, schedule=schedule, clip_norm=clip_norm, **settings)
+    optimizers = {spec: _optimizer(spec, lr, schedule, clip_norm) for spec in (optimizer, *compare)}
     model = compile_loss(read_expression(loss), params=param_names, data=data_names, reduce=reduce)
     arrays = load_data(input_path, data_names, parse_columns(column)) if input_path else {}
     if save_path is not None:
@@ -148,29 +156,41 @@ def fit_command(
         check_plot_path(plot_path)
     start = _initial_values(init, param_names)
     size = _batch_size(batch_size)
-    total = planned_steps(model, arrays, chosen, size, epochs, max_steps)
+    total = sum(
+        planned_steps(model, arrays, chosen, size, epochs, max_steps)
+        for chosen in optimizers.values()
+    )
+    runs: dict[str, FitResult] = {}
     with _progress(total) as progress:
-        result = fit(
-            model,
-            arrays,
-            chosen,
-            init=start,
-            epochs=epochs,
-            batch_size=size,
-            seed=seed,
-            tol=tol,
-            gtol=gtol,
-            max_steps=max_steps,
-            callbacks=[progress],
-            record_path=plot_path is not None,
-        )
+        for spec, chosen in optimizers.items():
+            runs[spec] = fit(
+                model,
+                arrays,
+                chosen,
+                init=start,
+                epochs=epochs,
+                batch_size=size,
+                seed=seed,
+                tol=tol,
+                gtol=gtol,
+                max_steps=max_steps,
+                callbacks=[progress],
+                record_path=plot_path is not None,
+            )
+    result = runs[optimizer]
     if save_path is not None:
         write_json(save_path, _saved(result))
     if plot_path is not None:
-        plot_training({chosen.name: result}, plot_path, model=model, data=list(arrays.values()))
-    click.echo(_render(result, chosen.name, chosen.hyperparameters(), fmt))
+        plot_training(runs, plot_path, model=model, data=list(arrays.values()))
+    click.echo(_render(runs, optimizers, fmt))
     if result.diverged:
         raise SymdiffError(result.message)
+
+
+def _optimizer(spec: str, lr: float, schedule: str, clip_norm: float | None) -> Optimizer:
+    """An optimizer from 'name:key=value,...'; lr= in the spec overrides --lr."""
+    name, settings = parse_spec(spec)
+    return make_optimizer(name, schedule=schedule, **{"lr": lr, "clip_norm": clip_norm, **settings})
 
 
 def _initial_values(init: str | None, names: list[str]) -> dict[str, float]:
@@ -217,14 +237,21 @@ def _saved(result: FitResult) -> dict[str, Any]:
     return data
 
 
-def _render(result: FitResult, optimizer: str, settings: dict[str, Any], fmt: str) -> str:
+def _render(runs: dict[str, FitResult], optimizers: dict[str, Optimizer], fmt: str) -> str:
+    """The first run in full; each --compare run as one line (JSON: under "compare")."""
+    (main, result), *others = runs.items()
     if fmt == "json":
         data = result.to_dict()
-        data["optimizer"] = {"name": optimizer, **settings}
+        data["optimizer"] = _description(optimizers[main])
+        if others:
+            data["compare"] = {
+                spec: {**_saved(other), "optimizer": _description(optimizers[spec])}
+                for spec, other in others
+            }
         return json.dumps(data, indent=2)
     width = max(len(name) for name in result.params) if result.params else 0
     lines = [
-        f"optimizer: {optimizer} ({_settings_text(settings)})",
+        f"optimizer: {optimizers[main].name} ({_settings_text(optimizers[main])})",
         f"{result.message}",
         f"steps: {result.steps}, epochs: {result.epochs}",
         f"loss: {result.loss:.10g}",
@@ -232,11 +259,20 @@ def _render(result: FitResult, optimizer: str, settings: dict[str, Any], fmt: st
     for name, value in result.params.items():
         shown = f"{value:.10g}" if isinstance(value, float) else np.array2string(value, precision=8)
         lines.append(f"  {name.ljust(width)} = {shown}")
+    for spec, other in others:
+        lines.append(
+            f"compare {optimizers[spec].name} ({_settings_text(optimizers[spec])}): "
+            f"loss {other.loss:.10g} after {other.steps} steps; {other.message}"
+        )
     return "\n".join(lines)
 
 
-def _settings_text(settings: dict[str, Any]) -> str:
-    shown = {k: v for k, v in settings.items() if v is not None}
+def _description(optimizer: Optimizer) -> dict[str, Any]:
+    return {"name": optimizer.name, **optimizer.hyperparameters()}
+
+
+def _settings_text(optimizer: Optimizer) -> str:
+    shown = {k: v for k, v in optimizer.hyperparameters().items() if v is not None}
     if shown.get("schedule") == "constant":
         shown.pop("schedule")
     return ", ".join(f"{key}={value}" for key, value in shown.items())
