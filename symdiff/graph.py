@@ -15,7 +15,6 @@ Local partial derivatives ∂ξ/∂input come from symdiff's own rules (``differ
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -268,9 +267,6 @@ class Graph(Explained):
         reverse = len(edges) + sum(k - 1 for k in fan_out.values())
         every_edge = sum(len(n.inputs) for n in self.nodes)
         return Cost(len(self.wrt), len(self.outputs), len(self.nodes), every_edge, forward, reverse)
-
-    def label(self, symbol: sp.Symbol) -> str:
-        return str(symbol)
 
     def _latex_names(self) -> dict[sp.Symbol, str]:
         names = {}
@@ -527,11 +523,6 @@ class Graph(Explained):
                 lines.append(f'  "{source}" -> "{node.id}" [label="{_dot(edge)}"];')
         lines.append("}")
         return "\n".join(lines)
-
-    def render(self, fmt: str = "text") -> str:
-        if fmt == "json":
-            return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
-        return super().render(fmt)
 
 
 def _str(expr: sp.Expr) -> str:

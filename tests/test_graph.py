@@ -13,10 +13,12 @@ import sympy as sp
 from click.testing import CliRunner
 from derivative_oracles import close, high_precision, sample_points
 from golden_support import assert_golden, assert_valid_latex
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_corpus import CORPUS
 
 from symdiff.cli import cli
-from symdiff.functions import to_elementary
+from symdiff.functions import sigmoid, softplus, to_elementary
 from symdiff.graph import build_graph
 from symdiff.parse import parse
 
@@ -269,3 +271,49 @@ def test_cli_graph_in_a_real_subprocess() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert f"{json.loads(done.stdout)['derivative']:.10g}" == "-0.000370183728"
+
+
+# --------------------------------------------------------------------------- properties
+
+_a, _b, _c = (sp.Symbol(n, real=True) for n in "abc")
+_LEAVES = st.sampled_from([_a, _b, _c, sp.Integer(2), sp.Rational(1, 2)])
+_UNARY = [sp.exp, sp.sin, sp.cos, sp.tanh, sigmoid, softplus, lambda u: sp.log(1 + u**2)]
+
+
+def _grow(children):
+    return st.one_of(
+        st.tuples(children, children).map(lambda p: p[0] + p[1]),
+        st.tuples(children, children).map(lambda p: p[0] * p[1]),
+        st.tuples(children, children).map(lambda p: p[0] / (2 + p[1] ** 2)),
+        st.tuples(children, st.sampled_from([2, 3, -1])).map(lambda p: (1 + p[0] ** 2) ** p[1]),
+        st.tuples(st.sampled_from(_UNARY), children).map(lambda p: p[0](p[1])),
+    )
+
+
+EXPRESSIONS = st.recursive(_LEAVES, _grow, max_leaves=8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(EXPRESSIONS, st.lists(st.floats(-1.5, 1.5), min_size=3, max_size=3))
+def test_forward_equals_reverse_equals_sympy_on_random_trees(expr, values) -> None:
+    if not expr.free_symbols:
+        return
+    at = {name: round(v, 3) for name, v in zip("abc", values, strict=True)}
+    at = {k: v for k, v in at.items() if sp.Symbol(k, real=True) in expr.free_symbols}
+    wrt = sorted(at)
+    graph = build_graph(expr, wrt, at, mode="both")
+    point = {sp.Symbol(k, real=True): sp.Float(v, 30) for k, v in at.items()}
+    out = graph.output_symbols[0]
+    for name in wrt:
+        variable = sp.Symbol(name, real=True)
+        expected = high_precision(to_elementary(sp.diff(expr, variable)), point)
+        assert close(complex(graph.tangents[variable][out]), expected, 1e-9)
+        assert close(complex(graph.adjoints[out].get(variable, 0)), expected, 1e-9)
+    # every distinct non-constant subexpression is exactly one node
+    assert len({n.expression for n in graph.nodes}) == len(graph.nodes)
+
+
+def test_output_name_avoids_a_user_variable_named_l() -> None:
+    graph = build_graph("L*x**2", "x", "L=2,x=3")
+    assert [str(n.symbol) for n in graph.nodes] == ["ξ1", "ξ2"]
+    assert graph.derivative() == 12
