@@ -140,7 +140,7 @@ class FitResult:
                 name: value.tolist() if isinstance(value, np.ndarray) else value
                 for name, value in self.params.items()
             },
-            "loss": self.loss,
+            "loss": self.loss if math.isfinite(self.loss) else None,  # JSON has no NaN/inf
             "steps": self.steps,
             "epochs": self.epochs,
             "converged": self.converged,
@@ -237,11 +237,7 @@ def fit(
             batches = list(_batches(n_samples, size, shuffle, rng))
             for index, rows in enumerate(batches):
                 batch = _take(arrays, rows)
-                with np.errstate(all="ignore"):  # overflow is reported as divergence below
-                    loss, grad = model.loss_and_grad(params, *batch)
-                    loss = float(loss)
-                    grad = np.asarray(grad, dtype=np.float64).reshape(-1)
-                    grad_norm = float(np.linalg.norm(grad))
+                loss, grad, grad_norm = _evaluate(model, params, batch)
                 _check_finite(loss, grad_norm, step, epoch, optimizer, finite_step)
                 finite_params, finite_step = params, step
                 rate = optimizer.learning_rate(step)
@@ -299,6 +295,16 @@ def fit(
         message=message,
         history=history,
     )
+
+
+def _evaluate(
+    model: Model, params: np.ndarray, batch: Sequence[np.ndarray]
+) -> tuple[float, np.ndarray, float]:
+    """Loss, flat gradient and gradient norm on one batch (overflow shows up as inf/NaN)."""
+    with np.errstate(all="ignore"):
+        loss, grad = model.loss_and_grad(params, *batch)
+        grad = np.asarray(grad, dtype=np.float64).reshape(-1)
+        return float(loss), grad, float(np.linalg.norm(grad))
 
 
 def full_loss(model: Model, params: np.ndarray, arrays: Sequence[np.ndarray]) -> float:

@@ -4,6 +4,7 @@ seeds, stopping rules, divergence, callbacks, parameter layout."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -212,6 +213,14 @@ def test_divergence_at_the_first_step_keeps_the_initial_values():
     assert result.diverged and result.steps == 0
     assert "kept the parameters of the initial values" in result.message
     assert result.params == {"b0": 1e200, "b1": 1e200}
+
+
+def test_json_has_no_nan():
+    """A loss that is already infinite at the start: diverged at step 0, JSON-safe result."""
+    result = fit(LineModel(), (np.array([1.0]), np.array([1e200])), "gd")
+    assert result.diverged and result.steps == 0 and math.isinf(result.loss)
+    assert result.to_dict()["loss"] is None
+    json.dumps(result.to_dict(), allow_nan=False)
 
 
 def test_growing_loss_is_reported(line_data):
