@@ -574,7 +574,9 @@ def module_doc(
     lines += [
         "    softplus(u) is evaluated as max(u, 0) + log1p(exp(-|u|)), which never overflows;",
         "    the derivative of a step (relu', |u|', sign, Heaviside) is 0 almost everywhere.",
-        *_doc_lines(f"Functions used: {', '.join(sorted(used))}.", ""),
+        *_doc_lines(
+            f"Functions called: {', '.join(sorted(used)) or 'none (arithmetic only)'}.", ""
+        ),
         "",
         "Interface:",
         *(f"    {line}" for line in MODULE_INTERFACE.splitlines()),
