@@ -20,7 +20,7 @@ in how many samples the training loop averages into ``g`` (the batch size):
 
 So ``optimizer.batch_size`` is only the default the loop uses when no batch size is given.
 
-Momentum and the seed's variant (``003``, "Deep learning with Python", section 2.4.3)::
+Momentum and the seed's variant (seed ``003``, next to figure 2.20)::
 
     velocity = past_velocity * momentum + learning_rate * gradient
     w = w + momentum * velocity - learning_rate * gradient
