@@ -19,7 +19,7 @@ ExprLike = str | sp.Expr
 Names = str | sp.Symbol | Iterable[str | sp.Symbol] | None
 PointLike = Mapping[str | sp.Symbol, object]
 
-#: Exact evaluation is skipped for powers with an integer exponent above this (too many digits).
+#: Exact evaluation is skipped when a value would have more digits than this.
 MAX_EXACT_EXPONENT = 10_000
 
 
@@ -237,10 +237,12 @@ def evaluate(expr: ExprLike, at: str | PointLike) -> sp.Expr:
     if missing:
         raise InputError(f"no value given for {', '.join(missing)} (use --at name=value)")
     substitution = {symbols[name]: value for name, value in values.items() if name in symbols}
-    if _has_huge_power(expression):
+    if _has_huge_power(expression, substitution):
         return expression.evalf(subs=substitution)
     value = expression.xreplace(substitution)
     value = value.doit() if isinstance(value, sp.Basic) else value
+    if value.is_Rational and len(str(abs(value.p)) + str(value.q)) > MAX_EXACT_EXPONENT:
+        value = value.evalf()
     if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
         raise InputError(f"the value at {format_point(values)} is undefined (division by zero)")
     if value.is_real is False:
@@ -258,10 +260,17 @@ def check_point_names(at: str | PointLike, *exprs: sp.Expr) -> dict[str, sp.Expr
     return values
 
 
-def _has_huge_power(expr: sp.Expr) -> bool:
-    return any(
-        p.exp.is_Integer and abs(int(p.exp)) > MAX_EXACT_EXPONENT for p in expr.atoms(sp.Pow)
-    )
+def _has_huge_power(expr: sp.Expr, substitution: Mapping[sp.Symbol, sp.Expr]) -> bool:
+    """Whether a power would get more than MAX_EXACT_EXPONENT digits at the point (estimated
+    in floating point, so ``x**9999`` at ``x=2**9999`` is never built exactly)."""
+    for power in expr.atoms(sp.Pow):
+        base = abs(power.base.evalf(15, subs=substitution))
+        exponent = abs(power.exp.evalf(15, subs=substitution))
+        if not (base.is_Number and exponent.is_Number) or base == 0:
+            continue
+        if exponent * abs(sp.log(base, 10).evalf(15)) > MAX_EXACT_EXPONENT:
+            return True
+    return False
 
 
 def format_point(values: Mapping[str, sp.Expr]) -> str:

@@ -30,6 +30,11 @@ MAX_LITERAL_DIGITS = 1_000
 #: Exact numbers are never built with more than this many digits (``9**9**9`` is refused).
 MAX_EXACT_DIGITS = 10_000
 
+# Python refuses str() of integers above 4,300 digits; symdiff's exact numbers may reach
+# MAX_EXACT_DIGITS (a little more after sums), so printing them must stay possible.
+if 0 < getattr(sys, "get_int_max_str_digits", lambda: 0)() < 2 * MAX_EXACT_DIGITS:
+    sys.set_int_max_str_digits(2 * MAX_EXACT_DIGITS)
+
 # --------------------------------------------------------------------------- tokens
 
 _TOKEN_RE = re.compile(
@@ -399,6 +404,13 @@ class _ScalarBuilder:
             raise self.source.error("imaginary numbers are not supported", node)
         if re.fullmatch(r"\d+", literal):
             return sp.Integer(literal)
+        power_of_ten = re.search(r"[eE]([+-]?\d+)$", literal)
+        if power_of_ten and abs(int(power_of_ten.group(1))) > MAX_EXACT_DIGITS:
+            raise self.source.error(
+                f"number too large: exponent {power_of_ten.group(1)} in {literal} "
+                f"(limit {MAX_EXACT_DIGITS})",
+                node,
+            )
         return sp.Float(literal)
 
     def _build_Name(self, node: ast.Name) -> sp.Expr:
@@ -442,7 +454,15 @@ class _ScalarBuilder:
                     raise self.source.error("division by zero", arg)
                 value = 1 / value
             factors.append(value)
-        return sp.Mul(*factors)
+        product = sp.Mul(*factors)
+        coefficient = product.as_coeff_Mul()[0]
+        if coefficient.is_Rational and _digits(coefficient) > MAX_EXACT_DIGITS:
+            raise self.source.error(
+                f"number too large: the product has about {_digits(coefficient)} digits "
+                f"(limit {MAX_EXACT_DIGITS})",
+                node,
+            )
+        return product
 
     def _power(self, node: ast.BinOp) -> sp.Expr:
         base, exponent = self.build(node.left), self.build(node.right)
@@ -467,6 +487,11 @@ class _ScalarBuilder:
         return spec.build(*[self.build(arg) for arg in node.args])
 
 
+def _digits(number: sp.Rational) -> int:
+    """Decimal digits of the larger of numerator and denominator (from the bit length)."""
+    return int(max(int(number.p).bit_length(), int(number.q).bit_length()) * math.log10(2)) + 1
+
+
 def _arity_text(spec: FunctionSpec) -> str:
     if spec.max_args == spec.min_args:
         plural = "s" if spec.min_args != 1 else ""
@@ -477,13 +502,25 @@ def _arity_text(spec: FunctionSpec) -> str:
 
 
 def check_power_size(base: sp.Expr, exponent: sp.Expr, error: Callable[[str], Exception]) -> None:
-    """Refuse an exact power whose value would have more than MAX_EXACT_DIGITS digits."""
-    if not (base.is_Rational and exponent.is_Integer) or base == 0:
+    """Refuse a numeric power whose value would have more than MAX_EXACT_DIGITS digits.
+
+    Exact powers (``9**9**9``, also ``2**(10**9/3)``) are counted in digits of the numerator or
+    denominator; decimal ones (``9.0**9.0**9.0**9.0``) by the size of their decimal exponent.
+    """
+    if not (base.is_Number and exponent.is_Number) or base == 0:
         return
-    magnitude = max(abs(int(base.p)), abs(int(base.q)))
-    if magnitude <= 1:
-        return
-    digits = abs(int(exponent)) * math.log10(magnitude)
+    if base.is_Rational and exponent.is_Rational:
+        magnitude = max(abs(int(base.p)), abs(int(base.q)))
+        if magnitude <= 1 or exponent == 0:
+            return
+        log_digits = (
+            math.log10(abs(int(exponent.p)))
+            - math.log10(int(exponent.q))
+            + math.log10(math.log10(magnitude))
+        )
+        digits = 10.0 ** min(log_digits, 300.0)
+    else:
+        digits = float(abs(sp.Float(exponent, 15) * sp.log(abs(sp.Float(base, 15)), 10)))
     if digits > MAX_EXACT_DIGITS:
         raise error(
             f"number too large: the power would have about {digits:.3g} digits "
