@@ -141,8 +141,20 @@ def _finite_point(
     """Parameters (and data) where loss and gradient are finite."""
     for _ in range(MAX_DRAWS):
         params = scale * rng.standard_normal(size)
-        if data is None:
-            arrays = tuple(rng.standard_normal(samples) for _ in module.DATA)
+        if data is None:  # tensor modules declare DATA_SHAPES; str dimensions get `samples`
+            shapes = dict(getattr(module, "DATA_SHAPES", ()))
+            arrays = tuple(
+                rng.standard_normal(
+                    [samples if isinstance(d, str) else d for d in shapes.get(name, ("n",))]
+                )
+                for name in module.DATA
+            )
+            arrays = tuple(  # cross-entropy targets: rows of probabilities
+                np.abs(a) / np.sum(np.abs(a), axis=-1, keepdims=True)
+                if name in getattr(module, "TARGETS", ())
+                else a
+                for name, a in zip(module.DATA, arrays, strict=True)
+            )
         else:
             arrays = tuple(data)
         with np.errstate(all="ignore"):

@@ -498,7 +498,8 @@ def logsumexp(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
 def cross_entropy(targets: Node, probabilities: Node) -> Node:
     """Mean over rows of -sum(Y * log(P)); rows of Y are probability vectors (e.g. one-hot).
 
-    ``cross_entropy(Y, softmax(Z))`` becomes one fused node whose gradient is (softmax(Z) - Y)/n.
+    ``cross_entropy(Y, softmax(Z))`` with a symbol Y becomes one fused node whose gradient is
+    (softmax(Z) - Y)/n, which holds because the rows of Y sum to 1 (generated modules check it).
     """
     if targets.shape != probabilities.shape or targets.ndim not in (1, 2):
         raise ShapeMismatch(
@@ -506,7 +507,8 @@ def cross_entropy(targets: Node, probabilities: Node) -> Node:
             f"{format_shape(targets.shape)} and {format_shape(probabilities.shape)}"
         )
     last = probabilities.ndim - 1
-    if probabilities.op == "softmax" and probabilities.attrs == (last,):
+    fusable = probabilities.op == "softmax" and probabilities.attrs == (last,)
+    if fusable and targets.op == "var":  # generated code checks that Y's rows sum to 1
         logits = probabilities.args[0]
         return make_node("softmax_cross_entropy", (targets, logits), (), ())
     rows = dim_expr(targets.shape[0]) if targets.ndim == 2 else sp.Integer(1)

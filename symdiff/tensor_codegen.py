@@ -327,6 +327,9 @@ def generate(
     pack = f"_pack(({grad_refs}{',' if len(grad_nodes) == 1 else ''}), flat)"
     loss_value = f"float({NumpyPrinter(names).visit(loss_node)[0]})"
     data_names = list(program.data)
+    targets = tuple(
+        sorted({n.args[0].name for n in walk(gradient.loss) if n.op == "softmax_cross_entropy"})
+    )
     inputs = [*data_names, *program.params]
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates or DEFAULT_TEMPLATES)),
@@ -355,6 +358,7 @@ def generate(
         params_literal=repr(tuple((p, tuple(s)) for p, s in program.params.items())),
         data_literal=repr(tuple(data_names)),
         data_shapes_literal=repr(tuple((d, tuple(s)) for d, s in program.data.items())),
+        targets_literal=repr(targets),
         loss_body=_body([loss_node], names, f"return {loss_value}", inputs),
         grad_body=_body(grad_nodes, root_names, f"return {pack}", inputs),
         loss_and_grad_body=_body(

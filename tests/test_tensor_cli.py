@@ -110,3 +110,38 @@ def test_jacobian_of_a_vector_valued_expression():
 def test_stdin_expression():
     result = run("grad", "-", "--shape", "w=d", stdin="norm2(w)\n")
     assert "dL/dw = 2 * w  (d,)" in result.stdout
+
+
+MLP = "cross_entropy(Y, softmax(relu(X @ W1 + b1) @ W2 + b2))"
+MLP_SHAPES = ["--shape", "X=n,8", "--shape", "Y=n,3", "--shape", "W1=8,5", "--shape", "b1=5",
+              "--shape", "W2=5,3", "--shape", "b2=3"]
+
+
+def test_codegen_writes_a_tensor_module_that_passes_gradcheck(tmp_path):
+    path = tmp_path / "mlp.py"
+    result = run("codegen", MLP, *MLP_SHAPES, "--params", "W1,b1,W2,b2", "-o", str(path))
+    assert result.returncode == 0, result.stderr
+    check = run("gradcheck", str(path))
+    assert check.returncode == 0 and check.stdout.rstrip().endswith(": ok"), check.stdout
+    namespace: dict = {}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
+    assert namespace["PARAMS"] == (("W1", (8, 5)), ("b1", (5,)), ("W2", (5, 3)), ("b2", (3,)))
+    assert namespace["DATA"] == ("X", "Y") and namespace["TARGETS"] == ("Y",)
+    import numpy as np
+
+    params = {name: np.zeros(shape) for name, shape in namespace["PARAMS"]}
+    with pytest.raises(ValueError, match="rows of probabilities summing to 1"):
+        namespace["loss"](params, np.ones((4, 8)), np.ones((4, 3)))
+
+
+def test_codegen_with_a_model_file_and_errors(tmp_path):
+    model = tmp_path / "m.toml"
+    model.write_text('loss = "mean((X @ w - y)**2)"\n[params]\nw = [3]\n'
+                     '[data]\nX = ["n", 3]\ny = ["n"]\n', encoding="utf-8")
+    result = run("codegen", "--model", str(model))
+    assert result.returncode == 0 and "PARAMS = (('w', (3,)),)" in result.stdout
+    symbolic = run("codegen", "sum(X @ w)", "--shape", "X=n,d", "--shape", "w=d",
+                   "--params", "w", "-o", str(tmp_path / "no.py"))
+    assert symbolic.returncode == 2 and "integer sizes" in symbolic.stderr
+    assert not (tmp_path / "no.py").exists()
+    assert run("codegen", "x**2").stderr.startswith("Error: Missing option '--params'")

@@ -8,12 +8,13 @@ from ..codegen import REDUCTIONS, generate
 from ..data import write_atomic
 from ..gradcheck import gradcheck
 from . import cli
+from . import tensor as tensor_cli
 from .common import read_expression, split_names
 
 
 @cli.command(name="codegen")
-@click.argument("loss")
-@click.option("--params", multiple=True, required=True, help="Parameters, e.g. b0,b1.")
+@click.argument("loss", required=False)
+@click.option("--params", multiple=True, help="Parameters, e.g. b0,b1 (required).")
 @click.option("--data", multiple=True, help="Data arrays (one value per sample), e.g. x,y.")
 @click.option(
     "--reduce",
@@ -32,6 +33,7 @@ from .common import read_expression, split_names
 )
 @click.option("--templates", default=None, help="Directory with templates that override ours.")
 @click.option("--hessian", is_flag=True, help="Also generate hessian(params, *data).")
+@tensor_cli.tensor_options
 def codegen_command(
     loss: str,
     params: tuple[str, ...],
@@ -41,6 +43,8 @@ def codegen_command(
     output: str | None,
     templates: str | None,
     hessian: bool,
+    shape: tuple[str, ...] = (),
+    model_path: str | None = None,
 ) -> None:
     """Generate a standalone NumPy module for the per-sample LOSS ('-' reads standard input).
 
@@ -51,16 +55,29 @@ def codegen_command(
       symdiff codegen "(b0 + b1*x - y)**2" --params b0,b1 --data x,y -o model.py
       symdiff codegen "-y*log(sigmoid(b0 + b1*x)) - (1-y)*log(1 - sigmoid(b0 + b1*x))" \\
           --params b0,b1 --data x,y --name logistic -o logistic.py
+      symdiff codegen "mean((X @ w - y)**2)" --shape X=n,3 --shape w=3 --shape y=n \\
+          --params w --data X,y -o least_squares.py
     """
-    source = generate(
-        read_expression(loss),
-        split_names(params) or [],
-        split_names(data),
-        reduce=reduce,
-        name=name,
-        hessian=hessian,
-        templates=templates,
-    )
+    if tensor_cli.wants_tensor(shape, model_path):
+        tensor_cli.reject(hessian=hessian)
+        text = read_expression(loss) if loss is not None else None
+        source = tensor_cli.generate(
+            text, shape, model_path, split_names(params), split_names(data), name, templates
+        )
+    elif loss is None or not params:
+        raise click.UsageError(
+            "Missing argument 'LOSS'." if loss is None else "Missing option '--params'."
+        )
+    else:
+        source = generate(
+            read_expression(loss),
+            split_names(params) or [],
+            split_names(data),
+            reduce=reduce,
+            name=name,
+            hessian=hessian,
+            templates=templates,
+        )
     if output is None:
         click.echo(source, nl=False)
         return

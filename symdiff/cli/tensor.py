@@ -77,3 +77,23 @@ def reject(**given: bool) -> None:
     for option, present in given.items():
         if present:
             raise InputError(f"--{option.replace('_', '-')} is not supported with --shape/--model")
+
+
+def generate(
+    expr: str | None,
+    shape: tuple[str, ...],
+    model_path: str | None,
+    params: list[str] | None,
+    data: list[str] | None,
+    name: str,
+    templates: str | None,
+) -> str:
+    """``symdiff codegen --shape``: the generated tensor module's source."""
+    from ..tensor_codegen import generate as generate_tensor
+
+    text, shapes, chosen = resolve(expr, shape, model_path, params)
+    if not chosen:
+        raise InputError("say which symbols are parameters: --params W,b (or [params] in --model)")
+    if data is None and model_path is not None:
+        data = list(load_model(model_path).data) or None
+    return generate_tensor(text, shapes, chosen, data, name=name, templates=templates)
