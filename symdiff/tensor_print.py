@@ -415,7 +415,10 @@ def node_names(forward: Node, taken: frozenset[str] = frozenset()) -> dict[Node,
     counters: dict[str, int] = {}
     names: dict[Node, str] = {}
     for node in walk(forward):
-        if node.op in ("var", "const") or (node.op == "transpose" and node.args[0].op == "var"):
+        trivial = node.op in ("var", "const") or (
+            node.op == "transpose" and node.args[0].op == "var"
+        )
+        if trivial or (scaled(node)[0] != 1 and node is not forward):
             continue
         letter = "H" if node.op in _ACTIVATIONS else _LETTERS.get(node.op, "T")
         if node is forward:

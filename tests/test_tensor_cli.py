@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -145,3 +146,19 @@ def test_codegen_with_a_model_file_and_errors(tmp_path):
     assert symbolic.returncode == 2 and "integer sizes" in symbolic.stderr
     assert not (tmp_path / "no.py").exists()
     assert run("codegen", "x**2").stderr.startswith("Error: Missing option '--params'")
+
+
+def test_steps_shows_the_matrix_chain_rule_node_by_node_with_shapes():
+    result = run("steps", MLP, *MLP_SHAPES, "--wrt", "W2")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"  Z1 = X @ W1 +\(n, 5\)", out)
+    assert "rule matmul: Y = A @ B:  dA = G @ B.T,  dB = A.T @ G" in out
+    assert "rule softmax_cross_entropy" in out
+    assert "dL/dW2 = H1.T @ (softmax(Z4) - Y) / n    (5, 3)" in out
+    data = json.loads(run("steps", MLP, *MLP_SHAPES, "--wrt", "W2", "--format", "json").stdout)
+    assert [step["rule"] for step in data["backward"]][:3] == [
+        "softmax_cross_entropy", "add", "matmul"]
+    assert data["backward"][2]["sends"] == [
+        {"to": "W2", "contribution": "H1.T @ (softmax(Z4) - Y) / n", "shape": [5, 3]}]
+    assert run("steps", "sum(X)", "--shape", "X=n", "--method", "limit").returncode == 2

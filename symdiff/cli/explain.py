@@ -9,6 +9,7 @@ from ..explain import check_answer, explain, rules_table
 from ..graph import MODES, build_graph
 from ..limit import limit_derivation
 from . import cli
+from . import tensor as tensor_cli
 from .common import format_option, read_expression, split_names
 
 #: An expression may start with a minus sign ("-y*log(p)"): unknown "-..." words are EXPR.
@@ -27,9 +28,17 @@ EXPRESSION_FIRST = {"ignore_unknown_options": True}
 )
 @click.option("--at", "at", default=None, help="With --method limit: a point, e.g. x=3.")
 @click.option("--list-rules", is_flag=True, help="List the rule names and formulas, then exit.")
+@tensor_cli.tensor_options
 @format_option("text", "markdown", "latex", "json")
 def steps_command(
-    expr: str | None, wrt: str | None, method: str, at: str | None, list_rules: bool, fmt: str
+    expr: str | None,
+    wrt: str | None,
+    method: str,
+    at: str | None,
+    list_rules: bool,
+    fmt: str,
+    shape: tuple[str, ...] = (),
+    model_path: str | None = None,
 ) -> None:
     """Step-by-step derivative of EXPR ('-' reads standard input).
 
@@ -39,7 +48,12 @@ def steps_command(
       symdiff steps "2*x**3 + 5" --wrt x --method limit
       symdiff steps "x**2" --wrt x --method limit --at x=3
       symdiff steps --list-rules
+      symdiff steps "mean((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w
     """
+    if tensor_cli.wants_tensor(shape, model_path):
+        tensor_cli.reject(method=method != "rules", at=at is not None, list_rules=list_rules)
+        text = read_expression(expr) if expr is not None else None
+        return tensor_cli.steps(text, shape, model_path, split_names((wrt,) if wrt else ()), fmt)
     if list_rules:
         click.echo(rules_table(fmt))
         return
