@@ -244,6 +244,21 @@ class NumPyModulePrinter(NumPyPrinter):
     def _print_Min(self, expr: sp.Expr) -> str:
         return self._print_extremum(expr, "minimum")
 
+    def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
+        """A sum led by a positive term, so ``a - b`` is one subtraction, not ``-b + a``."""
+        terms = list(self._as_ordered_terms(expr, order=order))
+        leading = next((t for t in terms if not t.could_extract_minus_sign()), terms[0])
+        terms.remove(leading)
+        printed = ""
+        for index, term in enumerate([leading, *terms]):
+            negative = term.could_extract_minus_sign()
+            text = self.parenthesize(-term if negative else term, PRECEDENCE["Add"])
+            if index == 0:
+                printed = f"-{text}" if negative else text
+            else:
+                printed += f" - {text}" if negative else f" + {text}"
+        return printed
+
     def _print_DiracDelta(self, expr: sp.Expr) -> str:
         raise SymdiffError("internal error: DiracDelta reached the printer")
 

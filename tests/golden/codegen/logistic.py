@@ -69,7 +69,7 @@ def loss(params, *data):
     (x, y), shape = _read_data(data)
     # Forward pass: shared sub-expressions of the loss
     sum_1 = b0 + b1*x
-    loss_value = float(_reduce(-sum_1*y + _softplus(sum_1), shape))
+    loss_value = float(_reduce(_softplus(sum_1) - sum_1*y, shape))
     return loss_value
 
 
@@ -94,7 +94,7 @@ def loss_and_grad(params, *data):
     softplus_1 = _softplus(sum_1)
     # Reverse pass: adjoints dl/d(node), each computed once
     # dl/d(b0 + b1*x)
-    d_sum_1 = -y + np.exp(-softplus_1 + sum_1)
+    d_sum_1 = np.exp(sum_1 - softplus_1) - y
     # Loss: L = mean of l
     loss_value = float(_reduce(softplus_1 - sum_1*y, shape))
     # Gradient: dL/dparam = mean of dl/dparam, in PARAMS order
