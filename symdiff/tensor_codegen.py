@@ -436,3 +436,17 @@ def evaluate(node: Node, values: Mapping[str, object]) -> object:
     helpers = (DEFAULT_TEMPLATES / HELPERS_NAME).read_text(encoding="utf-8")
     exec(builtins.compile(helpers + source, "<symdiff evaluate>", "exec"), namespace)
     return namespace["_evaluate"](arrays, dims)  # type: ignore[operator]
+
+
+def initial_params(module: types.ModuleType, seed: int = 0) -> dict[str, object]:
+    """Starting values for training: He-scaled normal matrices (std sqrt(2/fan_in)), zero
+    vectors and scalars (a network started at all zeros never breaks its symmetry)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {
+        name: rng.normal(scale=(2.0 / shape[0]) ** 0.5, size=shape)
+        if len(shape) == 2
+        else np.zeros(shape)
+        for name, shape in module.PARAMS
+    }

@@ -162,3 +162,21 @@ def test_steps_shows_the_matrix_chain_rule_node_by_node_with_shapes():
     assert data["backward"][2]["sends"] == [
         {"to": "W2", "contribution": "H1.T @ (softmax(Z4) - Y) / n", "shape": [5, 3]}]
     assert run("steps", "sum(X)", "--shape", "X=n", "--method", "limit").returncode == 2
+
+
+def test_fit_trains_a_tensor_model_from_a_model_file_and_npz(tmp_path):
+    import numpy as np
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    data = tmp_path / "iris.npz"
+    np.savez(data, X=iris.data / 8.0, Y=np.eye(3)[iris.target])
+    model = tmp_path / "softmax.toml"
+    model.write_text('loss = "cross_entropy(Y, softmax(X @ W + b))"\n[params]\nW = [4, 3]\n'
+                     'b = [3]\n[data]\nX = ["n", 4]\nY = ["n", 3]\n', encoding="utf-8")
+    result = run("fit", "--model", str(model), "--input", str(data), "--optimizer", "adam",
+                 "--lr", "0.1", "--epochs", "200", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert np.shape(out["params"]["W"]) == (4, 3) and np.shape(out["params"]["b"]) == (3,)
+    assert out["loss"] < 0.25  # log(3) = 1.10 for uniform predictions

@@ -19,6 +19,7 @@ from ..optimize import OPTIMIZERS, Optimizer, make_optimizer, parse_spec
 from ..plot import check_plot_path, plot_training
 from ..train import BatchSize, Callback, FitResult, StepInfo, fit, planned_steps
 from . import cli
+from . import tensor as tensor_cli
 from .common import format_option, read_expression, split_names
 
 #: the progress bar appears on a terminal for runs of at least this many steps
@@ -27,9 +28,9 @@ PROGRESS_MIN_STEPS = 1000
 
 #: A loss may start with a minus sign ("-y*log(p)"): unknown "-..." words are the LOSS.
 @cli.command(name="fit", context_settings={"ignore_unknown_options": True})
-@click.argument("loss")
+@click.argument("loss", required=False)
 @click.option(
-    "--params", "params", multiple=True, required=True, help="Parameters to train, e.g. b0,b1."
+    "--params", "params", multiple=True, help="Parameters to train, e.g. b0,b1 (required)."
 )
 @click.option("--data", "data", multiple=True, help="Data names (columns of --input), e.g. x,y.")
 @click.option(
@@ -107,9 +108,10 @@ PROGRESS_MIN_STEPS = 1000
     help="Also train with this optimizer spec (repeatable; lr=... inside overrides --lr) "
     "and draw every run on the --plot.",
 )
+@tensor_cli.tensor_options
 @format_option("text", "json")
 def fit_command(
-    loss: str,
+    loss: str | None,
     params: tuple[str, ...],
     data: tuple[str, ...],
     input_path: str | None,
@@ -130,6 +132,8 @@ def fit_command(
     plot_path: str | None,
     compare: tuple[str, ...],
     fmt: str,
+    shape: tuple[str, ...] = (),
+    model_path: str | None = None,
 ) -> None:
     """Train the parameters of the per-sample LOSS on data by gradient descent.
 
@@ -140,21 +144,35 @@ def fit_command(
           --optimizer momentum:mu=0.9 --batch-size 16 --epochs 50 --save params.json --plot loss.png
       symdiff fit "(b0 + b1*x - y)**2" --params b0,b1 --data x,y --input data.csv \\
           --compare adam:lr=0.1 --compare nesterov --plot compare.png
+      symdiff fit --model mlp.toml --input digits.npz --optimizer adam --batch-size 32
     """
     param_names = split_names(params) or []
     data_names = split_names(data) or []
+    tensor_model = None
+    if tensor_cli.wants_tensor(shape, model_path):
+        tensor_model, param_names, data_names = tensor_cli.compile_for_fit(
+            loss, shape, model_path, param_names, data_names
+        )
+    elif loss is None or not param_names:
+        raise click.UsageError(
+            "Missing argument 'LOSS'." if loss is None else "Missing option '--params'."
+        )
     if data_names and input_path is None:
         raise InputError("--data names need an --input file to read them from")
     if input_path and not data_names:
         raise InputError("--input needs --data names saying which columns to use")
     optimizers = {spec: _optimizer(spec, lr, schedule, clip_norm) for spec in (optimizer, *compare)}
-    model = compile_loss(read_expression(loss), params=param_names, data=data_names, reduce=reduce)
+    model = tensor_model or compile_loss(
+        read_expression(loss), params=param_names, data=data_names, reduce=reduce
+    )
     arrays = load_data(input_path, data_names, parse_columns(column)) if input_path else {}
     if save_path is not None:
         check_folder(save_path)
     if plot_path is not None:
         check_plot_path(plot_path)
     start = _initial_values(init, param_names)
+    if tensor_model is not None and init is None:
+        start = tensor_cli.initial_params(tensor_model, seed)
     size = _batch_size(batch_size)
     total = sum(
         planned_steps(model, arrays, chosen, size, epochs, max_steps)

@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..tensor import Model, Shape, load_model, shapes_from_options
 from ..tensor_print import gradient_report, jacobian_report, steps_report
 from ..tensor_rules import tensor_gradient, vector_jacobian
-from .common import emit
+from .common import emit, read_expression
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -97,3 +97,29 @@ def generate(
     if data is None and model_path is not None:
         data = list(load_model(model_path).data) or None
     return generate_tensor(text, shapes, chosen, data, name=name, templates=templates)
+
+
+def compile_for_fit(
+    expr: str | None,
+    shape: tuple[str, ...],
+    model_path: str | None,
+    params: list[str],
+    data: list[str],
+) -> tuple[Any, list[str], list[str]]:
+    """``symdiff fit --shape``: the compiled tensor module, its parameter and data names."""
+    from ..tensor_codegen import compile as compile_tensor
+
+    text = read_expression(expr) if expr is not None else None
+    loss, shapes, chosen = resolve(text, shape, model_path, params or None)
+    if not chosen:
+        raise InputError("say which symbols are parameters: --params W,b (or [params] in --model)")
+    if not data and model_path is not None:
+        data = list(load_model(model_path).data)
+    module = compile_tensor(loss, shapes, chosen, data or None)
+    return module, list(chosen), list(module.DATA)
+
+
+def initial_params(module: Any, seed: int) -> dict[str, Any]:
+    from ..tensor_codegen import initial_params as initial
+
+    return initial(module, seed)
