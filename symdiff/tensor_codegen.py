@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import os
 import tempfile
+import textwrap
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import sympy as sp
 from . import __version__
 from .codegen import escape_docstring
 from .errors import InputError
+from .parse import check_name
 from .tensor import (
     Model,
     Node,
@@ -38,7 +40,16 @@ from .tensor import (
     variables,
     walk,
 )
-from .tensor_print import ATOM, MUL, NEG, POSTFIX, Printed, TextPrinter, shared_names, to_text
+from .tensor_print import (
+    ATOM,
+    MUL,
+    NEG,
+    POSTFIX,
+    Printed,
+    TextPrinter,
+    gradient_report,
+    shared_names,
+)
 from .tensor_rules import TensorGradient, reverse_mode
 
 TEMPLATE_NAME = "tensor_module.py.jinja"
@@ -294,6 +305,15 @@ def _body(
     return lines
 
 
+def _template_search_path(templates: str | Path | None) -> list[str]:
+    """A user's template directory first (when given), then ours for anything it lacks."""
+    if templates is None:
+        return [str(DEFAULT_TEMPLATES)]
+    if not Path(templates).is_dir():
+        raise InputError(f"--templates: '{templates}' is not a directory")
+    return [str(templates), str(DEFAULT_TEMPLATES)]
+
+
 def _escape(text: str) -> str:
     """User text made safe inside a triple-quoted docstring (whitespace runs become one space)."""
     return escape_docstring(" ".join(text.split()))
@@ -332,7 +352,7 @@ def generate(
     )
     inputs = [*data_names, *program.params]
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates or DEFAULT_TEMPLATES)),
+        loader=jinja2.FileSystemLoader(_template_search_path(templates)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
@@ -341,16 +361,32 @@ def generate(
         template = environment.get_template(TEMPLATE_NAME)
     except jinja2.TemplateNotFound:
         raise InputError(f"template {TEMPLATE_NAME} not found in {templates}") from None
+    check_name(name)
+    report = gradient_report(
+        loss_text,
+        {**program.data, **program.params},
+        gradient.loss,
+        gradient.as_dict(),
+        gradient.adjoints,
+    )
     gradient_lines = [
-        f"dL/d{p} = {to_text(g)}    {format_shape(g.shape)}"
-        for p, g in zip(program.params, gradient.gradients, strict=True)
+        wrapped
+        for line in report.text.splitlines()[2:]
+        for wrapped in textwrap.wrap(
+            escape_docstring(line),
+            width=88,
+            subsequent_indent="        ",
+            break_on_hyphens=False,
+            replace_whitespace=False,
+            drop_whitespace=False,
+        )
     ]
     return template.render(
         title=f"{name}: a tensor loss and its gradient",
         version=__version__,
         reduction="scalar",
-        loss_text=_escape(loss_text),
-        gradient_lines=[_escape(line) for line in gradient_lines],
+        loss_text="\n    ".join(textwrap.wrap(_escape(loss_text), width=88)),
+        gradient_lines=gradient_lines,
         data_signature=", ".join(data_names) if data_names else "*data",
         data_tuple=(", ".join(data_names) + ("," if len(data_names) == 1 else ""))
         if data_names

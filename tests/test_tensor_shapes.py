@@ -220,3 +220,17 @@ def test_generated_code_never_builds_diagonals_or_loops():
     assert functions["grad"].count("np.exp(") == 1  # softmax once, shared
     assert functions["loss_and_grad"].count("np.exp(") == 1
     assert functions["loss_and_grad"].count("X @ W1") == 1  # one forward pass
+
+
+def test_templates_override_falls_back_to_ours_for_the_helpers(tmp_path):
+    (tmp_path / "tensor_module.py.jinja").write_text(
+        '"""custom: {{ loss_text }}"""\nimport numpy as np\n\n'
+        '{% include "tensor_helpers.py.jinja" %}\n\nPARAMS = {{ params_literal }}\n',
+        encoding="utf-8",
+    )
+    source = generate("sum(X @ w)", {"X": ("n", 2), "w": (2,)}, ["w"], templates=tmp_path)
+    assert source.startswith('"""custom: sum(X @ w)"""') and "def _sigmoid" in source
+    with pytest.raises(InputError, match="not a directory"):
+        generate("sum(X @ w)", {"X": ("n", 2), "w": (2,)}, ["w"], templates=tmp_path / "no")
+    with pytest.raises(ParseError, match="not a valid name"):
+        generate("sum(X @ w)", {"X": ("n", 2), "w": (2,)}, ["w"], name='x"""')
