@@ -40,7 +40,7 @@ if 0 < getattr(sys, "get_int_max_str_digits", lambda: 0)() < 2 * MAX_EXACT_DIGIT
 _TOKEN_RE = re.compile(
     r"""
     (?P<space>\s+)
-  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
   | (?P<op>\*\*|//|==|!=|<=|>=|[-+*/^()@.,=\[\]%<>:;{}~&|!])
   | (?P<quote>['"])
@@ -159,11 +159,12 @@ def parse_tree(text: str, functions: Iterable[str] = ()) -> SourceTree:
                 )
         if previous is not None and _needs_product(previous, token, functions):
             _append(pieces, columns, "*", token.column)
-        if previous is not None and pieces and not _joins(previous, token):
+        if previous is not None:
+            # always a space between tokens: side by side, "x * * y" would read as x**y
             _append(pieces, columns, " ", token.column)
         source_text = "**" if token.text == "^" else token.text
         if token.kind == "number":
-            literals[sum(len(p) for p in pieces)] = token.text
+            literals[len(columns)] = token.text  # the offset in the python source
         _append(pieces, columns, source_text, token.column)
         previous = token
     if tokens and tokens[-1].kind == "op" and tokens[-1].text not in (")", "]"):
@@ -197,11 +198,6 @@ def _parse_python(source: str) -> ast.Expression:
 def _append(pieces: list[str], columns: list[int], piece: str, column: int) -> None:
     pieces.append(piece)
     columns.extend([column] * len(piece))
-
-
-def _joins(previous: Token, token: Token) -> bool:
-    """Whether two tokens can be written side by side without a space in the source."""
-    return not (previous.kind in ("name", "number") and token.kind in ("name", "number"))
 
 
 def _syntax_reason(exc: SyntaxError) -> str:
