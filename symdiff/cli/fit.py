@@ -275,8 +275,13 @@ def _render(runs: dict[str, FitResult], optimizers: dict[str, Optimizer], fmt: s
         f"loss: {result.loss:.10g}",
     ]
     for name, value in result.params.items():
-        shown = f"{value:.10g}" if isinstance(value, float) else np.array2string(value, precision=8)
-        lines.append(f"  {name.ljust(width)} = {shown}")
+        label = f"  {name.ljust(width)} = "
+        shown = (
+            f"{value:.10g}"
+            if isinstance(value, float)
+            else np.array2string(value, precision=8, prefix=label)  # rows aligned under the first
+        )
+        lines.append(label + shown)
     for spec, other in others:
         lines.append(
             f"compare {optimizers[spec].name} ({_settings_text(optimizers[spec])}): "
