@@ -77,13 +77,25 @@ def draw_loss_curves(axis: Any, runs: Mapping[str, FitResult]) -> None:
     """Loss per step of each run."""
     positive = all(min(r.history.loss, default=1.0) > 0 for r in runs.values())
     for label, result in runs.items():
-        axis.plot(np.arange(len(result.history.loss)), result.history.loss, label=label or None)
+        history = result.history
+        line = axis.plot(np.arange(len(history.loss)), history.loss, label=label or None, lw=1)[0]
+        if len(history.epoch_end) < len(history.loss):  # mini-batches: also the epoch means
+            line.set_alpha(0.35)
+            axis.plot(
+                history.epoch_end,
+                history.epoch_loss,
+                "o-",
+                ms=3,
+                lw=1.8,
+                color=line.get_color(),
+                label=f"{label} (epoch mean)" if label else "epoch mean",
+            )
     if positive:
         axis.set_yscale("log")
     axis.set_xlabel("step")
     axis.set_ylabel("loss (batch)")
     axis.set_title("loss during training")
-    if any(runs):
+    if axis.get_legend_handles_labels()[1]:
         axis.legend()
 
 
@@ -160,14 +172,20 @@ def save_figure(figure: Any, path: Path) -> Path:
     return write_atomic(path, buffer.getvalue())
 
 
+def draws_path(model: Model) -> bool:
+    """True when the model has one or two scalar parameters: only then is the path drawn (so
+    only then is it worth recording)."""
+    shapes = [tuple(shape) for _, shape in model.PARAMS]
+    return len(shapes) in (1, 2) and not any(shapes)
+
+
 def _surface_kind(runs: Mapping[str, FitResult], model: Model | None) -> int:
     """1 or 2 when the right panel can be drawn (scalar parameters, paths recorded), else 0."""
-    if model is None or not runs:
+    if model is None or not runs or not draws_path(model):
         return 0
-    shapes = [tuple(shape) for _, shape in model.PARAMS]
-    if len(shapes) not in (1, 2) or any(shapes) or not all(r.history.path for r in runs.values()):
+    if not all(r.history.path for r in runs.values()):
         return 0
-    return len(shapes)
+    return len(model.PARAMS)
 
 
 def _span(paths: Sequence[Any], axis_index: int) -> tuple[float, float]:

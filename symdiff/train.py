@@ -95,19 +95,22 @@ class History:
 
     ``loss[t]`` is the batch loss at the parameters *before* update t; ``epoch_loss[e]`` is the
     sample-weighted mean of the batch losses of epoch e (for full batches: the step loss).
-    ``path[t]`` holds those parameters when the path was recorded.
+    ``epoch_end[e]`` is the index t of the last step of epoch e. ``path[t]`` holds the
+    parameters of step t when the path was recorded.
     """
 
     loss: list[float] = field(default_factory=list)
     grad_norm: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     epoch_loss: list[float] = field(default_factory=list)
+    epoch_end: list[int] = field(default_factory=list)
     path: list[np.ndarray] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, list[float]]:
+    def to_dict(self) -> dict[str, list[float] | list[int]]:
         return {
             "loss": self.loss,
             "epoch_loss": self.epoch_loss,
+            "epoch_end": self.epoch_end,
             "grad_norm": self.grad_norm,
             "lr": self.lr,
         }
@@ -404,6 +407,7 @@ def _finish_epoch(
     history: History, weighted_loss: float, n: int | None, index: int, size: int | None
 ) -> None:
     """Record the epoch loss: the batch losses weighted by batch size (full batch: the loss)."""
+    history.epoch_end.append(len(history.loss) - 1)
     if size is None or n is None:
         history.epoch_loss.append(history.loss[-1])
         return

@@ -102,6 +102,7 @@ def test_minibatch_sgd_with_decay_gets_close(line_data):
     assert len(result.history.epoch_loss) == 60
     # the step losses are batch losses; the epoch losses weight them by batch size
     assert result.history.epoch_loss[0] == pytest.approx(np.mean(result.history.loss[:12]))
+    assert result.history.epoch_end[:3] == [11, 23, 35]
 
 
 @pytest.mark.parametrize(

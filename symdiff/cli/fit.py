@@ -16,7 +16,7 @@ from ..codegen import compile as compile_loss
 from ..data import check_folder, load_data, parse_columns, parse_float, write_json
 from ..errors import InputError, SymdiffError
 from ..optimize import OPTIMIZERS, Optimizer, make_optimizer, parse_spec
-from ..plot import check_plot_path, plot_training
+from ..plot import check_plot_path, draws_path, plot_training
 from ..train import BatchSize, Callback, FitResult, StepInfo, fit, planned_steps
 from . import cli
 from . import tensor as tensor_cli
@@ -193,7 +193,7 @@ def fit_command(
                 gtol=gtol,
                 max_steps=max_steps,
                 callbacks=[progress],
-                record_path=plot_path is not None,
+                record_path=plot_path is not None and draws_path(model),
             )
     result = runs[optimizer]
     if save_path is not None:
