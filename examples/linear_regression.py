@@ -1,9 +1,11 @@
 """Linear regression by least squares, trained with symdiff and checked against numpy.linalg.lstsq.
 
 The per-sample loss ``(b0 + b1*x - y)**2`` is compiled to NumPy by ``symdiff.codegen.compile``
-(mean over the samples) and trained from b0 = b1 = 0 by several optimizers; each reaches the
-least-squares solution. With ``--plot DIR`` it draws their paths over the loss contours
-(figure 2.19 of the seed) into ``DIR/linear_regression.png``.
+(mean over the samples) and trained from b0 = b1 = 0 by several full-batch optimizers; each
+reaches the least-squares solution. Then (true) SGD, one sample per step, and mini-batch SGD,
+20 samples per step, both with an inverse-time decaying learning rate: their noisy steps end near
+the solution, not on it. With ``--plot DIR`` it draws the paths over the loss contours (figure
+2.19 of the seed) into ``DIR/linear_regression.png`` and ``DIR/linear_regression_sgd.png``.
 
     python examples/linear_regression.py --plot .
     symdiff fit "(b0 + b1*x - y)**2" --params b0,b1 --data x,y \\
@@ -30,6 +32,12 @@ OPTIMIZERS = {
     "momentum": {"lr": 0.05, "mu": 0.8},
     "nesterov": {"lr": 0.05, "mu": 0.8},
     "adam": {"lr": 0.2},
+}
+
+#: name -> (optimizer, settings, batch size, epochs) of the stochastic runs
+STOCHASTIC = {
+    "sgd": ("sgd", {"lr": 0.02, "schedule": "inverse:decay=0.001"}, 1, 50),
+    "minibatch": ("minibatch", {"lr": 0.05, "schedule": "inverse:decay=0.01"}, 20, 200),
 }
 
 
@@ -61,12 +69,31 @@ def run(plot_dir: Path | None = None) -> dict[str, object]:
         )
         for name, settings in OPTIMIZERS.items()
     }
+    stochastic: dict[str, FitResult] = {
+        name: fit(
+            model,
+            (x, y),
+            make_optimizer(optimizer, **settings),
+            batch_size=batch_size,
+            epochs=epochs,
+            seed=0,
+            record_path=plot_dir is not None,
+        )
+        for name, (optimizer, settings, batch_size, epochs) in STOCHASTIC.items()
+    }
     if plot_dir is not None:
         title = f"least squares: {LOSS}"
         plot_training(
             runs, Path(plot_dir) / "linear_regression.png", model=model, data=(x, y), title=title
         )
-    return {"lstsq": lstsq, "runs": runs}
+        plot_training(
+            {"gd": runs["gd"], **stochastic},
+            Path(plot_dir) / "linear_regression_sgd.png",
+            model=model,
+            data=(x, y),
+            title=f"{title}: batch sizes 200 (gd), 1 (sgd), 20 (minibatch)",
+        )
+    return {"lstsq": lstsq, "runs": runs, "stochastic": stochastic}
 
 
 def main() -> None:
@@ -79,7 +106,7 @@ def main() -> None:
     result = run(args.plot)
     b0, b1 = result["lstsq"]
     print(f"numpy.linalg.lstsq      b0 = {b0:.10f}  b1 = {b1:.10f}")
-    for name, fitted in result["runs"].items():
+    for name, fitted in {**result["runs"], **result["stochastic"]}.items():
         error = max(abs(fitted.params["b0"] - b0), abs(fitted.params["b1"] - b1))
         print(
             f"{name:<10} {fitted.steps:5d} steps  b0 = {fitted.params['b0']:.10f}  "

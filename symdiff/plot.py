@@ -29,6 +29,8 @@ from .train import FitResult, Model, full_loss
 GRID = 60
 #: how far the surface extends past the paths, as a fraction of their span
 MARGIN = 0.25
+#: mini-batch runs with at most this many steps per epoch also show their (noisy) batch losses
+MAX_FAINT_STEPS = 50
 
 
 def pyplot() -> Any:
@@ -74,29 +76,39 @@ def plot_training(
 
 
 def draw_loss_curves(axis: Any, runs: Mapping[str, FitResult]) -> None:
-    """Loss per step of each run."""
+    """Loss of each run: per step for full batches; with mini-batches, on an epoch axis, the
+    per-epoch mean (and, up to ``MAX_FAINT_STEPS`` steps per epoch, the batch losses, faint)."""
     positive = all(min(r.history.loss, default=1.0) > 0 for r in runs.values())
+    by_epoch = any(_steps_per_epoch(r) > 1 for r in runs.values())
     for label, result in runs.items():
         history = result.history
-        line = axis.plot(np.arange(len(history.loss)), history.loss, label=label or None, lw=1)[0]
-        if len(history.epoch_end) < len(history.loss):  # mini-batches: also the epoch means
-            line.set_alpha(0.35)
-            axis.plot(
-                history.epoch_end,
-                history.epoch_loss,
-                "o-",
-                ms=3,
-                lw=1.8,
-                color=line.get_color(),
-                label=f"{label} (epoch mean)" if label else "epoch mean",
-            )
+        per_epoch = _steps_per_epoch(result)
+        steps = np.arange(len(history.loss)) / (per_epoch if by_epoch else 1)
+        if per_epoch == 1:
+            axis.plot(steps, history.loss, label=label or None, lw=1.2)
+            continue
+        mean = axis.plot(
+            np.arange(1, len(history.epoch_loss) + 1) - 0.5,  # the middle of each epoch
+            history.epoch_loss,
+            "o-",
+            ms=3,
+            lw=1.8,
+            label=f"{label} (epoch mean)" if label else "epoch mean",
+        )[0]
+        if per_epoch <= MAX_FAINT_STEPS:
+            axis.plot(steps, history.loss, lw=0.8, alpha=0.3, color=mean.get_color())
     if positive:
         axis.set_yscale("log")
-    axis.set_xlabel("step")
-    axis.set_ylabel("loss (batch)")
+    axis.set_xlabel("epoch" if by_epoch else "step")
+    axis.set_ylabel("loss")
     axis.set_title("loss during training")
     if axis.get_legend_handles_labels()[1]:
         axis.legend()
+
+
+def _steps_per_epoch(result: FitResult) -> int:
+    history = result.history
+    return history.epoch_end[0] + 1 if history.epoch_end else max(1, len(history.loss))
 
 
 def draw_curve_path(

@@ -88,6 +88,25 @@ def test_curve_panel_and_loss_curves():
         plt.close(figure)
 
 
+def test_minibatch_runs_are_drawn_per_epoch():
+    x = np.linspace(0.0, 4.0, 40)
+    data = (x, -x / 4)
+    full = fit(Bowl(), data, "gd", lr=0.05, epochs=8)
+    batches = fit(Bowl(), data, "minibatch", lr=0.05, epochs=8, batch_size=10)
+    figure, axis = plt.subplots()
+    try:
+        draw_loss_curves(axis, {"gd": full, "mb": batches})
+        assert axis.get_xlabel() == "epoch"
+        (mean,) = [line for line in axis.lines if line.get_label() == "mb (epoch mean)"]
+        assert list(mean.get_xdata()) == [e + 0.5 for e in range(8)]
+        assert list(mean.get_ydata()) == batches.history.epoch_loss
+        faint = [line for line in axis.lines if line.get_alpha() == 0.3]
+        assert len(faint) == 1 and len(faint[0].get_xdata()) == 32  # 4 batches x 8 epochs
+        assert list(faint[0].get_xdata())[:5] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    finally:
+        plt.close(figure)
+
+
 def test_plot_training_writes_png_and_svg(runs, tmp_path):
     for suffix, magic in ((".png", b"\x89PNG"), (".svg", b"<?xml")):
         target = plot_training(runs, tmp_path / f"runs{suffix}", model=Bowl(), data=DATA)
