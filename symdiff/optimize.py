@@ -59,6 +59,7 @@ State = dict[str, np.ndarray]
 # learning-rate schedules: lr_t = schedule(lr, t), t = number of updates made so far
 # ---------------------------------------------------------------------------------------------
 
+
 def registrar(registry: dict[str, type]) -> Callable[[str], Callable[[type], type]]:
     """``@registrar(TABLE)("name")``: a class decorator that files the class in TABLE by name."""
 
