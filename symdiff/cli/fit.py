@@ -208,6 +208,8 @@ def fit_command(
 def _optimizer(spec: str, lr: float, schedule: str, clip_norm: float | None) -> Optimizer:
     """An optimizer from 'name:key=value,...'; lr= in the spec overrides --lr."""
     name, settings = parse_spec(spec)
+    if "schedule" in settings:
+        raise InputError(f"set the schedule with --schedule, not inside '{spec}'")
     return make_optimizer(name, schedule=schedule, **{"lr": lr, "clip_norm": clip_norm, **settings})
 
 
