@@ -185,6 +185,7 @@ def test_mismatched_lengths_is_one_error_line(tmp_path):
         (["--optimizer", "gd:schedule=1"], "set the schedule with --schedule"),
         (["--optimizer", "momentum:mu=abc"], "'mu' in 'momentum:mu=abc': 'abc' is not a number"),
         (["--init", "q=1"], "--init names 'q', which is not a parameter"),
+        (["--init", "b0=abc"], "--init: expected a number"),
         (["--batch-size", "0"], "--batch-size must be full, auto or a whole number >= 1"),
         (["--lr", "-1"], "lr must be a positive number"),
         (["--plot", "out.xyz"], "unknown image format 'xyz'"),

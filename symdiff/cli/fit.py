@@ -217,7 +217,11 @@ def _initial_values(init: str | None, names: list[str]) -> dict[str, float]:
     if init is None:
         return {}
     values: dict[str, float] = {}
-    for key, value in calculus.parse_point(init).items():
+    try:
+        point = calculus.parse_point(init)
+    except InputError as exc:
+        raise InputError(f"--init: {exc}") from None
+    for key, value in point.items():
         if key not in names:
             raise InputError(f"--init names '{key}', which is not a parameter ({', '.join(names)})")
         number = calculus.numeric(value)
