@@ -1,8 +1,9 @@
 """Pictures of training: the loss curve, and the path of the parameters over the loss surface.
 
-matplotlib is an optional extra (``pip install "symdiff[plot]"``); it is imported only here, with
-the non-interactive Agg backend. ``plot_training`` draws one or several runs (several optimizers on
-one figure, to compare them):
+matplotlib is an optional extra (``pip install "symdiff[plot]"``); it is imported only here.
+Figures are drawn on their own Agg canvas, without pyplot, so plotting changes no global backend
+or figure list (safe inside notebooks and servers). ``plot_training`` draws one or several runs
+(several optimizers on one figure, to compare them):
 
 * left: the loss at every step (log scale when all losses are positive);
 * right, for a model with one scalar parameter: the loss curve L(w) with the visited points
@@ -33,18 +34,19 @@ MARGIN = 0.25
 MAX_FAINT_STEPS = 50
 
 
-def pyplot() -> Any:
-    """matplotlib.pyplot on the Agg backend, or a SymdiffError saying how to install it."""
+def new_figure(columns: int = 1) -> tuple[Any, list[Any]]:
+    """A matplotlib Figure on an Agg canvas with ``columns`` axes side by side, or a SymdiffError
+    saying how to install matplotlib."""
     try:
-        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         raise SymdiffError(
             "plotting needs matplotlib, which is not installed: pip install 'symdiff[plot]'"
         ) from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    figure = Figure(figsize=(6 * columns, 4.5))
+    FigureCanvasAgg(figure)
+    return figure, list(figure.subplots(1, columns, squeeze=False)[0])
 
 
 def plot_training(
@@ -56,23 +58,18 @@ def plot_training(
     title: str | None = None,
 ) -> Path:
     """Draw the loss curves (and, with ``model`` and recorded paths, the parameter paths)."""
-    plt = pyplot()
     runs = {"": runs} if isinstance(runs, FitResult) else dict(runs)
     surface = _surface_kind(runs, model)
-    columns = 2 if surface else 1
-    figure, axes = plt.subplots(1, columns, figsize=(6 * columns, 4.5), squeeze=False)
-    draw_loss_curves(axes[0][0], runs)
+    figure, axes = new_figure(2 if surface else 1)
+    draw_loss_curves(axes[0], runs)
     if surface == 1:
-        draw_curve_path(axes[0][1], runs, model, data)
+        draw_curve_path(axes[1], runs, model, data)
     elif surface == 2:
-        draw_contour_path(axes[0][1], runs, model, data)
+        draw_contour_path(axes[1], runs, model, data)
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    try:
-        return save_figure(figure, Path(path))
-    finally:
-        plt.close(figure)
+    return save_figure(figure, Path(path))
 
 
 def draw_loss_curves(axis: Any, runs: Mapping[str, FitResult]) -> None:
@@ -163,25 +160,25 @@ def draw_contour_path(
 
 def check_plot_path(path: str | Path) -> Path:
     """Fail early (before training) when matplotlib is missing or the file cannot be written."""
-    plt = pyplot()
+    figure, _ = new_figure()
     path = Path(path)
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix not in plt.figure().canvas.get_supported_filetypes():
-        plt.close("all")
-        raise InputError(f"{path}: unknown image format '{suffix}' (use .png, .svg or .pdf)")
-    plt.close("all")
-    check_folder(path)
-    return path
+    _check_format(figure, path)
+    return check_folder(path)
 
 
 def save_figure(figure: Any, path: Path) -> Path:
     """Write the figure to ``path`` atomically; the format follows the suffix (.png, .svg, .pdf)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=_check_format(figure, path), dpi=110)
+    return write_atomic(path, buffer.getvalue())
+
+
+def _check_format(figure: Any, path: Path) -> str:
+    """The image format named by the suffix, if the canvas can write it."""
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in figure.canvas.get_supported_filetypes():
         raise InputError(f"{path}: unknown image format '{suffix}' (use .png, .svg or .pdf)")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=suffix, dpi=110)
-    return write_atomic(path, buffer.getvalue())
+    return suffix
 
 
 def draws_path(model: Model) -> bool:
