@@ -139,14 +139,14 @@ def load_npz(path: Path, names: Sequence[str], columns: Mapping[str, str]) -> di
 
 @loader(".npy")
 def load_npy(path: Path, names: Sequence[str], columns: Mapping[str, str]) -> dict[str, np.ndarray]:
-    """One array: 1-D for a single data name; 2-D with one column per data name, in order
-    (or the column index given in ``columns``)."""
+    """One array: the whole array for a single data name; otherwise 2-D with one column per data
+    name, in order (or the column index given in ``columns``)."""
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, EOFError) as exc:
         raise InputError(f"{path}: not a readable .npy file ({exc})") from None
     array = _numeric_array(path, array, "the array")
-    if array.ndim == 1 and len(names) == 1 and not columns:
+    if len(names) == 1 and not columns:
         return {names[0]: array}
     if array.ndim != 2:
         raise InputError(

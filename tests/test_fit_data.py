@@ -117,6 +117,7 @@ def test_npy_columns(tmp_path):
     single = tmp_path / "one.npy"
     np.save(single, np.arange(3.0))
     assert load_data(single, ["x"])["x"].tolist() == [0.0, 1.0, 2.0]
+    assert load_data(path, ["X"])["X"].shape == (2, 3)  # one name: the whole (matrix) array
     broken = tmp_path / "broken.npy"
     broken.write_bytes(b"not numpy")
     with pytest.raises(InputError, match=r"broken\.npy: not a readable \.npy file"):
