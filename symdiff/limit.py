@@ -290,20 +290,26 @@ class LimitDerivation(Explained):
             rows.append(rf"&= {body} && \text{{{_latex_note(line.note)}}}")
         for key in self.standard_limits:
             rows.append(rf"& {STANDARD_LIMITS[key][1]} && \text{{standard limit}}")
-        body = align(rows)
-        if not self.table:
-            return body
-        table = [
-            r"\begin{tabular}{rrrrr}",
-            r"$h$ & forward & error & central & error \\ \hline",
-        ]
-        table += [
-            rf"{_latex_float(r.h, '.0e')} & {r.forward:.12g} & {_latex_float(r.error_forward)} & "
-            rf"{r.central:.12g} & {_latex_float(r.error_central)} \\"
-            for r in self.table
-        ]
-        table.append(r"\end{tabular}")
-        return body + "\n\n" + "\n".join(table)
+        if self.table:
+            where = ", ".join(
+                f"{sp.latex(sp.Symbol(k))} = {sp.latex(v)}" for k, v in (self.point or {}).items()
+            )
+            rows.append(
+                rf"& f'\big|_{{{where}}} = {_latex_exact(self.exact_value)} "
+                r"&& \text{difference quotients (float64):}"
+            )
+            table = [
+                r"\begin{array}{rrrrr}",
+                r"h & \text{forward} & \text{error} & \text{central} & \text{error} \\ \hline",
+            ]
+            table += [
+                rf"{_latex_float(r.h, '.0e')} & {r.forward:.12g} & {_latex_float(r.error_forward)}"
+                rf" & {r.central:.12g} & {_latex_float(r.error_central)} \\"
+                for r in self.table
+            ]
+            table.append(r"\end{array}")
+            rows.append("& " + "\n".join(table))
+        return align(rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -336,7 +342,7 @@ def _latex_float(value: float, spec: str = ".2e") -> str:
     mantissa, _, exponent = f"{value:{spec}}".partition("e")
     if not exponent:
         return mantissa
-    return rf"${mantissa} \times 10^{{{int(exponent)}}}$"
+    return rf"{mantissa} \times 10^{{{int(exponent)}}}"
 
 
 def _latex_exact(value: sp.Expr) -> str:
