@@ -287,6 +287,11 @@ class Explanation(Explained):
     raw: sp.Expr
     result: sp.Expr
 
+    def _held_constant(self) -> str:
+        """' (y, z held constant)' for a partial derivative, '' otherwise."""
+        others = sorted(s.name for s in self.expression.free_symbols if s != self.wrt)
+        return f" ({', '.join(others)} held constant)" if others else ""
+
     def _final_lines(self) -> tuple[str, str]:
         count = len(self.steps) + 1
         if self.raw == self.result:
@@ -297,7 +302,10 @@ class Explanation(Explained):
         return simplify, answer
 
     def text(self) -> str:
-        lines = wrap(f"Differentiate {self.expression} with respect to {self.wrt}, rule by rule.")
+        lines = wrap(
+            f"Differentiate {self.expression} with respect to {self.wrt}, rule by rule"
+            f"{self._held_constant()}."
+        )
         lines.append("")
         for number, step in _numbered(self.steps):
             lines += render_step(TEXT_STYLE, number, step)
@@ -311,7 +319,7 @@ class Explanation(Explained):
         d = rf"\frac{{d}}{{d{sp.latex(self.wrt)}}}"
         lines = [
             f"**Differentiate** ${sp.latex(self.expression)}$ with respect to "
-            f"${sp.latex(self.wrt)}$, rule by rule.",
+            f"${sp.latex(self.wrt)}$, rule by rule{self._held_constant()}.",
             "",
         ]
         for number, step in _numbered(self.steps):

@@ -293,3 +293,11 @@ def test_seed_walkthrough_example_runs_and_shows_the_seed_numbers() -> None:
         check=False,
     )
     assert markdown.returncode == 0 and "\\mathcal{L}" in markdown.stdout
+
+
+def test_partial_derivative_says_which_variables_are_held_constant() -> None:
+    """001_/000_: d/dz 4x^4 z^3 = 12 x^4 z^2 with x treated as a constant."""
+    derivation = explain("4*x**4*z**3", "z")
+    assert "rule by rule (x held constant)." in derivation.text().splitlines()[0]
+    assert str(derivation.result) == "12*x**4*z**2"
+    assert "held constant" not in explain("x**2", "x").text()
