@@ -12,14 +12,23 @@ that other load on the machine cancels out.
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-from collections.abc import Callable
+import os
 
-import numpy as np
+# One BLAS thread unless told otherwise: on a small shared machine a multi-threaded OpenBLAS
+# can spin for 50x longer on some shapes (X.T @ G with a 10,000-long inner dimension), which
+# swamps every ratio. Set OPENBLAS_NUM_THREADS / OMP_NUM_THREADS yourself to compare threaded.
+THREADS = os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", THREADS)
+os.environ.setdefault("MKL_NUM_THREADS", THREADS)
 
-from symdiff.tensor_codegen import compile as compile_tensor
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from symdiff.tensor_codegen import compile as compile_tensor  # noqa: E402
 
 MLP_LOSS = "cross_entropy(Y, softmax(relu(X @ W1 + b1) @ W2 + b2))"
 LOGISTIC_LOSS = "mean(softplus(X @ w + b) - y * (X @ w + b))"
@@ -58,7 +67,7 @@ def torch_version(kind: str) -> Callable | None:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(int(THREADS))
 
     def run(p: dict, *data: np.ndarray) -> tuple[float, dict]:
         tp = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in p.items()}
@@ -72,7 +81,7 @@ def torch_version(kind: str) -> Callable | None:
             z = X @ tp["w"] + tp["b"]
             loss = (torch.nn.functional.softplus(z) - y * z).mean()
         loss.backward()
-        return float(loss), {k: v.grad.numpy() for k, v in tp.items()}
+        return loss.item(), {k: v.grad.numpy() for k, v in tp.items()}
 
     return run
 
@@ -171,6 +180,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=30)
     repeat = parser.parse_args().repeat
+    print(f"BLAS threads: {THREADS} (OPENBLAS_NUM_THREADS); numpy {np.__version__}")
     rng = np.random.default_rng(0)
 
     n, d, h, k = 10_000, 64, 128, 10
