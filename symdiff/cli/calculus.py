@@ -9,13 +9,13 @@ from .. import calculus
 from ..report import diff_report, gradient_report, matrix_report
 from . import cli
 from . import tensor as tensor_cli
-from .common import emit, format_option, read_expression, split_names
+from .common import EXPRESSION_FIRST, emit, format_option, read_expression, split_names
 
 _WRT_HELP = "Variable(s) to differentiate by; repeat or separate with commas."
 _AT_HELP = "Evaluate at a point, e.g. x=3,y=1/2."
 
 
-@cli.command(name="diff")
+@cli.command(name="diff", **EXPRESSION_FIRST)
 @click.argument("expr")
 @click.option("--wrt", multiple=True, help=_WRT_HELP)
 @click.option(
@@ -61,7 +61,7 @@ def diff_command(
     emit(diff_report(expression, derivation.variables, order, derivation.result, value, point), fmt)
 
 
-@cli.command(name="grad")
+@cli.command(name="grad", **EXPRESSION_FIRST)
 @click.argument("expr", required=False)
 @click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
 @click.option("--at", "at", default=None, help=_AT_HELP)
@@ -120,7 +120,7 @@ def grad_command(
     )
 
 
-@cli.command(name="jacobian")
+@cli.command(name="jacobian", **EXPRESSION_FIRST)
 @click.argument("exprs", nargs=-1, required=False)
 @click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
 @click.option("--at", "at", default=None, help=_AT_HELP)
@@ -155,7 +155,7 @@ def jacobian_command(
     _emit_matrix("jacobian", expressions, variables, matrix, at, fmt)
 
 
-@cli.command(name="hessian")
+@cli.command(name="hessian", **EXPRESSION_FIRST)
 @click.argument("expr")
 @click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
 @click.option("--at", "at", default=None, help=_AT_HELP)

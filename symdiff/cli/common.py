@@ -14,6 +14,35 @@ from ..report import Report
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class ExpressionCommand(click.Command):
+    """A command whose arguments may start with '-' (``symdiff diff "-y*log(p)" --wrt p``).
+
+    An unknown ``--long`` option is still an error; a single-dash word that is no option is an
+    expression.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        settings = dict(kwargs.pop("context_settings", None) or {})
+        settings["ignore_unknown_options"] = True
+        super().__init__(*args, context_settings=settings, **kwargs)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        known = {
+            name for param in self.get_params(ctx) for name in param.opts + param.secondary_opts
+        }
+        for arg in args:
+            if arg == "--":
+                break
+            name = arg.split("=", 1)[0]
+            if arg.startswith("--") and name not in known:
+                raise click.NoSuchOption(name, ctx=ctx)
+        return super().parse_args(ctx, args)
+
+
+#: ``@cli.command(..., **EXPRESSION_FIRST)``: the command takes expressions that may start with '-'.
+EXPRESSION_FIRST: dict[str, Any] = {"cls": ExpressionCommand}
+
+
 def format_option(*choices: str) -> Callable[[F], F]:
     """--format with the given choices (text first, the default)."""
     options = choices or ("text", "latex", "json")

@@ -10,13 +10,12 @@ from ..graph import MODES, build_graph
 from ..limit import limit_derivation
 from . import cli
 from . import tensor as tensor_cli
-from .common import format_option, read_expression, split_names
+from .common import EXPRESSION_FIRST, format_option, read_expression, split_names
 
 #: An expression may start with a minus sign ("-y*log(p)"): unknown "-..." words are EXPR.
-EXPRESSION_FIRST = {"ignore_unknown_options": True}
 
 
-@cli.command(name="steps", context_settings=EXPRESSION_FIRST)
+@cli.command(name="steps", **EXPRESSION_FIRST)
 @click.argument("expr", required=False)
 @click.option("--wrt", default=None, help="The variable to differentiate by.")
 @click.option(
@@ -69,7 +68,7 @@ def steps_command(
     click.echo(derivation.render(fmt))
 
 
-@cli.command(name="graph", context_settings=EXPRESSION_FIRST)
+@cli.command(name="graph", **EXPRESSION_FIRST)
 @click.argument("exprs", nargs=-1, required=True)
 @click.option("--wrt", multiple=True, help="Input(s) to differentiate by; repeat or use commas.")
 @click.option("--at", "at", required=True, help="Values of every variable, e.g. X=3,y=1,W=3.")
@@ -93,7 +92,7 @@ def graph_command(
     click.echo(graph.render(fmt))
 
 
-@cli.command(name="check", context_settings=EXPRESSION_FIRST)
+@cli.command(name="check", **EXPRESSION_FIRST)
 @click.argument("expr")
 @click.option("--wrt", default=None, help="The variable the answer is a derivative by.")
 @click.option("--answer", required=True, help="Your derivative, e.g. '6*x**2'.")
