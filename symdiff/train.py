@@ -96,7 +96,7 @@ class History:
     ``loss[t]`` is the batch loss at the parameters *before* update t; ``epoch_loss[e]`` is the
     sample-weighted mean of the batch losses of epoch e (for full batches: the step loss).
     ``epoch_end[e]`` is the index t of the last step of epoch e. ``path[t]`` holds the
-    parameters of step t when the path was recorded.
+    parameters of step t when the path was recorded, and ``path[-1]`` the returned parameters.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -280,6 +280,8 @@ def fit(
         stop = reason
     if stop.diverged:
         params = finite_params
+    if record_path and (not history.path or not np.array_equal(history.path[-1], params)):
+        history.path.append(params.copy())  # the path ends where training ended
     final_loss = full_loss(model, params, arrays)
     message = str(stop)
     if not stop.converged and not stop.diverged and history.loss and final_loss > history.loss[0]:

@@ -157,6 +157,8 @@ def test_same_seed_same_result_other_seed_other_path(line_data):
         for seed in (11, 11, 12)
     ]
     assert runs[0].history.loss == runs[1].history.loss
+    assert len(runs[0].history.path) == runs[0].steps + 1  # every step's start, and the end
+    assert np.array_equal(runs[0].history.path[-1], runs[0].flat)
     assert np.array_equal(runs[0].flat, runs[1].flat)
     assert runs[0].history.loss != runs[2].history.loss
     assert not np.array_equal(runs[0].flat, runs[2].flat)
