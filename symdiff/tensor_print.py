@@ -119,24 +119,23 @@ class TextPrinter:
             return self.parens(self.visit(node)[0])
         return self.wrap(node, MUL, strict=right)
 
-    def op_mul(self, node: Node) -> Printed:
+    def product(self, node: Node, operator: str) -> Printed:
+        """``a <operator> b`` for the products * / @ (all at one, left-associative level)."""
         a, b = node.args
-        return (
-            f"{self.product_operand(a, 'mul', False)} * {self.product_operand(b, 'mul', True)}",
-            MUL,
+        left, right = (
+            self.product_operand(a, node.op, False),
+            self.product_operand(b, node.op, True),
         )
+        return " ".join(part for part in (left, operator, right) if part), MUL
+
+    def op_mul(self, node: Node) -> Printed:
+        return self.product(node, "*")
 
     def op_div(self, node: Node) -> Printed:
-        a, b = node.args
-        return (
-            f"{self.product_operand(a, 'div', False)} / {self.product_operand(b, 'div', True)}",
-            MUL,
-        )
+        return self.product(node, "/")
 
     def op_matmul(self, node: Node) -> Printed:
-        a, b = node.args
-        left = self.product_operand(a, "matmul", False)
-        return f"{left} @ {self.product_operand(b, 'matmul', True)}", MUL
+        return self.product(node, "@")
 
     def op_pow(self, node: Node) -> Printed:
         a, b = node.args
@@ -218,20 +217,14 @@ class LatexPrinter(TextPrinter):
 
     def op_mul(self, node: Node) -> Printed:
         a, b = node.args
-        operator = r"\odot" if a.ndim and b.ndim else r"\cdot"
-        left, right = self.product_operand(a, "mul", False), self.product_operand(b, "mul", True)
-        return f"{left} {operator} {right}", MUL
+        return self.product(node, r"\odot" if a.ndim and b.ndim else r"\cdot")
 
     def op_div(self, node: Node) -> Printed:
         a, b = node.args
         return rf"\frac{{{self.visit(a)[0]}}}{{{self.visit(b)[0]}}}", ATOM
 
     def op_matmul(self, node: Node) -> Printed:
-        a, b = node.args
-        return (
-            f"{self.product_operand(a, 'matmul', False)} {self.product_operand(b, 'matmul', True)}",
-            MUL,
-        )
+        return self.product(node, "")  # juxtaposition
 
     def op_pow(self, node: Node) -> Printed:
         a, b = node.args
