@@ -20,14 +20,14 @@ from ..plot import check_plot_path, draws_path, plot_training
 from ..train import BatchSize, Callback, FitResult, StepInfo, fit, planned_steps
 from . import cli
 from . import tensor as tensor_cli
-from .common import format_option, read_expression, split_names
+from .common import EXPRESSION_FIRST, format_option, read_expression, split_names
 
 #: the progress bar appears on a terminal for runs of at least this many steps
 PROGRESS_MIN_STEPS = 1000
 
 
-#: A loss may start with a minus sign ("-y*log(p)"): unknown "-..." words are the LOSS.
-@cli.command(name="fit", context_settings={"ignore_unknown_options": True})
+#: A loss may start with a minus sign ("-y*log(p)"); a mistyped --option is still an error.
+@cli.command(name="fit", **EXPRESSION_FIRST)
 @click.argument("loss", required=False)
 @click.option(
     "--params", "params", multiple=True, help="Parameters to train, e.g. b0,b1 (required)."
