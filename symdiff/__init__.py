@@ -36,6 +36,9 @@ from .functions import relu, sigmoid, softplus
 from .gradcheck import gradcheck
 from .parse import parse
 from .steps import Step
+from .tensor_codegen import compile as compile_tensor
+from .tensor_codegen import generate as generate_tensor
+from .tensor_rules import tensor_gradient
 from .train import FitResult, fit
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "SymdiffError",
     "UnknownFunctionError",
     "compile",
+    "compile_tensor",
     "derivative",
     "derive",
     "differentiate",
@@ -56,6 +60,7 @@ __all__ = [
     "evaluate",
     "fit",
     "generate",
+    "generate_tensor",
     "gradcheck",
     "gradient",
     "hessian",
@@ -64,4 +69,5 @@ __all__ = [
     "relu",
     "sigmoid",
     "softplus",
+    "tensor_gradient",
 ]
