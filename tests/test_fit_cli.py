@@ -184,7 +184,7 @@ def test_mismatched_lengths_is_one_error_line(tmp_path):
         (["--schedule", "cosine"], "unknown schedule 'cosine'"),
         (["--optimizer", "gd:schedule=1"], "set the schedule with --schedule"),
         (["--optimizer", "momentum:mu=abc"], "'mu' in 'momentum:mu=abc': 'abc' is not a number"),
-        (["--optimiser", "adam"], "No such option: --optimiser"),
+        (["--optimiser", "adam"], "No such option '--optimiser'"),
         (["--init", "q=1"], "--init names 'q', which is not a parameter"),
         (["--init", "b0=abc"], "--init: expected a number"),
         (["--batch-size", "0"], "--batch-size must be full, auto or a whole number >= 1"),
