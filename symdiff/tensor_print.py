@@ -5,11 +5,13 @@ sub-expressions (``Z1 = X @ W1 + b1``) and the ``symdiff grad --shape`` report.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sympy as sp
 
+from .errors import SymdiffError
 from .report import Report
 from .tensor import Node, format_shape, is_const, scaled, walk
 
@@ -46,7 +48,14 @@ class TextPrinter:
 
     # -- entry points
     def __call__(self, node: Node) -> str:
-        return self.visit(node, top=True)[0]
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 20_000))
+        try:
+            return self.visit(node, top=True)[0]
+        except RecursionError:
+            raise SymdiffError("the expression is nested too deeply to print") from None
+        finally:
+            sys.setrecursionlimit(limit)
 
     def visit(self, node: Node, top: bool = False) -> Printed:
         if not top and node in self.names:
@@ -120,13 +129,19 @@ class TextPrinter:
         return self.wrap(node, MUL, strict=right)
 
     def product(self, node: Node, operator: str) -> Printed:
-        """``a <operator> b`` for the products * / @ (all at one, left-associative level)."""
-        a, b = node.args
-        left, right = (
-            self.product_operand(a, node.op, False),
-            self.product_operand(b, node.op, True),
-        )
-        return " ".join(part for part in (left, operator, right) if part), MUL
+        """``a <operator> b`` for the products * / @ (all at one, left-associative level).
+
+        A left-leaning chain of the same product (x1 * x2 * ... * x2000) is printed in a loop.
+        """
+        operands = [node.args[1]]
+        current = node.args[0]
+        while current.op == node.op and current not in self.names and scaled(current)[0] == 1:
+            operands.append(current.args[1])
+            current = current.args[0]
+        parts = [self.product_operand(current, node.op, False)]
+        for operand in reversed(operands):
+            parts += [operator, self.product_operand(operand, node.op, True)]
+        return " ".join(part for part in parts if part), MUL
 
     def op_mul(self, node: Node) -> Printed:
         return self.product(node, "*")
@@ -267,6 +282,18 @@ def _flatten_add(node: Node, names: Mapping[Node, str]) -> list[Node]:
     return terms
 
 
+#: Largest tree (nodes counted with repetition) printed without shared names.
+MAX_EXPANDED = 5_000
+
+
+def tree_size(root: Node) -> int:
+    """Number of nodes of ``root`` written out as a tree (shared nodes counted each time)."""
+    sizes: dict[Node, int] = {}
+    for node in walk(root):
+        sizes[node] = min(1 + sum(sizes[a] for a in node.args), 10 * MAX_EXPANDED)
+    return sizes[root]
+
+
 def to_text(node: Node, names: Mapping[Node, str] | None = None) -> str:
     """The node in symdiff's input syntax (parseable back with the same shapes)."""
     return TextPrinter(names)(node)
@@ -368,7 +395,7 @@ def gradient_report(
     rows = [(f"  {name}", text_printer(node), node.shape) for node, name in names.items()]
     rows += [(f"{title}{p:<{width}}", text_printer(g), g.shape) for p, g in gradients.items()]
     left = max(len(r[0]) for r in rows)
-    middle = max(len(r[1]) for r in rows)
+    middle = min(max(len(r[1]) for r in rows), 60)  # long formulas push only their own shape
     formatted = [f"{a:<{left}} = {b:<{middle}}  {format_shape(s)}" for a, b, s in rows]
     if names:
         lines.append("where")
@@ -393,7 +420,7 @@ def gradient_report(
             p: {
                 "formula": text_printer(g),
                 "shape": list(g.shape),
-                "expanded": to_text(g),
+                "expanded": to_text(g) if tree_size(g) <= MAX_EXPANDED else None,
                 "latex": latex_printer(g),
             }
             for p, g in gradients.items()

@@ -234,3 +234,24 @@ def test_templates_override_falls_back_to_ours_for_the_helpers(tmp_path):
         generate("sum(X @ w)", {"X": ("n", 2), "w": (2,)}, ["w"], templates=tmp_path / "no")
     with pytest.raises(ParseError, match="not a valid name"):
         generate("sum(X @ w)", {"X": ("n", 2), "w": (2,)}, ["w"], name='x"""')
+
+
+def test_long_products_print_and_generate_in_linear_size():
+    from symdiff.tensor_print import gradient_report
+    from symdiff.tensor_rules import tensor_gradient
+
+    def product(k):
+        return "sum(" + " * ".join(["w"] * k) + ")"
+
+    sizes = [len(generate(product(k), {"w": (3,)}, ["w"])) for k in (200, 400)]
+    assert sizes[1] < 2.2 * sizes[0]
+    text = product(1500)  # deeper than Python's default recursion limit
+    gradient = tensor_gradient(text, {"w": (3,)}, ["w"])
+    report = gradient_report(
+        text, {"w": (3,)}, gradient.loss, gradient.as_dict(), gradient.adjoints
+    )
+    assert len(report.text) < 400_000
+    assert report.data["gradient"]["w"]["expanded"] is None  # would be quadratic
+    module = compile_tensor(text, {"w": (3,)}, ["w"])
+    w = np.array([1.0001, 0.9999, 1.0])
+    np.testing.assert_allclose(module.grad(w), 1500 * w**1499, rtol=1e-12)
