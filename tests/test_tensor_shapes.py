@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from symdiff.errors import InputError, ParseError, ShapeError
 from symdiff.tensor import (
@@ -255,3 +257,65 @@ def test_long_products_print_and_generate_in_linear_size():
     module = compile_tensor(text, {"w": (3,)}, ["w"])
     w = np.array([1.0001, 0.9999, 1.0])
     np.testing.assert_allclose(module.grad(w), 1500 * w**1499, rtol=1e-12)
+
+
+TOKENS = [
+    "X",
+    "w",
+    "y",
+    "A",
+    "W",
+    "lam",
+    "n",
+    "d",
+    "2",
+    "0",
+    "1.5",
+    "+",
+    "-",
+    "*",
+    "/",
+    "**",
+    "@",
+    ".T",
+    "(",
+    ")",
+    ",",
+    "axis=",
+    "sum(",
+    "mean(",
+    "softmax(",
+    "log(",
+    "exp(",
+    "cross_entropy(",
+    "trace(",
+    "relu(",
+    "keepdims=1",
+    "eye(",
+    "dot(",
+    "outer(",
+    "=",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=14))
+def test_any_token_soup_parses_or_fails_with_a_user_error(tokens):
+    from symdiff.errors import SymdiffError
+    from symdiff.tensor_rules import reverse_mode
+
+    text = " ".join(tokens)
+    try:
+        node = parse_tensor(text, SHAPES)
+        if node.shape == ():
+            leaves = [v for v in walk_vars(node)]
+            reverse_mode(node, leaves)
+            to_text(node)
+    except SymdiffError:
+        pass
+
+
+def walk_vars(node):
+    from symdiff.tensor import variables
+
+    return variables(node)
