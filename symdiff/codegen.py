@@ -207,9 +207,24 @@ class NumPyModulePrinter(NumPyPrinter):
         self.used: set[str] = set()
 
     def _module_format(self, fqn: str, register: bool = True) -> str:
-        name = "np." + fqn[len("numpy.") :] if fqn.startswith("numpy.") else fqn
+        if "." not in fqn:  # a Python builtin such as abs, which works on arrays
+            self.used.add(fqn)
+            return fqn
+        if not fqn.startswith("numpy."):
+            function = fqn.rsplit(".", 1)[-1]
+            raise InputError(
+                f"'{function}' has no NumPy equivalent, and generated modules use only NumPy"
+            )
+        name = "np." + fqn[len("numpy.") :]
         self.used.add(name)
         return name
+
+    def doprint(self, expr: sp.Expr, assign_to: object = None) -> str:
+        code = super().doprint(expr, assign_to)
+        if self._not_supported:
+            names = sorted({type(e).__name__ for e in self._not_supported})
+            raise InputError(f"no NumPy code for {', '.join(names)}")
+        return code
 
     def _call(self, function: str, *args: sp.Expr | str) -> str:
         printed = [a if isinstance(a, str) else self._print(a) for a in args]
@@ -224,6 +239,9 @@ class NumPyModulePrinter(NumPyPrinter):
 
     def _print_sigmoid(self, expr: sp.Expr) -> str:
         return self._call("exp", "-" + self._helper("_softplus", -expr.args[0]))
+
+    def _print_Abs(self, expr: sp.Expr) -> str:
+        return self._call("abs", expr.args[0])
 
     def _print_relu(self, expr: sp.Expr) -> str:
         return self._call("maximum", expr.args[0], "0")

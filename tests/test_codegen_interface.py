@@ -120,6 +120,11 @@ def test_hostile_loss_text_is_rejected_by_the_parser(text: str) -> None:
         symdiff.generate(text, "w", "x")
 
 
+def test_functions_without_a_numpy_equivalent_are_refused() -> None:
+    with pytest.raises(InputError, match="'erf' has no NumPy equivalent"):
+        symdiff.generate("erf(w*x)", "w", "x")
+
+
 def test_module_name_must_be_an_identifier() -> None:
     with pytest.raises(InputError):
         symdiff.generate("w*x", "w", "x", name='m"""; import os; """')
