@@ -1,0 +1,61 @@
+"""The wheel ships the templates: build it from a copy of the sources, install it into a
+target directory (not editable) and load the templates from there."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.packaging
+def test_wheel_contains_the_templates_and_an_installed_copy_finds_them(tmp_path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for folder in ("symdiff", "templates"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
+         "-w", str(dist), "-q"],
+        check=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    (wheel,) = dist.glob("symdiff-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    templates = sorted(n for n in names if n.startswith("symdiff/templates/"))
+    expected = sorted(f"symdiff/templates/{p.name}" for p in (ROOT / "templates").glob("*.jinja"))
+    assert expected, "templates/ holds no .jinja file"
+    assert set(expected) <= set(templates)
+    assert "symdiff/cli/__init__.py" in names and "symdiff/__main__.py" in names
+
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", str(wheel), "--no-deps", "--target",
+         str(target), "-q"],
+        check=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    probe = (
+        "import importlib.resources, json, symdiff; "
+        "print(symdiff.__file__); "
+        "print(json.dumps(sorted(p.name for p in "
+        "importlib.resources.files('symdiff.templates').iterdir() if p.name.endswith('.jinja'))))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path,
+        timeout=120, check=True,
+    )  # fmt: skip
+    location, found = result.stdout.splitlines()
+    assert location.startswith(str(target))
+    assert json.loads(found) == [name.rsplit("/", 1)[1] for name in expected]

@@ -1,0 +1,79 @@
+"""The time budget of ``simplify_within`` really bounds SymPy's simplify, and
+``simplify=False`` keeps the raw chain-rule form."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import sympy as sp
+from derivative_oracles import assert_same_function, sample_points, sorted_symbols
+
+import symdiff
+from symdiff.differentiate import differentiate
+from symdiff.parse import make_symbol, parse
+from symdiff.simplify import PASSES, simplify_within
+
+#: d/dw of a three-layer tanh network: sympy.simplify needs about 30 s on it (measured once
+#: while writing this test); symdiff must give up on that pass after the budget.
+SLOW_TEXT = "tanh(v*tanh(u*tanh(w*x + b) + c) + d)"
+
+
+def _slow_derivative() -> sp.Expr:
+    return differentiate(parse(SLOW_TEXT), make_symbol("w")).result
+
+
+def test_budget_bounds_a_pathological_simplify() -> None:
+    raw = _slow_derivative()
+    start = time.monotonic()
+    result = simplify_within(raw, budget=0.5)
+    elapsed = time.monotonic() - start
+    # one budget per pass, plus bookkeeping: far below the ~30 s of an unbounded simplify
+    assert elapsed < 0.5 * len(PASSES) + 5
+    assert sp.count_ops(result) <= sp.count_ops(raw)
+    points = sample_points(sorted_symbols(raw), {}, (-1.5, 1.5), 3, SLOW_TEXT)
+    assert_same_function(result, raw, points, "budgeted simplify")
+
+
+def test_budget_leaves_no_timer_or_handler_behind() -> None:
+    before = signal.getsignal(signal.SIGALRM)
+    simplify_within(_slow_derivative(), budget=0.2)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) is before
+
+
+def test_derive_passes_its_budget_on() -> None:
+    start = time.monotonic()
+    derivation = symdiff.derive(SLOW_TEXT, "w", budget=0.3)
+    assert time.monotonic() - start < 0.3 * len(PASSES) + 5
+    points = sample_points(sorted_symbols(derivation.raw), {}, (-1.5, 1.5), 2, "derive")
+    assert_same_function(derivation.result, derivation.raw, points, "derive")
+
+
+def test_simplify_never_makes_things_worse_and_does_simplify() -> None:
+    x = make_symbol("x")
+    assert simplify_within(sp.sin(x) ** 2 + sp.cos(x) ** 2) == 1
+    assert simplify_within(2 * x * (x + 1) - 2 * x**2) == 2 * x
+    already = sp.exp(x) * sp.sin(x)
+    assert simplify_within(already) == already
+
+
+def test_no_simplify_keeps_the_raw_chain_rule_form() -> None:
+    text = "(x**2 + 1)**2 - x**4"
+    x = make_symbol("x")
+    raw = symdiff.derivative(text, "x", simplify=False)
+    assert raw == differentiate(parse(text), x).result
+    assert str(raw) == "-4*x**3 + 2*x*(2*x**2 + 2)"  # 2*u*u' with u = x**2 + 1, unexpanded
+    assert symdiff.derivative(text, "x") == 4 * x
+    assert symdiff.gradient("sigmoid(w*x)", "w", simplify=False) == [
+        differentiate(parse("sigmoid(w*x)"), make_symbol("w")).result
+    ]
+    hessian = symdiff.hessian("x**2*y", simplify=False)
+    assert hessian[0, 0] == 2 * make_symbol("y")
+
+
+def test_derivation_records_raw_and_result() -> None:
+    derivation = symdiff.derive("log(exp(x))", "x")
+    assert derivation.raw == differentiate(parse("log(exp(x))"), make_symbol("x")).result
+    assert derivation.result == 1
+    assert derivation.steps[0].result == derivation.raw
