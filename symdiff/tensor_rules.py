@@ -45,6 +45,7 @@ from .tensor import (
     walk,
 )
 from .tensor import broadcast_to as broadcast
+from .tensor_simplify import tidy
 
 Adjoints = tuple[Node | None, ...]
 VJPRule = Callable[[Node, Node], Adjoints]
@@ -291,7 +292,7 @@ def reverse_mode(loss: Node, wrt: Sequence[Node]) -> TensorGradient:
             adjoints[arg] = add(adjoints[arg], contribution) if arg in adjoints else contribution
             sent.append((arg, contribution))
         steps.append(BackwardStep(node, g, node.op, VJP_FORMULAS[node.op], tuple(sent)))
-    gradients = tuple(adjoints.get(p, broadcast(const(0), p.shape)) for p in wrt)
+    gradients = tuple(tidy(adjoints.get(p, broadcast(const(0), p.shape))) for p in wrt)
     return TensorGradient(loss, tuple(wrt), gradients, tuple(steps), adjoints)
 
 

@@ -417,3 +417,24 @@ def test_random_elementwise_chains_match_autograd(chain, reduction, seed):
     expected = autograd.grad(reference)(params)
     for name in params:
         assert _relative_error(grads[name], expected[name]) < 1e-10
+
+
+def test_logistic_log_likelihood_gradient_is_tidied_to_the_textbook_form():
+    shapes = {"X": ("n", "d"), "w": ("d",), "y": ("n",)}
+    text = "mean(-y*log(sigmoid(X @ w)) - (1 - y)*log(1 - sigmoid(X @ w)))"
+    (grad,) = reverse_mode(parse_tensor(text, shapes), [var("w", ("d",))]).gradients
+    assert to_text(grad) == "X.T @ (sigmoid(X @ w) - y) / n"
+
+
+def test_tidying_never_changes_values_or_shapes():
+    from symdiff.tensor_simplify import tidy
+
+    shapes = {"Z": ("n", 3), "b": (3,), "y": ("n", 1)}
+    node = parse_tensor(
+        "(1 - y) * sigmoid(Z + b) - y * sigmoid(-(Z + b)) + 0 * Z + b * b / b", shapes
+    )
+    tidied = tidy(node)
+    assert tidied.shape == node.shape
+    rng = np.random.default_rng(5)
+    values = {"Z": rng.normal(size=(4, 3)), "b": rng.normal(size=3), "y": rng.random((4, 1))}
+    np.testing.assert_allclose(evaluate(tidied, values), evaluate(node, values), rtol=1e-12)

@@ -1,0 +1,158 @@
+"""Algebraic tidying of tensor gradients, one elementwise block at a time.
+
+A maximal block of elementwise arithmetic (``+ - * /`` and constant powers) is an ordinary
+polynomial-like expression in its *atoms* (everything else: symbols, matrix products,
+``sigmoid(z)``, sums...). Each block is handed to SymPy with one real symbol per atom; if
+expanding (and then pulling common factors out) gives fewer operations, the shorter form is
+rebuilt as tensor nodes. So ``(1 - y) * sigmoid(z) - y * (1 - sigmoid(z))`` becomes
+``sigmoid(z) - y``. Elementwise arithmetic commutes with broadcasting, so reordering is safe; a
+rewrite that would change the block's shape (a cancelled term that carried a broadcast) is
+dropped. Blocks with more than ``MAX_BLOCK`` operations are left alone (time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy as sp
+
+from .tensor import (
+    Node,
+    add,
+    const,
+    div,
+    elementwise,
+    is_const,
+    make_node,
+    mul,
+    power,
+    scale,
+    scaled,
+    walk,
+)
+
+#: Largest block (operations) given to SymPy.
+MAX_BLOCK = 40
+
+_ARITHMETIC = frozenset({"add", "mul", "div", "pow"})
+
+
+def _is_block_op(node: Node) -> bool:
+    return node.op in _ARITHMETIC and (node.op != "pow" or is_const(node.args[1]))
+
+
+class _Block:
+    """The SymPy image of one elementwise block; atoms are mapped to fresh real symbols."""
+
+    def __init__(self, visit: Callable[[Node], Node]) -> None:
+        self.visit = visit
+        self.atoms: dict[Node, sp.Symbol] = {}
+        self.nodes: dict[sp.Symbol, Node] = {}
+
+    def to_sympy(self, node: Node) -> sp.Expr:
+        if node.op == "const":
+            return node.value
+        if node.op == "sigmoid" and scaled(node.args[0])[0] == -1:  # sigmoid(-z) = 1 - sigmoid(z)
+            return 1 - self.to_sympy(elementwise("sigmoid", scaled(node.args[0])[1]))
+        if not _is_block_op(node):
+            atom = self.visit(node)
+            if atom not in self.atoms:
+                symbol = sp.Symbol(f"a{len(self.atoms)}", real=True)
+                self.atoms[atom], self.nodes[symbol] = symbol, atom
+            return self.atoms[atom]
+        a, b = (self.to_sympy(arg) for arg in node.args)
+        return {
+            "add": lambda: a + b,
+            "mul": lambda: a * b,
+            "div": lambda: a / b,
+            "pow": lambda: a**b,
+        }[node.op]()
+
+    def to_node(self, expr: sp.Expr) -> Node:
+        if not expr.free_symbols & set(self.nodes):
+            return const(expr)
+        if isinstance(expr, sp.Symbol):
+            return self.nodes[expr]
+        if isinstance(expr, sp.Add):
+            terms = sorted(expr.args, key=lambda t: t.could_extract_minus_sign())
+            result = self.to_node(terms[0])
+            for term in terms[1:]:
+                result = add(result, self.to_node(term))
+            return result
+        if isinstance(expr, sp.Mul):
+            coefficient, rest = expr.as_independent(*self.nodes, as_Add=False)
+            numerator, denominator = sp.fraction(rest)
+            top = _product([self.to_node(f) for f in sp.Mul.make_args(numerator)])
+            if denominator != 1:
+                top = div(top, _product([self.to_node(f) for f in sp.Mul.make_args(denominator)]))
+            return scale(coefficient, top)
+        if isinstance(expr, sp.Pow):
+            base, exponent = expr.args
+            if exponent.is_negative:
+                return div(const(1), self.to_node(base**-exponent))
+            return power(self.to_node(base), const(exponent))
+        raise ValueError(f"unexpected {type(expr).__name__} in an elementwise block")
+
+
+def _product(factors: list[Node]) -> Node:
+    result = factors[0]
+    for factor in factors[1:]:
+        result = mul(result, factor)
+    return result
+
+
+def tidy(root: Node) -> Node:
+    """``root`` with every elementwise block replaced by its shortest found equivalent."""
+    memo: dict[Node, Node] = {}
+
+    def visit(node: Node) -> Node:
+        if node in memo:
+            return memo[node]
+        if _is_block_op(node):
+            result = _tidy_block(node, visit)
+        elif node.args:
+            args = tuple(visit(a) for a in node.args)
+            result = node if args == node.args else make_node(node.op, args, node.attrs, node.shape)
+        else:
+            result = node
+        memo[node] = result
+        return result
+
+    for node in walk(root):  # children first: no deep recursion
+        visit(node)
+    return memo[root]
+
+
+def _block_operations(node: Node) -> int:
+    """How many arithmetic operations the block rooted at ``node`` has (counted iteratively)."""
+    count, stack = 0, [node]
+    while stack and count <= MAX_BLOCK:
+        current = stack.pop()
+        if _is_block_op(current):
+            count += 1
+            stack.extend(current.args)
+    return count
+
+
+def _tidy_block(node: Node, visit: Callable[[Node], Node]) -> Node:
+    if _block_operations(node) > MAX_BLOCK:
+        return _rebuild_args(node, visit)
+    block = _Block(visit)
+    expr = block.to_sympy(node)
+    rebuilt_original = block.to_node(expr)
+    if rebuilt_original.shape != node.shape:
+        return _rebuild_args(node, visit)
+    best, best_ops = rebuilt_original, min(sp.count_ops(expr), _block_operations(node))
+    expanded, together = sp.expand(expr), sp.together(expr)
+    for candidate in (expanded, sp.factor_terms(expanded), together, sp.factor_terms(together)):
+        operations = sp.count_ops(candidate)
+        if operations < best_ops:
+            rebuilt = block.to_node(candidate)
+            if rebuilt.shape == node.shape:
+                best, best_ops = rebuilt, operations
+    return best if best is not rebuilt_original else _rebuild_args(node, visit)
+
+
+def _rebuild_args(node: Node, visit: Callable[[Node], Node]) -> Node:
+    args = tuple(visit(a) for a in node.args)
+    return node if args == node.args else make_node(node.op, args, node.attrs, node.shape)
