@@ -84,7 +84,8 @@ def diff_report(
         latex += rf" \quad\text{{at }} {_latex_point(point)}: {_latex_value(value)}"
     data = {
         "expression": str(expression),
-        "wrt": [v.name for v in dict.fromkeys(variables)],
+        # variables repeats each requested one ``order`` times: --wrt x --wrt x stays [x, x]
+        "wrt": [v.name for v in variables[::order]] if order > 0 else [],
         "order": order,
         "operator": text_op,
         "derivative": str(result),

@@ -64,6 +64,14 @@ def test_diff_order_and_mixed_partials() -> None:
     assert data["derivative"] == "12*x"
 
 
+def test_diff_json_wrt_lists_every_differentiation() -> None:
+    """--wrt x --wrt x is the second derivative: wrt [x, x] with order 1, never [x] with 1."""
+    data = as_json("diff", "x**3", "--wrt", "x", "--wrt", "x")
+    assert (data["wrt"], data["order"], data["derivative"]) == (["x", "x"], 1, "6*x")
+    data = as_json("diff", "x**3*y", "--wrt", "x,y,x")
+    assert (data["wrt"], data["order"], data["derivative"]) == (["x", "y", "x"], 1, "6*x")
+
+
 def test_diff_irrational_value() -> None:
     data = as_json("diff", "sin(x)", "--wrt", "x", "--at", "x=pi/6")
     assert data["exact_value"] == "sqrt(3)/2"
