@@ -2,9 +2,10 @@
 
 ``load_data(path, names, columns)`` returns {data name: float64 array}. Each data name is looked up
 as a CSV column / ``.npz`` key of the same name, or of the name given in ``columns`` (the CLI's
-``--column y=label``). Nothing is evaluated: CSV cells are read with the ``csv`` module and
-``float``; NumPy files with ``allow_pickle=False``. Every problem is an ``InputError`` naming the
-file and, for CSV, the line, data row and column.
+``--column y=label``); ``--column X=x1:x5`` makes a matrix of the CSV columns x1 to x5.
+Nothing is evaluated: CSV cells are read with the ``csv`` module and ``float``; NumPy files with
+``allow_pickle=False``. Every problem is an ``InputError`` naming the file and, for CSV, the line,
+data row and column.
 """
 
 from __future__ import annotations
@@ -88,25 +89,44 @@ def load_csv(path: Path, names: Sequence[str], columns: Mapping[str, str]) -> di
     if not rows:
         raise InputError(f"{path}: the file is empty (expected a header row, then data rows)")
     header = [cell.strip() for cell in rows[0][1]]
+    wanted = {name: _csv_columns(path, header, name, columns) for name in names}
+    if len(rows) == 1:
+        raise InputError(f"{path}: the header has no data rows under it")
+    values = {
+        name: np.empty((len(rows) - 1, len(picked)) if matrix else len(rows) - 1)
+        for name, (picked, matrix) in wanted.items()
+    }
+    for row_number, (line, row) in enumerate(rows[1:], start=1):
+        where = f"{path}, line {line} (data row {row_number})"
+        if len(row) != len(header):
+            raise InputError(f"{where}: {len(row)} cells, but the header has {len(header)}")
+        for name, (picked, _matrix) in wanted.items():
+            numbers = [_number(row[index], where, header[index]) for index in picked]
+            values[name][row_number - 1] = numbers if len(numbers) > 1 else numbers[0]
+    return values
+
+
+def _csv_columns(
+    path: Path, header: list[str], name: str, columns: Mapping[str, str]
+) -> tuple[list[int], bool]:
+    """The header positions a data name reads, and whether it is a matrix: ``--column y=label``
+    names one column, ``--column X=x1:x5`` the columns x1 to x5 (inclusive) in header order."""
+    spec = columns.get(name, name)
     positions = {column: index for index, column in enumerate(header) if column}
-    wanted = {name: columns.get(name, name) for name in names}
-    for name, column in wanted.items():
+    first, colon, last = spec.partition(":")
+    for column in (first, last) if colon else (spec,):
         if column not in positions:
             hint = "" if name in columns else f"; map one with --column {name}=COLUMN"
             raise InputError(
                 f"{path}: no column '{column}' for data '{name}' "
                 f"(columns: {', '.join(header)}){hint}"
             )
-    if len(rows) == 1:
-        raise InputError(f"{path}: the header has no data rows under it")
-    values = {name: np.empty(len(rows) - 1) for name in names}
-    for row_number, (line, row) in enumerate(rows[1:], start=1):
-        where = f"{path}, line {line} (data row {row_number})"
-        if len(row) != len(header):
-            raise InputError(f"{where}: {len(row)} cells, but the header has {len(header)}")
-        for name, column in wanted.items():
-            values[name][row_number - 1] = _number(row[positions[column]], where, column)
-    return values
+    if not colon:
+        return [positions[spec]], False
+    start, stop = positions[first], positions[last]
+    if stop < start:
+        raise InputError(f"{path}: column '{last}' comes before '{first}' in '{spec}'")
+    return list(range(start, stop + 1)), True
 
 
 @loader(".npz")

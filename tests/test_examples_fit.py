@@ -84,6 +84,27 @@ def test_logistic_regression_readme_command(tmp_path):
     assert result["converged"] is True
 
 
+def test_logistic_regression_as_a_tensor_loss_from_csv_columns():
+    """The same fit written with a weight vector: X gathered from CSV columns x1..x5."""
+    namespace = example("logistic_breast_cancer")
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "symdiff", "fit", "mean(softplus(X @ w + b) - y*(X @ w + b))",
+            "--shape", "X=n,5", "--shape", "w=5", "--shape", "y=n", "--params", "w,b",
+            "--data", "X,y", "--input", str(namespace["CSV"]), "--column", "X=x1:x5",
+            "--column", "y=benign", "--init", "w=0,b=0", "--optimizer", "nesterov:mu=0.9",
+            "--lr", "0.5", "--epochs", "5000", "--gtol", "1e-10", "--format", "json",
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    features, target = namespace["load"]()
+    expected = namespace["sklearn_coefficients"](features, target)
+    ours = [result["params"]["b"], *result["params"]["w"]]
+    assert ours == pytest.approx(expected, abs=1e-6)
+
+
 def test_absolute_error_seed_numbers_and_lad_optimum():
     namespace = example("absolute_error")
     outcome = namespace["run"]()

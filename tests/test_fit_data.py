@@ -59,6 +59,21 @@ def test_bad_csv(tmp_path, text, names, message):
         load_data(path, names)
 
 
+def test_csv_column_range_makes_a_matrix(tmp_path):
+    path = write(tmp_path, "d.csv", "id,a,b,c,y\n7,1,2,3,0\n8,4,5,6,1\n")
+    data = load_data(path, ["X", "y"], parse_columns(["X=a:c"]))
+    assert data["X"].shape == (2, 3) and data["X"].tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert data["y"].tolist() == [0, 1]
+    assert load_data(path, ["X"], {"X": "b:b"})["X"].shape == (2, 1)
+    with pytest.raises(InputError, match="column 'a' comes before 'c' in 'c:a'"):
+        load_data(path, ["X"], {"X": "c:a"})
+    with pytest.raises(InputError, match="no column 'z' for data 'X'"):
+        load_data(path, ["X"], {"X": "a:z"})
+    bad = write(tmp_path, "bad.csv", "a,b\n1,x\n")
+    with pytest.raises(InputError, match=r"line 2 \(data row 1\), column 'b': 'x' is not a number"):
+        load_data(bad, ["X"], {"X": "a:b"})
+
+
 def test_unused_text_columns_are_fine(tmp_path):
     path = write(tmp_path, "d.csv", "name,x\nalice,1\nbob,2\n")
     assert load_data(path, ["x"])["x"].tolist() == [1.0, 2.0]
