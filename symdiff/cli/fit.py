@@ -39,7 +39,11 @@ PROGRESS_MIN_STEPS = 1000
     type=click.Path(dir_okay=False),
     help="Data file: .csv (with a header), .npz or .npy.",
 )
-@click.option("--column", multiple=True, help="Map a data name to a column/key: y=label.")
+@click.option(
+    "--column",
+    multiple=True,
+    help="Map a data name to a column/key: y=label; X=x1:x5 for a matrix of CSV columns.",
+)
 @click.option(
     "--reduce",
     type=click.Choice(["mean", "sum"]),
