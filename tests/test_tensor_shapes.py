@@ -319,3 +319,18 @@ def walk_vars(node):
     from symdiff.tensor import variables
 
     return variables(node)
+
+
+def test_generated_sigmoid_softplus_and_softmax_are_stable_at_extremes():
+    import warnings
+
+    module = compile_tensor("sum(sigmoid(z)) + sum(softplus(z)) + logsumexp(z)", {"z": (6,)}, ["z"])
+    z = np.array([-1000.0, -40.0, -1.0, 1.0, 40.0, 1000.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grad = module.loss_and_grad(z)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    sigmoid = 1 / (1 + np.exp(-z[1:-1]))
+    expected = sigmoid * (1 - sigmoid) + sigmoid + np.exp(z[1:-1] - 1000.0)
+    np.testing.assert_allclose(grad[1:-1], expected, rtol=1e-14)
+    assert grad[0] == 0.0 and grad[-1] == 2.0  # sigmoid'(1000) = 0, sigmoid(1000) = 1, softmax 1
