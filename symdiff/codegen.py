@@ -295,16 +295,6 @@ class NumPyModulePrinter(NumPyPrinter):
 # --------------------------------------------------------------------------- programs
 
 
-@dataclass(frozen=True)
-class Assignment:
-    """One line of generated code: ``symbol = value``, with a comment and its block."""
-
-    symbol: sp.Symbol
-    value: sp.Expr
-    comment: str
-    reverse: bool
-
-
 def _almost_everywhere(exprs: Sequence[sp.Expr]) -> tuple[sp.Expr, ...]:
     """The derivative of a step is 0 almost everywhere: DiracDelta(u) -> 0."""
     return tuple(
@@ -345,15 +335,15 @@ def build_program(
     items = [(s, v, 0) for s, v in replacements]
     items += [(s.symbol, v, 1) for s, v in zip(statements, reduced, strict=False)]
     reverse = {s.symbol for s in statements if s.role == "adjoint"}
-    phases = {s: _phase(s, v, items, reverse) for s, v, _ in items}
+    values_of = {s: v for s, v, _ in items}
+    phases = {s: _phase(s, values_of, reverse) for s in values_of}
     ordered = _topological([(s, v, phases[s]) for s, v, _ in items])
     ordered, outputs_reduced = _drop_aliases(ordered, list(reduced[len(statements) :]))
     return [(s, v, roles[s], phases[s]) for s, v in ordered], outputs_reduced
 
 
-def _phase(symbol: sp.Symbol, value: sp.Expr, items: list, reverse: set[sp.Symbol]) -> int:
+def _phase(symbol: sp.Symbol, values: dict, reverse: set[sp.Symbol]) -> int:
     """0 for the forward pass, 1 for anything that depends on an adjoint."""
-    values = {s: v for s, v, _ in items}
     seen: set[sp.Symbol] = set()
     stack = [symbol]
     while stack:
