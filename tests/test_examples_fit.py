@@ -62,23 +62,30 @@ def test_logistic_regression_matches_sklearn():
     assert np.allclose(np.c_[[shipped[n] for n in namespace["DATA"]]].T, np.c_[features, target])
 
 
-def test_logistic_regression_readme_command(tmp_path):
-    """The README's symdiff fit command for the breast-cancer CSV (loss starts with '-')."""
-    namespace = example("logistic_breast_cancer")
+def fit_breast_cancer_csv(namespace: dict, *args: str) -> tuple[dict, np.ndarray]:
+    """``symdiff fit ... --input breast_cancer.csv --column y=benign`` with Nesterov to gradient
+    norm 1e-10, in a subprocess; its JSON result and scikit-learn's b0, w1..w5."""
     done = subprocess.run(
         [
-            sys.executable, "-m", "symdiff", "fit", namespace["loss_text"](),
-            "--params", ",".join(namespace["PARAMS"]), "--data", ",".join(namespace["DATA"]),
-            "--column", "y=benign", "--input", str(namespace["CSV"]),
-            "--optimizer", "nesterov:mu=0.9", "--lr", "0.5", "--epochs", "5000",
-            "--gtol", "1e-10", "--format", "json",
+            sys.executable, "-m", "symdiff", "fit", *args, "--input", str(namespace["CSV"]),
+            "--column", "y=benign", "--optimizer", "nesterov:mu=0.9", "--lr", "0.5",
+            "--epochs", "5000", "--gtol", "1e-10", "--format", "json",
         ],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
     features, target = namespace["load"]()
-    expected = namespace["sklearn_coefficients"](features, target)
+    return json.loads(done.stdout), namespace["sklearn_coefficients"](features, target)
+
+
+def test_logistic_regression_readme_command():
+    """The README's symdiff fit command for the breast-cancer CSV (loss starts with '-')."""
+    namespace = example("logistic_breast_cancer")
+    result, expected = fit_breast_cancer_csv(
+        namespace,
+        namespace["loss_text"](),
+        "--params", ",".join(namespace["PARAMS"]), "--data", ",".join(namespace["DATA"]),
+    )  # fmt: skip
     ours = [result["params"][name] for name in namespace["PARAMS"]]
     assert ours == pytest.approx(expected, abs=1e-6)
     assert result["converged"] is True
@@ -87,22 +94,15 @@ def test_logistic_regression_readme_command(tmp_path):
 def test_logistic_regression_as_a_tensor_loss_from_csv_columns():
     """The same fit written with a weight vector: X gathered from CSV columns x1..x5."""
     namespace = example("logistic_breast_cancer")
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "symdiff", "fit", "mean(softplus(X @ w + b) - y*(X @ w + b))",
-            "--shape", "X=n,5", "--shape", "w=5", "--shape", "y=n", "--params", "w,b",
-            "--data", "X,y", "--input", str(namespace["CSV"]), "--column", "X=x1:x5",
-            "--column", "y=benign", "--init", "w=0,b=0", "--optimizer", "nesterov:mu=0.9",
-            "--lr", "0.5", "--epochs", "5000", "--gtol", "1e-10", "--format", "json",
-        ],
-        capture_output=True, text=True, timeout=300,
+    result, expected = fit_breast_cancer_csv(
+        namespace,
+        "mean(softplus(X @ w + b) - y*(X @ w + b))",
+        "--shape", "X=n,5", "--shape", "w=5", "--shape", "y=n", "--params", "w,b",
+        "--data", "X,y", "--column", "X=x1:x5", "--init", "w=0,b=0",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    features, target = namespace["load"]()
-    expected = namespace["sklearn_coefficients"](features, target)
     ours = [result["params"]["b"], *result["params"]["w"]]
     assert ours == pytest.approx(expected, abs=1e-6)
+    assert result["converged"] is True
 
 
 def test_absolute_error_seed_numbers_and_lad_optimum():
