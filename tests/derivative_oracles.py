@@ -6,11 +6,11 @@ functions are built from ``to_elementary(expr)`` (exp/log/Max only) with SciPy/N
 
 from __future__ import annotations
 
-import cmath
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 
+import mpmath
 import sympy as sp
 
 from symdiff.functions import to_elementary
@@ -48,18 +48,23 @@ def sample_points(
     return points
 
 
-def high_precision(expr: sp.Expr, point: Point) -> complex:
-    """The value of ``expr`` at ``point``, computed with DIGITS digits, as a complex number."""
+def high_precision(expr: sp.Expr, point: Point) -> mpmath.mpc:
+    """The value of ``expr`` at ``point``, computed with DIGITS digits (mpmath: no overflow)."""
     exact_point = {s: sp.Float(v, DIGITS + 10) for s, v in point.items()}
     value = sp.N(expr.xreplace(exact_point), DIGITS)
-    return complex(value)
+    if not value.is_number or value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        return mpmath.mpc(mpmath.nan)
+    real, imag = (sp.N(part, DIGITS) for part in value.as_real_imag())
+    with mpmath.workdps(DIGITS + 5):
+        return mpmath.mpc(mpmath.mpf(str(real)), mpmath.mpf(str(imag)))
 
 
-def close(a: complex, b: complex, rtol: float, atol: float = 0.0) -> bool:
+def close(a: complex | mpmath.mpc, b: complex | mpmath.mpc, rtol: float, atol: float = 0.0) -> bool:
     """|a - b| <= atol + rtol * max(1, |a|, |b|), and both finite."""
-    if not (cmath.isfinite(a) and cmath.isfinite(b)):
+    a, b = mpmath.mpc(a), mpmath.mpc(b)
+    if not all(mpmath.isfinite(part) for part in (a.real, a.imag, b.real, b.imag)):
         return False
-    return abs(a - b) <= atol + rtol * max(1.0, abs(a), abs(b))
+    return abs(a - b) <= atol + rtol * max(1, abs(a), abs(b))
 
 
 def assert_same_function(
