@@ -206,6 +206,8 @@ def parse_point(point: str | PointLike) -> dict[str, sp.Expr]:
             name, sep, value = item.partition("=")
             if not sep or not name.strip() or not value.strip():
                 raise InputError(f"expected name=value in '{item.strip()}'")
+            if name.strip() in pairs:
+                raise InputError(f"'{name.strip()}' is given twice in '{point}'")
             pairs[name.strip()] = value.strip()
         point = pairs
     return {

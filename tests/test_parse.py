@@ -378,7 +378,7 @@ def test_parse_point() -> None:
     assert parse_point(" x = pi/4 , y=-2 ") == {"x": sp.pi / 4, "y": -2}
     assert parse_point("x=max(1, 2),y=0.5") == {"x": 2, "y": sp.Float("0.5")}
     assert parse_point({"x": 3, sp.Symbol("y"): "1/3"}) == {"x": 3, "y": sp.Rational(1, 3)}
-    for bad in ("x", "x=", "=3", "x=y", "x=__import__('os')", "x=1e999999", "x=True"):
+    for bad in ("x", "x=", "=3", "x=y", "x=__import__('os')", "x=1e999999", "x=True", "x=1,x=2"):
         with pytest.raises(InputError):
             parse_point(bad)
 
@@ -401,6 +401,7 @@ CLI_POINT_ERRORS = [
     (["diff", "x**2*y", "--wrt", "x", "--at", "x=1"], "no value given for y"),
     (["diff", "1/x", "--wrt", "x", "--at", "x=0"], "undefined"),
     (["diff", "x**2", "--wrt", "x", "--at", "x=1e99999"], "number too large"),
+    (["diff", "x**2", "--wrt", "x", "--at", "x=1,x=2"], "'x' is given twice"),
     (["grad", "x*y", "--direction", "1,2,3"], "3 components but there are 2"),
     (["grad", "x*y", "--direction", "0,0"], "zero vector"),
     (["grad", "x*y", "--direction", "a,1"], "expected a number"),
