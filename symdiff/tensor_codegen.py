@@ -463,6 +463,16 @@ def evaluate(node: Node, values: Mapping[str, object]) -> object:
             if dims.setdefault(str(declared), size) != size:
                 raise InputError(f"'{leaf.name}' has shape {actual}; {declared} = {dims[declared]}")
     order = [v.name for v in variables(lowered)]
+    for node in walk(lowered):
+        needed = [str(s) for s in node.value.free_symbols] if node.op == "const" else []
+        needed += (
+            [d for d in node.shape if isinstance(d, str)]
+            if node.op in ("eye", "broadcast_to")
+            else []
+        )
+        for dim in needed:
+            if dim not in dims:
+                raise InputError(f"dimension '{dim}' is not fixed by this expression's inputs")
     source = "\n".join(
         ["def _evaluate(values, dims):"]
         + ["    " + line for line in _body([lowered], names, "", order)[:-1]]

@@ -212,7 +212,8 @@ class LatexPrinter(TextPrinter):
         return sp.latex(sp.Symbol(name))
 
     def call(self, name: str, args: Sequence[str], options: Sequence[str] = ()) -> str:
-        head = self.FUNCTION_NAMES.get(name, rf"\operatorname{{{name}}}")
+        escaped = name.replace("_", r"\_")
+        head = self.FUNCTION_NAMES.get(name, rf"\operatorname{{{escaped}}}")
         if options:
             head += "_{" + r",\,".join(r"\text{" + o.replace("=", " ") + "}" for o in options) + "}"
         return head + self.parens(", ".join(args))
@@ -524,9 +525,16 @@ def steps_report(
     return Report(data, "\n".join(lines), latex)
 
 
-def jacobian_report(text: str, shapes: Mapping[str, tuple], product: Any) -> Report:
-    """``symdiff jacobian --shape``: J = df/dp has shape f.shape + p.shape; printed as the
+def jacobian_report(
+    text: str,
+    shapes: Mapping[str, tuple],
+    product: Any,
+    explicit: Sequence[Node | None] | None = None,
+) -> Report:
+    """``symdiff jacobian --shape``: J = df/dp has shape f.shape + p.shape; printed as a matrix
+    formula when it has at most two axes (``explicit``, from forward mode), and always as the
     vector-Jacobian product vᵀJ (what reverse mode computes) in a seed v of f's shape."""
+    explicit = list(explicit or [None] * len(product.wrt))
     seed = product.seed.name
     lines = [
         f"f = {text}    {format_shape(product.expression.shape)}",
@@ -535,6 +543,13 @@ def jacobian_report(text: str, shapes: Mapping[str, tuple], product: Any) -> Rep
     rows, latex_rows = [], []
     for index, (param, value) in enumerate(zip(product.wrt, product.products, strict=True)):
         shape = product.jacobian_shape(index)
+        matrix = explicit[index]
+        if matrix is not None:
+            lines.append(f"J_{param.name} = {to_text(matrix)}    {format_shape(shape)}")
+            latex_rows.append(
+                rf"\frac{{\partial f}}{{\partial {sp.latex(sp.Symbol(param.name))}}} &= "
+                f"{to_latex(matrix)}"
+            )
         lines.append(
             f"J_{param.name} = df/d{param.name}: shape {format_shape(shape)};  "
             f"{seed}ᵀ J_{param.name} = {to_text(value)}    {format_shape(value.shape)}"
@@ -547,6 +562,7 @@ def jacobian_report(text: str, shapes: Mapping[str, tuple], product: Any) -> Rep
             {
                 "wrt": param.name,
                 "jacobian_shape": list(shape),
+                "jacobian": None if matrix is None else to_text(matrix),
                 "vjp": to_text(value),
                 "vjp_shape": list(value.shape),
             }

@@ -106,6 +106,7 @@ def test_jacobian_of_a_vector_valued_expression():
     (row,) = data["jacobian"]
     assert row["jacobian_shape"] == ["n", "d"]
     assert row["vjp"] == "X.T @ (v * (sigmoid(X @ w) * (1 - sigmoid(X @ w))))"
+    assert row["jacobian"] == "X * expand_dims(sigmoid(X @ w) * (1 - sigmoid(X @ w)), axis=1)"
 
 
 def test_stdin_expression():

@@ -438,3 +438,55 @@ def test_tidying_never_changes_values_or_shapes():
     rng = np.random.default_rng(5)
     values = {"Z": rng.normal(size=(4, 3)), "b": rng.normal(size=3), "y": rng.random((4, 1))}
     np.testing.assert_allclose(evaluate(tidied, values), evaluate(node, values), rtol=1e-12)
+
+
+JACOBIAN_CASES = [
+    ("sigmoid(X @ w)", "w", lambda p, d: _sigmoid(d["X"] @ p)),
+    ("softmax(W @ x)", "x", lambda p, d: _softmax(d["W"] @ p)),
+    (
+        "log_softmax(W @ x) + logsumexp(x)",
+        "x",
+        lambda p, d: d["W"] @ p - _lse(d["W"] @ p, 0) + _lse(p, 0),
+    ),
+    (
+        "relu(A @ x) / (1 + norm2(x))",
+        "x",
+        lambda p, d: anp.maximum(d["A"] @ p, 0) / (1 + anp.sum(p**2)),
+    ),
+    ("tanh(x) * x - x / (2 + exp(x))", "x", lambda p, d: anp.tanh(p) * p - p / (2 + anp.exp(p))),
+    ("X @ w + b**2 * (X @ w)", "b", lambda p, d: d["X"] @ d["w"] + p**2 * (d["X"] @ d["w"])),
+    ("sigmoid(X @ V) * b", "b", lambda p, d: _sigmoid(d["X"] @ d["V"]) * p),
+    ("sum(X, axis=0) * x + w @ A", "x", lambda p, d: anp.sum(d["X"], axis=0) * p + d["w"] @ d["A"]),
+]
+JACOBIAN_SHAPES = {"X": ("n", D), "w": (D,), "W": (K, D), "x": (D,), "A": (D, D), "V": (D, K)}
+
+
+@pytest.mark.parametrize(
+    "text, param, reference", JACOBIAN_CASES, ids=[c[0] for c in JACOBIAN_CASES]
+)
+def test_explicit_jacobian_matches_autograd(text, param, reference):
+    from symdiff.tensor_jacobian import jacobian
+
+    shapes = JACOBIAN_SHAPES
+    expression = parse_tensor(text, shapes)
+    node = var(param, shapes.get(param, ()))
+    matrix = jacobian(expression, node)
+    assert matrix is not None and matrix.shape == expression.shape + node.shape
+    rng = np.random.default_rng(8)
+    values = {name: rng.normal(size=_concrete(shape)) for name, shape in shapes.items()}
+    values["b"] = 0.7
+    data = {k: v for k, v in values.items() if k != param}
+    expected = autograd.jacobian(lambda p: reference(p, data))(np.asarray(values[param]))
+    actual = evaluate(matrix, values)
+    assert _relative_error(np.broadcast_to(actual, expected.shape), expected) < 1e-10
+    if "broadcast_to" not in to_text(matrix):
+        reparsed = parse_tensor(to_text(matrix), shapes)
+        np.testing.assert_allclose(evaluate(reparsed, values), actual, rtol=1e-12)
+
+
+def test_jacobian_without_a_matrix_form_is_none():
+    from symdiff.tensor_jacobian import jacobian
+
+    shapes = {"X": ("n", "d"), "A": ("d", "d"), "w": ("d",)}
+    assert jacobian(parse_tensor("X @ A", shapes), var("A", ("d", "d"))) is None
+    assert jacobian(parse_tensor("outer(w, w)", shapes), var("w", ("d",))) is None

@@ -146,7 +146,7 @@ def jacobian_command(
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_cli.reject(at=at is not None)
         texts = tuple(read_expression(e) for e in exprs)
-        return tensor_cli.jacobian(texts, shape, model_path, split_names(wrt), fmt)
+        return tensor_cli.jacobian_command(texts, shape, model_path, split_names(wrt), fmt)
     if not exprs:
         raise click.UsageError("Missing argument 'EXPRS...'.")
     expressions = [calculus.as_expr(read_expression(e)) for e in exprs]

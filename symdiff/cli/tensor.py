@@ -10,6 +10,7 @@ import click
 
 from ..errors import InputError
 from ..tensor import Model, Shape, load_model, shapes_from_options
+from ..tensor_jacobian import jacobian
 from ..tensor_print import gradient_report, jacobian_report, steps_report
 from ..tensor_rules import tensor_gradient, vector_jacobian
 from .common import emit, read_expression
@@ -56,12 +57,16 @@ def grad(expr: str | None, shape, model_path, wrt: list[str] | None, fmt: str) -
     emit(gradient_report(text, shapes, gradient.loss, grads, gradient.adjoints), fmt)
 
 
-def jacobian(exprs: tuple[str, ...], shape, model_path, wrt: list[str] | None, fmt: str) -> None:
+def jacobian_command(
+    exprs: tuple[str, ...], shape, model_path, wrt: list[str] | None, fmt: str
+) -> None:
     """``symdiff jacobian EXPR --shape ...``: the Jacobian's shape and vᵀJ as a matrix formula."""
     if len(exprs) > 1:
         raise InputError("with --shape, give one tensor-valued expression")
     text, shapes, params = resolve(exprs[0] if exprs else None, shape, model_path, wrt)
-    emit(jacobian_report(text, shapes, vector_jacobian(text, shapes, params)), fmt)
+    product = vector_jacobian(text, shapes, params)
+    explicit = [jacobian(product.expression, p) for p in product.wrt]
+    emit(jacobian_report(text, shapes, product, explicit), fmt)
 
 
 def steps(expr: str | None, shape, model_path, wrt: list[str] | None, fmt: str) -> None:
