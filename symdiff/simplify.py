@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import sympy as sp
@@ -51,12 +52,18 @@ def time_budget(seconds: float) -> Iterator[bool]:
         raise BudgetExceeded(f"simplification took longer than {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    if 0 < outer_delay < seconds:  # a caller's own timer is due first: stop by then
+        signal.setitimer(signal.ITIMER_REAL, outer_delay)
+    started = time.monotonic()
     try:
         yield True
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_delay > 0:  # re-arm the caller's timer with what is left of it
+            left = max(outer_delay - (time.monotonic() - started), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
 
 
 def simplify_within(expr: sp.Expr, budget: float = DEFAULT_BUDGET) -> sp.Expr:

@@ -77,3 +77,17 @@ def test_derivation_records_raw_and_result() -> None:
     assert derivation.raw == differentiate(parse("log(exp(x))"), make_symbol("x")).result
     assert derivation.result == 1
     assert derivation.steps[0].result == derivation.raw
+
+
+def test_a_callers_own_timer_survives_a_budgeted_simplify() -> None:
+    fired: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: fired.append(signum))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 100.0)
+        simplify_within(_slow_derivative(), budget=0.2)
+        remaining, _interval = signal.getitimer(signal.ITIMER_REAL)
+        assert 80.0 < remaining <= 100.0
+        assert fired == []
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
