@@ -9,10 +9,10 @@ from ..data import write_atomic
 from ..gradcheck import gradcheck
 from . import cli
 from . import tensor as tensor_cli
-from .common import read_expression, split_names
+from .common import EXPRESSION_FIRST, read_expression, split_names
 
 
-@cli.command(name="codegen")
+@cli.command(name="codegen", **EXPRESSION_FIRST)
 @click.argument("loss", required=False)
 @click.option("--params", multiple=True, help="Parameters, e.g. b0,b1 (required).")
 @click.option("--data", multiple=True, help="Data arrays (one value per sample), e.g. x,y.")

@@ -17,26 +17,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 class ExpressionCommand(click.Command):
     """A command whose arguments may start with '-' (``symdiff diff "-y*log(p)" --wrt p``).
 
-    An unknown ``--long`` option is still an error; a single-dash word that is no option is an
-    expression.
+    A word that starts with a single '-' and is not one of the command's options (nor the value
+    of one) is an expression, never a cluster of short options; unknown ``--long`` options are
+    still errors.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        settings = dict(kwargs.pop("context_settings", None) or {})
-        settings["ignore_unknown_options"] = True
-        super().__init__(*args, context_settings=settings, **kwargs)
-
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        known = {
-            name for param in self.get_params(ctx) for name in param.opts + param.secondary_opts
-        }
-        for arg in args:
+        takes_value: dict[str, bool] = {}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                for name in param.opts + param.secondary_opts:
+                    takes_value[name] = not (param.is_flag or param.count)
+        protected: list[str] = []
+        expects_value = False
+        for index, arg in enumerate(args):
             if arg == "--":
+                protected.extend(args[index:])
                 break
-            name = arg.split("=", 1)[0]
-            if arg.startswith("--") and name not in known:
-                raise click.NoSuchOption(name, ctx=ctx)
-        return super().parse_args(ctx, args)
+            is_expression = (
+                not expects_value
+                and arg.startswith("-")
+                and not arg.startswith("--")
+                and arg not in takes_value
+                and arg != "-"
+            )
+            # a leading space keeps click from reading the expression as options; the parser
+            # ignores it
+            protected.append(" " + arg if is_expression else arg)
+            expects_value = not expects_value and takes_value.get(arg, False)
+        return super().parse_args(ctx, protected)
 
 
 #: ``@cli.command(..., **EXPRESSION_FIRST)``: the command takes expressions that may start with '-'.
