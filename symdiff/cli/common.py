@@ -66,13 +66,13 @@ def format_option(*choices: str) -> Callable[[F], F]:
 
 
 def read_expression(text: str) -> str:
-    """EXPR as given, or standard input when EXPR is '-'."""
+    """EXPR without surrounding blanks, or standard input when EXPR is '-'."""
     if text == "-":
         data = sys.stdin.read()
         if not data.strip():
             raise InputError("no expression on standard input")
         return data.strip()
-    return text
+    return text.strip()
 
 
 def split_names(values: tuple[str, ...]) -> list[str] | None:
