@@ -465,7 +465,7 @@ class _ScalarBuilder:
         check_power_size(base, exponent, lambda msg: self.source.error(msg, node))
         if base.is_zero and exponent.is_negative:
             raise self.source.error("division by zero (0 to a negative power)", node)
-        return sp.Pow(base, exponent)
+        return self._real_and_finite(sp.Pow(base, exponent), "this power", node)
 
     def _build_Call(self, node: ast.Call) -> sp.Expr:
         if not isinstance(node.func, ast.Name):
@@ -480,7 +480,16 @@ class _ScalarBuilder:
         count = len(node.args)
         if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
             raise self.source.error(f"{name}() {_arity_text(spec)}, got {count}", node)
-        return spec.build(*[self.build(arg) for arg in node.args])
+        value = spec.build(*[self.build(arg) for arg in node.args])
+        return self._real_and_finite(value, f"{name}() of this argument", node)
+
+    def _real_and_finite(self, value: sp.Expr, what: str, node: ast.AST) -> sp.Expr:
+        """Refuse constants such as log(0), tan(pi/2) (infinite) or sqrt(-1) (not real)."""
+        if value.has(sp.zoo, sp.nan, sp.oo, sp.S.NegativeInfinity):
+            raise self.source.error(f"{what} is undefined ({value})", node)
+        if value.has(sp.I) or (value.is_number and value.is_real is False):
+            raise self.source.error(f"{what} is not a real number ({value})", node)
+        return value
 
 
 def _digits(number: sp.Rational) -> int:
