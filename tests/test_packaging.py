@@ -3,6 +3,7 @@ target directory (not editable) and load the templates from there."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -26,8 +27,10 @@ def test_wheel_contains_the_templates_and_an_installed_copy_finds_them(tmp_path)
     for folder in ("symdiff", "templates"):
         shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
     dist = tmp_path / "dist"
+    # offline with the installed setuptools when there is one, else pip's isolated build env
+    isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", *isolation,
          "-w", str(dist), "-q"],
         check=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
