@@ -162,8 +162,11 @@ def test_hessian_text_json_latex() -> None:
 def test_expression_from_standard_input() -> None:
     assert ok("diff", "-", "--wrt", "x", input="sin(x)\n") == "cos(x)\n"
     assert ok("grad", "-", input="4*x**4*z**3").splitlines()[0] == "d/dx = 16*x**3*z**3"
-    result = run("hessian", "-", "--format", "json", input="x**2*y")
-    assert json.loads(result.stdout)["hessian"] == [["2*y", "2*x"], ["2*x", "0"]]
+    hessian = json.loads(ok("hessian", "-", "--format", "json", input="x**2*y"))["hessian"]
+    assert hessian == [["2*y", "2*x"], ["2*x", "0"]]
+    # '-' among several jacobian expressions: standard input is one of them
+    data = json.loads(ok("jacobian", "x*y", "-", "--format", "json", input="x + y**2"))
+    assert data["expressions"] == ["x*y", "x + y**2"]
 
 
 def test_version() -> None:
