@@ -61,6 +61,8 @@ def resolve_variables(names: Names, *exprs: sp.Expr) -> list[sp.Symbol]:
     available = {s.name: s for s in free_symbols_sorted(*exprs)}
     requested = _split_names(names)
     if not requested:
+        if not available:
+            raise InputError("the expression has no variables to differentiate by")
         return list(available.values())
     variables: list[sp.Symbol] = []
     for name in requested:
@@ -100,6 +102,9 @@ def derive(
 ) -> Derivation:
     """d^order f / dx^order (each listed variable ``order`` times, in turn), with its steps.
 
+    With ``simplify`` each intermediate derivative is simplified too (sharing the budget), so
+    higher orders stay small; ``simplify=False`` keeps every step in raw chain-rule form.
+
     ``wrt=None`` needs an expression in exactly one variable.
     """
     expression = as_expr(expr)
@@ -110,7 +115,9 @@ def derive(
         names = ", ".join(v.name for v in variables) or "none"
         raise InputError(f"say which variable to differentiate by (variables: {names})")
     sequence = [v for v in variables for _ in range(order)]
-    steps = derivative_steps(expression, sequence)
+    share = budget / max(len(sequence), 1)
+    tidy = (lambda e: simplify_within(e, share)) if simplify else None
+    steps = derivative_steps(expression, sequence, tidy)
     raw = steps[-1].result if steps else expression
     return Derivation(expression, tuple(sequence), steps, raw, finish(raw, simplify, budget))
 

@@ -30,14 +30,13 @@ def test_leading_minus_is_an_expression(args: list[str], expected: str) -> None:
     assert expected in result.output
 
 
-def test_leading_minus_loss_never_becomes_short_options(tmp_path) -> None:
+def test_leading_minus_loss_never_becomes_short_options(tmp_path, monkeypatch) -> None:
     """'-y*log(...)' contains 'o': read as options it would become '-o g(...)' and write a file."""
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(cli, ["codegen", LOSS, "--params", "b", "--data", "x,y"])
-        assert result.exit_code == 0, result.output
-        assert "def loss_and_grad" in result.output
-        assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["codegen", LOSS, "--params", "b", "--data", "x,y"])
+    assert result.exit_code == 0, result.output
+    assert "def loss_and_grad" in result.output
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []
 
 
 def test_option_values_may_start_with_minus() -> None:

@@ -91,3 +91,24 @@ def test_a_callers_own_timer_survives_a_budgeted_simplify() -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_off_the_main_thread_only_cheap_passes_run() -> None:
+    """No timer can interrupt SymPy in a worker thread, so the slow pass must not start there."""
+    import threading
+
+    raw = _slow_derivative()
+    results: list[sp.Expr] = []
+    worker = threading.Thread(target=lambda: results.append(simplify_within(raw, budget=60)))
+    start = time.monotonic()
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "simplify ran unbounded off the main thread"
+    assert time.monotonic() - start < 10
+    assert sp.count_ops(results[0]) <= sp.count_ops(raw)
+
+
+def test_the_budget_covers_all_passes_together() -> None:
+    start = time.monotonic()
+    simplify_within(_slow_derivative(), budget=0.5)
+    assert time.monotonic() - start < 0.5 + 3
