@@ -866,12 +866,19 @@ def compile(  # noqa: A001 - symdiff.compile mirrors the builtin's role for gene
     Only the source symdiff generated is compiled: every user name in it passed ``check_name``
     and the reserved-name check, and user text appears only in escaped docstrings.
     """
-    source = generate(loss, params, data, reduce, name, hessian, templates)
+    return load_generated(generate(loss, params, data, reduce, name, hessian, templates), name)
+
+
+def load_generated(source: str, name: str) -> types.ModuleType:
+    """A module object running ``source``, which must be code symdiff generated itself.
+
+    ``__source__`` holds the text; tracebacks show its lines (registered with linecache).
+    """
     filename = f"<symdiff generated module {name}>"
     module = types.ModuleType(name)
     module.__file__ = filename
     module.__dict__["__source__"] = source
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     code = builtins.compile(source, filename, "exec")
-    exec(code, module.__dict__)  # noqa: S102 - generated code only (see docstring)
+    exec(code, module.__dict__)  # noqa: S102 - generated code only (see compile's docstring)
     return module

@@ -11,8 +11,6 @@ nothing loops over samples.
 from __future__ import annotations
 
 import builtins
-import os
-import tempfile
 import textwrap
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +21,8 @@ import jinja2
 import sympy as sp
 
 from . import __version__
-from .codegen import escape_docstring
+from .codegen import escape_docstring, load_generated
+from .data import write_atomic
 from .errors import InputError
 from .parse import check_name
 from .tensor import (
@@ -414,12 +413,7 @@ def compile(  # noqa: A001 - the public name mirrors symdiff.compile
 ) -> types.ModuleType:
     """The generated module, built in memory (same functions as the file ``generate`` writes)."""
     source = generate(loss_text, shapes, params, data, name=name, templates=templates)
-    module = types.ModuleType(f"symdiff_generated_{name}")
-    module.__dict__["SOURCE"] = source
-    exec(
-        builtins.compile(source, f"<symdiff {name}>", "exec"), module.__dict__
-    )  # our generated code only
-    return module
+    return load_generated(source, name)
 
 
 def compile_model(model: Model, *, name: str = "model") -> types.ModuleType:
@@ -431,15 +425,7 @@ def compile_model(model: Model, *, name: str = "model") -> types.ModuleType:
 
 def write_module(source: str, path: str | Path) -> None:
     """Write atomically: a temporary file in the same directory, then rename."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=".symdiff-", suffix=".py")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(source)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, source.encode("utf-8"))
 
 
 def evaluate(node: Node, values: Mapping[str, object]) -> object:

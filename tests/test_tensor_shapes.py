@@ -179,7 +179,7 @@ def test_generated_source_is_deterministic_ruff_clean_and_documented(tmp_path):
     path = tmp_path / "ls.py"
     write_module(first, path)
     assert path.read_text(encoding="utf-8") == first
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".symdiff-")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     compile(first, str(path), "exec")
     import subprocess
     import sys
