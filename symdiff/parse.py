@@ -157,6 +157,8 @@ def parse_tree(text: str, functions: Iterable[str] = ()) -> SourceTree:
                     text,
                     token.column + 1,
                 )
+        if previous is not None:
+            _refuse_glued_literal(previous, token, text)
         if previous is not None and _needs_product(previous, token, functions):
             _append(pieces, columns, "*", token.column)
         if previous is not None:
@@ -193,6 +195,19 @@ def _parse_python(source: str) -> ast.Expression:
         return ast.parse(source, mode="eval")
     finally:
         sys.setrecursionlimit(limit)
+
+
+def _refuse_glued_literal(previous: Token, token: Token, text: str) -> None:
+    """``0x10``, ``0b1``, ``1_000`` are Python literals, not implicit products: refuse them."""
+    glued = previous.column + len(previous.text) == token.column
+    if not (glued and previous.kind == "number" and token.kind == "name"):
+        return
+    if token.text.startswith("_"):
+        raise ParseError("digit separators '_' are not supported", text, token.column + 1)
+    if previous.text == "0" and token.text[0] in "xXbBoO" and token.text[1:2].isalnum():
+        raise ParseError(
+            "hexadecimal, binary and octal literals are not supported", text, previous.column + 1
+        )
 
 
 def _append(pieces: list[str], columns: list[int], piece: str, column: int) -> None:

@@ -439,3 +439,25 @@ def test_cli_point_and_direction_values() -> None:
     assert result.exit_code == 0
     assert "directional derivative along (3/5, 4/5): (4*x + 3*y)/5" in result.stdout
     assert result.stdout.rstrip().endswith("at x=1, y=2: 2")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "column"),
+    [
+        ("0x10", "hexadecimal", 1),
+        ("0b101 + x", "hexadecimal", 1),
+        ("2*0o17", "hexadecimal", 3),
+        ("1_000*x", "digit separators", 2),
+    ],
+)
+def test_python_only_literals_are_refused_not_multiplied(
+    text: str, fragment: str, column: int
+) -> None:
+    with pytest.raises(ParseError, match=fragment) as caught:
+        parse(text)
+    assert caught.value.column == column
+
+
+def test_glued_products_still_work() -> None:
+    assert parse("10x") == 10 * x
+    assert parse("0 x") == 0
