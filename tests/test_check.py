@@ -4,13 +4,12 @@ a point where the two differ, and the exit codes say which."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import sympy as sp
 from click.testing import CliRunner
 from golden_support import assert_golden, assert_valid_latex
+from process_support import run_symdiff
 
 from symdiff.cli import cli
 from symdiff.errors import InputError
@@ -102,9 +101,9 @@ def test_cli_exit_codes_and_json() -> None:
 
 
 def test_cli_check_in_a_real_subprocess() -> None:
-    base = [sys.executable, "-m", "symdiff", "check", "2*x**3 + 5", "--wrt", "x", "--answer"]
-    good = subprocess.run([*base, "6*x**2"], capture_output=True, text=True, timeout=120)
-    bad = subprocess.run([*base, "6*x"], capture_output=True, text=True, timeout=120)
+    base = ["check", "2*x**3 + 5", "--wrt", "x", "--answer"]
+    good = run_symdiff(*base, "6*x**2")
+    bad = run_symdiff(*base, "6*x")
     assert good.returncode == 0 and "correct" in good.stdout
     assert bad.returncode == 1 and "incorrect" in bad.stdout
 

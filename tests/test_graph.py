@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 import sympy as sp
@@ -15,6 +13,7 @@ from derivative_oracles import close, high_precision, sample_points
 from golden_support import assert_golden, assert_valid_latex
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from process_support import run_symdiff
 from test_corpus import CORPUS
 
 from symdiff.cli import cli
@@ -250,25 +249,7 @@ def test_cli_graph_and_errors() -> None:
 
 
 def test_cli_graph_in_a_real_subprocess() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "symdiff",
-            "graph",
-            SEED,
-            "--wrt",
-            "W",
-            "--at",
-            SEED_AT,
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_symdiff("graph", SEED, "--wrt", "W", "--at", SEED_AT, "--format", "json")
     assert done.returncode == 0, done.stderr
     assert f"{json.loads(done.stdout)['derivative']:.10g}" == "-0.000370183728"
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 import sympy as sp
@@ -14,6 +12,7 @@ from click.testing import CliRunner
 from golden_support import assert_golden, assert_valid_latex
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from process_support import run_symdiff
 
 from symdiff.cli import cli
 from symdiff.limit import STEP_SIZES, float_value, limit_derivation
@@ -213,24 +212,6 @@ def test_cli_limit_and_errors() -> None:
 
 
 def test_cli_limit_in_a_real_subprocess() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "symdiff",
-            "steps",
-            "2*x**3 + 5",
-            "--wrt",
-            "x",
-            "--method",
-            "limit",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_symdiff("steps", "2*x**3 + 5", "--wrt", "x", "--method", "limit", "--format", "json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["result"] == "6*x**2"

@@ -14,6 +14,7 @@ import sympy as sp
 from click.testing import CliRunner
 from derivative_oracles import close, high_precision, sample_points
 from golden_support import assert_golden, assert_valid_latex
+from process_support import run_symdiff
 from test_corpus import CORPUS
 
 from symdiff.cli import cli
@@ -259,13 +260,7 @@ def test_cli_list_rules_and_errors() -> None:
 
 
 def test_cli_in_a_real_subprocess() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "symdiff", "steps", "sin(x**2)", "--wrt", "x"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_symdiff("steps", "sin(x**2)", "--wrt", "x")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "Answer: d/dx sin(x**2) = 2*x*cos(x**2)"
 
