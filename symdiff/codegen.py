@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import importlib.resources
 import itertools
 import linecache
 import re
@@ -28,7 +27,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import sympy as sp
 from sympy.core.parameters import distribute
 from sympy.printing.numpy import NumPyPrinter
@@ -39,6 +37,8 @@ from .errors import InputError, SymdiffError
 from .parse import check_name, make_symbol, parse
 from .reverse import Statement, inline, reverse_sweep
 from .stable import REWRITE_FORMULAS, stabilize, stabilize_for_evaluation
+from .templating import environment, shipped_template_dir
+from .templating import render as render_template
 
 __all__ = [
     "MODULE_INTERFACE",
@@ -611,38 +611,16 @@ def module_doc(
 
 
 def template_dir(override: str | Path | None = None) -> Path:
-    """The directory of ``module.py.jinja``: ``override``, the installed package, or the repo's."""
+    """The directory of ``module.py.jinja``: ``override`` when given, else the package's."""
     if override is not None:
-        path = Path(override)
-        if not path.is_dir():
-            raise InputError(f"--templates: '{path}' is not a directory")
-        return path
-    try:
-        files = importlib.resources.files("symdiff.templates")
-        if (files / TEMPLATE).is_file():
-            return Path(str(files))
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "templates"
+        environment(override)  # checks that it is a directory
+        return Path(override)
+    return shipped_template_dir()
 
 
 def render(context: dict, templates: str | Path | None = None) -> str:
-    """Render the module template with a strict environment (any missing value is an error)."""
-    search = [str(template_dir(templates))]
-    if templates is not None:
-        search.append(str(template_dir()))
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(search),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    try:
-        return environment.get_template(TEMPLATE).render(**context)
-    except jinja2.TemplateError as exc:
-        raise InputError(f"template error: {exc}") from None
+    """Render the module template with the strict environment (a missing value is an error)."""
+    return render_template(TEMPLATE, context, templates)
 
 
 def _unpack_lines(model: LossModel, as_dict: str, body: Sequence[str]) -> list[str]:

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import sympy as sp
 
 from . import __version__
@@ -25,6 +24,8 @@ from .codegen import escape_docstring, load_generated
 from .data import write_atomic
 from .errors import InputError
 from .parse import check_name
+from .templating import render as render_template
+from .templating import template_source
 from .tensor import (
     Model,
     Node,
@@ -53,7 +54,6 @@ from .tensor_rules import TensorGradient, reverse_mode
 
 TEMPLATE_NAME = "tensor_module.py.jinja"
 HELPERS_NAME = "tensor_helpers.py.jinja"  # plain Python, included by the module template
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 #: Names the generated module defines or uses; user symbols may not take them.
 RESERVED = frozenset(
@@ -304,15 +304,6 @@ def _body(
     return lines
 
 
-def _template_search_path(templates: str | Path | None) -> list[str]:
-    """A user's template directory first (when given), then ours for anything it lacks."""
-    if templates is None:
-        return [str(DEFAULT_TEMPLATES)]
-    if not Path(templates).is_dir():
-        raise InputError(f"--templates: '{templates}' is not a directory")
-    return [str(templates), str(DEFAULT_TEMPLATES)]
-
-
 def _escape(text: str) -> str:
     """User text made safe inside a triple-quoted docstring (whitespace runs become one space)."""
     return escape_docstring(" ".join(text.split()))
@@ -350,16 +341,6 @@ def generate(
         sorted({n.args[0].name for n in walk(gradient.loss) if n.op == "softmax_cross_entropy"})
     )
     inputs = [*data_names, *program.params]
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_template_search_path(templates)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    try:
-        template = environment.get_template(TEMPLATE_NAME)
-    except jinja2.TemplateNotFound:
-        raise InputError(f"template {TEMPLATE_NAME} not found in {templates}") from None
     check_name(name)
     report = gradient_report(
         loss_text,
@@ -380,25 +361,29 @@ def generate(
             drop_whitespace=False,
         )
     ]
-    return template.render(
-        title=f"{name}: a tensor loss and its gradient",
-        version=__version__,
-        reduction="scalar",
-        loss_text="\n    ".join(textwrap.wrap(_escape(loss_text), width=88)),
-        gradient_lines=gradient_lines,
-        data_signature=", ".join(data_names) if data_names else "*data",
-        data_tuple=(", ".join(data_names) + ("," if len(data_names) == 1 else ""))
-        if data_names
-        else "data",
-        params_literal=repr(tuple((p, tuple(s)) for p, s in program.params.items())),
-        data_literal=repr(tuple(data_names)),
-        data_shapes_literal=repr(tuple((d, tuple(s)) for d, s in program.data.items())),
-        targets_literal=repr(targets),
-        loss_body=_body([loss_node], names, f"return {loss_value}", inputs),
-        grad_body=_body(grad_nodes, root_names, f"return {pack}", inputs),
-        loss_and_grad_body=_body(
-            [loss_node, *grad_nodes], root_names, f"return {loss_value}, {pack}", inputs
+    return render_template(
+        TEMPLATE_NAME,
+        dict(
+            title=f"{name}: a tensor loss and its gradient",
+            version=__version__,
+            reduction="scalar",
+            loss_text="\n    ".join(textwrap.wrap(_escape(loss_text), width=88)),
+            gradient_lines=gradient_lines,
+            data_signature=", ".join(data_names) if data_names else "*data",
+            data_tuple=(", ".join(data_names) + ("," if len(data_names) == 1 else ""))
+            if data_names
+            else "data",
+            params_literal=repr(tuple((p, tuple(s)) for p, s in program.params.items())),
+            data_literal=repr(tuple(data_names)),
+            data_shapes_literal=repr(tuple((d, tuple(s)) for d, s in program.data.items())),
+            targets_literal=repr(targets),
+            loss_body=_body([loss_node], names, f"return {loss_value}", inputs),
+            grad_body=_body(grad_nodes, root_names, f"return {pack}", inputs),
+            loss_and_grad_body=_body(
+                [loss_node, *grad_nodes], root_names, f"return {loss_value}, {pack}", inputs
+            ),
         ),
+        templates,
     )
 
 
@@ -465,7 +450,7 @@ def evaluate(node: Node, values: Mapping[str, object]) -> object:
         + [f"    return {NumpyPrinter(names).visit(lowered)[0]}"]
     )
     namespace: dict[str, object] = {"np": np}
-    helpers = (DEFAULT_TEMPLATES / HELPERS_NAME).read_text(encoding="utf-8")
+    helpers = template_source(HELPERS_NAME)
     # generated code only: every name in it came through the tensor parser's check_name
     exec(builtins.compile(helpers + source, "<symdiff evaluate>", "exec"), namespace)  # noqa: S102
     return namespace["_evaluate"](arrays, dims)  # type: ignore[operator]

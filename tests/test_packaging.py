@@ -24,7 +24,7 @@ def test_wheel_contains_the_templates_and_an_installed_copy_finds_them(tmp_path)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("symdiff", "templates"):
+    for folder in ("symdiff",):
         shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
     dist = tmp_path / "dist"
     # offline with the installed setuptools when there is one, else pip's isolated build env
@@ -37,7 +37,7 @@ def test_wheel_contains_the_templates_and_an_installed_copy_finds_them(tmp_path)
     (wheel,) = dist.glob("symdiff-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     templates = sorted(n for n in names if n.startswith("symdiff/templates/"))
-    expected = sorted(f"symdiff/templates/{p.name}" for p in (ROOT / "templates").glob("*.jinja"))
+    expected = sorted(f"symdiff/templates/{p.name}" for p in (ROOT / "symdiff" / "templates").glob("*.jinja"))
     assert expected, "templates/ holds no .jinja file"
     assert set(expected) <= set(templates)
     assert "symdiff/cli/__init__.py" in names and "symdiff/__main__.py" in names
@@ -52,13 +52,16 @@ def test_wheel_contains_the_templates_and_an_installed_copy_finds_them(tmp_path)
         "import importlib.resources, json, symdiff; "
         "print(symdiff.__file__); "
         "print(json.dumps(sorted(p.name for p in "
-        "importlib.resources.files('symdiff.templates').iterdir() if p.name.endswith('.jinja'))))"
+        "importlib.resources.files('symdiff.templates').iterdir() if p.name.endswith('.jinja')))); "
+        "m = symdiff.compile_tensor('mean((X @ w - y)**2)', {'X': ('n', 3), 'w': (3,), 'y': ('n',)}, "
+        "['w']); print(m.loss({'w': [1.0, 2.0, 3.0]}, [[1.0, 0.0, 0.0]], [0.0]))"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path,
         timeout=120, check=True,
     )  # fmt: skip
-    location, found = result.stdout.splitlines()
+    location, found, tensor_loss = result.stdout.splitlines()
     assert location.startswith(str(target))
     assert json.loads(found) == [name.rsplit("/", 1)[1] for name in expected]
+    assert float(tensor_loss) == 1.0  # the tensor template is found from the installed copy
