@@ -20,6 +20,7 @@ from .calculus import ExprLike, as_expr, check_point_names, derive, evaluate, nu
 from .errors import InputError
 from .explain import Explained, align, grouped, latex_text, wrap
 from .functions import expm1, log1p, relu, sigmoid, softplus
+from .primitives import BY_SYMPY_CLASS
 
 #: Step sizes of the convergence table.
 STEP_SIZES: tuple[float, ...] = tuple(10.0**-k for k in range(1, 9))
@@ -28,47 +29,10 @@ STEP_SIZES: tuple[float, ...] = tuple(10.0**-k for k in range(1, 9))
 # --------------------------------------------------------------------------- float64 evaluation
 
 
-def _sigmoid(u: float) -> float:
-    if u >= 0:
-        return 1.0 / (1.0 + math.exp(-u))
-    z = math.exp(u)
-    return z / (1.0 + z)
-
-
-def _heaviside(u: float, at_zero: float = 0.5) -> float:
-    return 1.0 if u > 0 else 0.0 if u < 0 else at_zero
-
-
-#: Float64 implementations of the functions symdiff parses (an expression tree walker's table).
+#: Float64 implementations of the functions symdiff parses (an expression tree walker's table),
+#: taken from the primitives table.
 FLOAT_FUNCTIONS: dict[type, Callable[..., float]] = {
-    sp.exp: math.exp,
-    sp.log: math.log,
-    sp.sin: math.sin,
-    sp.cos: math.cos,
-    sp.tan: math.tan,
-    sp.sec: lambda u: 1 / math.cos(u),
-    sp.csc: lambda u: 1 / math.sin(u),
-    sp.cot: lambda u: 1 / math.tan(u),
-    sp.sinh: math.sinh,
-    sp.cosh: math.cosh,
-    sp.tanh: math.tanh,
-    sp.asin: math.asin,
-    sp.acos: math.acos,
-    sp.atan: math.atan,
-    sp.asinh: math.asinh,
-    sp.acosh: math.acosh,
-    sp.atanh: math.atanh,
-    sp.erf: math.erf,
-    sp.Abs: abs,
-    sp.sign: lambda u: float((u > 0) - (u < 0)),
-    sp.Max: max,
-    sp.Min: min,
-    sp.Heaviside: _heaviside,
-    sigmoid: _sigmoid,
-    relu: lambda u: max(u, 0.0),
-    softplus: lambda u: max(u, 0.0) + math.log1p(math.exp(-abs(u))),
-    log1p: math.log1p,
-    expm1: math.expm1,
+    cls: row.evaluate for cls, row in BY_SYMPY_CLASS.items()
 }
 
 

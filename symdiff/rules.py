@@ -12,13 +12,14 @@ Two tables:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sympy as sp
 
 from .errors import UnknownFunctionError
-from .functions import expm1, log1p, relu, sigmoid, softplus
+from .primitives import PRIMITIVES, sympy_derivative
 from .steps import Step
 
 Recurse = Callable[[sp.Expr, sp.Symbol], Step]
@@ -73,54 +74,21 @@ def outer_rule(
     RULE_FORMULAS[name] = formula
 
 
-# --------------------------------------------------------------------------- elementary functions
+# --------------------------------------------------------------------------- functions
 
-outer_rule(sp.exp, "exp", "d/du exp(u) = exp(u)", sp.exp)
-outer_rule(sp.log, "log", "d/du log(u) = 1/u", lambda u: 1 / u)
-outer_rule(sp.sin, "sin", "d/du sin(u) = cos(u)", sp.cos)
-outer_rule(sp.cos, "cos", "d/du cos(u) = -sin(u)", lambda u: -sp.sin(u))
-outer_rule(sp.tan, "tan", "d/du tan(u) = 1 + tan(u)**2", lambda u: 1 + sp.tan(u) ** 2)
-outer_rule(sp.sec, "sec", "d/du sec(u) = sec(u)*tan(u)", lambda u: sp.sec(u) * sp.tan(u))
-outer_rule(sp.csc, "csc", "d/du csc(u) = -csc(u)*cot(u)", lambda u: -sp.csc(u) * sp.cot(u))
-outer_rule(sp.cot, "cot", "d/du cot(u) = -1 - cot(u)**2", lambda u: -1 - sp.cot(u) ** 2)
-outer_rule(sp.sinh, "sinh", "d/du sinh(u) = cosh(u)", sp.cosh)
-outer_rule(sp.cosh, "cosh", "d/du cosh(u) = sinh(u)", sp.sinh)
-outer_rule(sp.tanh, "tanh", "d/du tanh(u) = 1 - tanh(u)**2", lambda u: 1 - sp.tanh(u) ** 2)
-outer_rule(sp.asin, "asin", "d/du asin(u) = 1/sqrt(1 - u**2)", lambda u: 1 / sp.sqrt(1 - u**2))
-outer_rule(sp.acos, "acos", "d/du acos(u) = -1/sqrt(1 - u**2)", lambda u: -1 / sp.sqrt(1 - u**2))
-outer_rule(sp.atan, "atan", "d/du atan(u) = 1/(1 + u**2)", lambda u: 1 / (1 + u**2))
-outer_rule(sp.asinh, "asinh", "d/du asinh(u) = 1/sqrt(u**2 + 1)", lambda u: 1 / sp.sqrt(u**2 + 1))
-outer_rule(sp.acosh, "acosh", "d/du acosh(u) = 1/sqrt(u**2 - 1)", lambda u: 1 / sp.sqrt(u**2 - 1))
-outer_rule(sp.atanh, "atanh", "d/du atanh(u) = 1/(1 - u**2)", lambda u: 1 / (1 - u**2))
-outer_rule(sp.Abs, "abs", "d/du |u| = sign(u)", sp.sign)
-outer_rule(sp.sign, "sign", "d/du sign(u) = 2*DiracDelta(u)", lambda u: 2 * sp.DiracDelta(u))
-outer_rule(
-    sp.erf,
-    "erf",
-    "d/du erf(u) = 2*exp(-u**2)/sqrt(pi)",
-    lambda u: 2 * sp.exp(-(u**2)) / sp.sqrt(sp.pi),
-)
+# One outer rule per one-argument primitive of the table (sqrt is the power rule, Heaviside has
+# its own function rule below); the derivative is the table's, evaluated in SymPy.
+for _row in PRIMITIVES.values():
+    if _row.arity == 1 and isinstance(_row.sympy, type) and _row.sympy is not sp.Heaviside:
+        outer_rule(
+            _row.sympy, _row.name, _row.formula, functools.partial(sympy_derivative, _row)
+        )
 outer_rule(
     sp.DiracDelta,
     "dirac_delta",
     "d/du DiracDelta(u) = DiracDelta(u, 1)",
     lambda u: sp.DiracDelta(u, 1),
 )
-
-# --------------------------------------------------------------------------- ML functions
-
-outer_rule(
-    sigmoid,
-    "sigmoid",
-    "d/du sigmoid(u) = sigmoid(u)*(1 - sigmoid(u))",
-    lambda u: sigmoid(u) * (1 - sigmoid(u)),
-)
-outer_rule(
-    relu, "relu", "d/du relu(u) = Heaviside(u, 0)  (0 at u = 0)", lambda u: sp.Heaviside(u, 0)
-)
-outer_rule(softplus, "softplus", "d/du softplus(u) = sigmoid(u)", sigmoid)
-outer_rule(log1p, "log1p", "d/du log1p(u) = 1/(1 + u)", lambda u: 1 / (1 + u))
-outer_rule(expm1, "expm1", "d/du expm1(u) = exp(u)", sp.exp)
 RULE_FORMULAS["heaviside"] = "d/du Heaviside(u) = DiracDelta(u)"
 
 

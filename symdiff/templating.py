@@ -41,7 +41,7 @@ def environment(templates: str | Path | None = None) -> jinja2.Environment:
     path = Path(templates)
     if not path.is_dir():
         raise InputError(f"--templates: '{path}' is not a directory")
-    return _environment(str(path.resolve()))
+    return _environment.__wrapped__(str(path.resolve()))  # a user's files may change: no cache
 
 
 def render(name: str, context: dict, templates: str | Path | None = None) -> str:

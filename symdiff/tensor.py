@@ -27,6 +27,7 @@ import sympy as sp
 
 from .errors import InputError, ParseError, ShapeError
 from .parse import MAX_DEPTH, SourceTree, check_name, check_power_size, flatten_chain, parse_tree
+from .primitives import PRIMITIVES
 
 Dim = int | str
 Shape = tuple[Dim, ...]
@@ -67,6 +68,38 @@ class Node:
 
         return f"<{to_text(self)} : {format_shape(self.shape)}>"
 
+    # Arithmetic with Python operators (numbers become constants), so derivative formulas in
+    # the primitives table are written once for SymPy and for the IR.
+    def __add__(self, other: object) -> Node:
+        return add(self, as_node(other))
+
+    def __radd__(self, other: object) -> Node:
+        return add(as_node(other), self)
+
+    def __sub__(self, other: object) -> Node:
+        return sub(self, as_node(other))
+
+    def __rsub__(self, other: object) -> Node:
+        return sub(as_node(other), self)
+
+    def __mul__(self, other: object) -> Node:
+        return mul(self, as_node(other))
+
+    def __rmul__(self, other: object) -> Node:
+        return mul(as_node(other), self)
+
+    def __truediv__(self, other: object) -> Node:
+        return div(self, as_node(other))
+
+    def __rtruediv__(self, other: object) -> Node:
+        return div(as_node(other), self)
+
+    def __pow__(self, other: object) -> Node:
+        return power(self, as_node(other))
+
+    def __neg__(self) -> Node:
+        return neg(self)
+
 
 _INTERNED: dict[tuple[Any, ...], Node] = {}
 
@@ -101,6 +134,11 @@ def const(value: object) -> Node:
     if not isinstance(number, sp.Expr):
         raise TypeError(f"constant must be a number, got {value!r}")
     return make_node("const", (), (number,), ())
+
+
+def as_node(value: object) -> Node:
+    """A node as is; a number (int, float or SymPy number) as a constant."""
+    return value if isinstance(value, Node) else const(value)
 
 
 def is_const(node: Node, value: object | None = None) -> bool:
@@ -373,6 +411,17 @@ def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
     c, x = scaled(a)
     if c != 1:
         return scale(c, sum_(x, axis, keepdims))
+    if a.op == "add" and not keepdims:  # sum(c + e) = count * c + sum(e) for a scalar c
+        first, second = a.args
+        for scalar, rest in ((first, second), (second, first)):
+            if scalar.ndim == 0 and rest.shape == a.shape:
+                count = size_of(a.shape, axes)
+                return add(mul(const(count), scalar), sum_(rest, axis, keepdims))
+    if a.op == "mul" and not keepdims:  # sum(c * e) = c * sum(e) for a scalar factor c
+        first, second = a.args
+        for factor, rest in ((first, second), (second, first)):
+            if factor.ndim == 0 and rest.shape == a.shape:
+                return mul(factor, sum_(rest, axis, keepdims))
     if a.op == "transpose" and not keepdims:
         return sum_(a.args[0], None if axis is None else 1 - axis)
     if a.op == "broadcast_to" and a.args[0].ndim == 0:
@@ -424,23 +473,19 @@ def unbroadcast(g: Node, shape: Shape) -> Node:
     return g
 
 
-#: Elementwise functions of one argument (their derivatives live in tensor_rules).
-ELEMENTWISE = (
-    "exp",
-    "log",
-    "sigmoid",
-    "relu",
-    "tanh",
-    "softplus",
-    "abs",
-    "sqrt",
-    "sign",
-    "heaviside",
+#: Elementwise functions of one argument: every one-argument primitive of the table.
+ELEMENTWISE: tuple[str, ...] = tuple(name for name, row in PRIMITIVES.items() if row.arity == 1)
+#: Elementwise functions of two arguments, with broadcasting (maximum, minimum, logaddexp).
+BINARY_ELEMENTWISE: tuple[str, ...] = tuple(
+    name for name, row in PRIMITIVES.items() if row.arity == 2
 )
 
 
-def elementwise(op: str, a: Node) -> Node:
-    """f(a) applied to every element, with stabilising rewrites for log and exp."""
+def elementwise(op: str, a: Node, at_zero: object = 0) -> Node:
+    """f(a) applied to every element, with stabilising rewrites for log and exp.
+
+    ``at_zero`` is heaviside's value at 0 (0 for relu', 1/2 for max/min at a tie).
+    """
     if op not in ELEMENTWISE:
         raise ValueError(f"unknown elementwise function {op}")
     if op == "log":
@@ -456,13 +501,42 @@ def elementwise(op: str, a: Node) -> Node:
                 return neg(elementwise("softplus", x.args[0]))
     if op == "exp" and a.op == "log_softmax":
         return make_node("softmax", a.args, a.attrs, a.shape)
-    if is_const(a) and op in ("exp", "log", "sqrt", "abs", "tanh"):
-        return const(
-            {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "tanh": sp.tanh}[op](
-                a.value
-            )
-        )
-    return make_node(op, (a,), (), a.shape)
+    attrs: tuple[Any, ...] = (sp.sympify(at_zero),) if op == "heaviside" else ()
+    if is_const(a):
+        folded = _fold(op, (a.value, *attrs))
+        if folded is not None:
+            return const(folded)
+    return make_node(op, (a,), attrs, a.shape)
+
+
+def _fold(op: str, values: tuple[sp.Expr, ...]) -> sp.Expr | None:
+    """f(constants) when SymPy gives a finite real number, else None (kept as a node)."""
+    builder = PRIMITIVES[op].sympy
+    if builder is None or any(v.free_symbols for v in values):
+        return None
+    value = builder(*values)
+    if value.is_real and value.is_finite and value.is_number:
+        return value
+    return None
+
+
+def binary(op: str, a: Node, b: Node) -> Node:
+    """An elementwise function of two arguments with broadcasting: maximum, minimum, logaddexp."""
+    if op not in BINARY_ELEMENTWISE:
+        raise ValueError(f"unknown elementwise function {op}")
+    shape = _broadcast(a, b, op)
+    if is_const(a) and is_const(b):
+        folded = _fold(op, (a.value, b.value))
+        if folded is not None:
+            return const(folded)
+    return make_node(op, (a, b), (), shape)
+
+
+def apply(name: str, *args: Node) -> Node:
+    """The primitive ``name`` applied elementwise to ``args``."""
+    if len(args) == 1:
+        return elementwise(name, args[0])
+    return binary(name, *args)
 
 
 def _softmax_family(op: str, a: Node, axis: int | None, keepdims: bool = False) -> Node:

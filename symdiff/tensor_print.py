@@ -189,6 +189,12 @@ class TextPrinter:
         inner = self.visit(node.args[0])[0]
         return self.call("broadcast_to", [inner, format_shape(node.shape)]), ATOM
 
+    def op_heaviside(self, node: Node) -> Printed:
+        """heaviside(u) is 0 at u = 0; another value at 0 is written heaviside(u, 1/2)."""
+        (at_zero,) = node.attrs or (0,)
+        options = [] if at_zero == 0 else [str(at_zero)]
+        return self.function(node, "heaviside", options)
+
     def op_softmax_cross_entropy(self, node: Node) -> Printed:
         targets, logits = (self.visit(a)[0] for a in node.args)
         return self.call("cross_entropy", [targets, self.call("softmax", [logits])]), ATOM

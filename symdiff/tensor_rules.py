@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import sympy as sp
 
 from .errors import InputError, ShapeError, UnknownFunctionError
+from .primitives import PRIMITIVES, Primitive
 from .tensor import (
     Node,
     Shape,
     add,
+    apply,
     const,
     dim_expr,
     div,
@@ -190,29 +193,56 @@ def _softmax_cross_entropy(y: Node, g: Node) -> Adjoints:
 # --------------------------------------------------------------------------- elementwise
 
 
-def _elementwise(op: str, formula: str, derivative: Callable[[Node, Node], Node]) -> None:
-    """Y = f(A):  dA = G * f'(A), with ``derivative(A, Y)`` = f'(A) (reusing Y when it can)."""
+def _ir_function(name: str) -> Callable[..., Node]:
+    return lambda *args: apply(name, *args)
+
+
+#: The IR namespace for ``Primitive.partials``: the table's derivative formulas, built as nodes.
+IR_FUNCTIONS = SimpleNamespace(
+    **{
+        **{name: _ir_function(name) for name in PRIMITIVES},
+        "heaviside": lambda u, at_zero=0: elementwise("heaviside", u, at_zero),
+        "pi": const(sp.pi),
+        "half": sp.Rational(1, 2),
+    }
+)
+
+
+def _elementwise_rule(row: Primitive) -> VJPRule:
+    """Y = f(A, ...):  dA = unbroadcast(G * df/dA), ... from the primitives table."""
 
     def rule(y: Node, g: Node) -> Adjoints:
-        return (mul(g, derivative(y.args[0], y)),)
+        if row.flat:
+            return (None,) * len(y.args)
+        partials = row.partials(y.args, y, IR_FUNCTIONS)
+        return tuple(
+            unbroadcast(mul(g, partial), a.shape)
+            for a, partial in zip(y.args, partials, strict=True)
+        )
 
-    vjp(op, f"Y = {op}(A):  dA = G * {formula}")(rule)
-
-
-_elementwise("exp", "exp(A)", lambda a, y: y)
-_elementwise("log", "1/A", lambda a, y: div(const(1), a))
-_elementwise("sigmoid", "Y * (1 - Y)", lambda a, y: mul(y, sub(const(1), y)))
-_elementwise("tanh", "(1 - Y**2)", lambda a, y: sub(const(1), power(y, const(2))))
-_elementwise("relu", "heaviside(A)", lambda a, y: elementwise("heaviside", a))
-_elementwise("softplus", "sigmoid(A)", lambda a, y: elementwise("sigmoid", a))
-_elementwise("abs", "sign(A)", lambda a, y: elementwise("sign", a))
-_elementwise("sqrt", "1/(2*Y)", lambda a, y: div(const(sp.Rational(1, 2)), y))
+    return rule
 
 
-@vjp("sign", "Y = sign(A):  dA = 0 (almost everywhere)")
-@vjp("heaviside", "Y = heaviside(A):  dA = 0 (almost everywhere)")
-def _flat(y: Node, g: Node) -> Adjoints:
-    return (None,)
+def _elementwise_formula(row: Primitive) -> str:
+    """'Y = sigmoid(A):  dA = G * Y * (1 - Y)', printed from the table's own derivative."""
+    from .tensor_print import MUL, TextPrinter
+
+    names = "AB"[: row.arity]
+    args = tuple(var(n) for n in names)
+    y = apply(row.name, *args)
+    if row.flat:
+        return f"Y = {row.name}({', '.join(names)}):  d{names[0]} = 0 (almost everywhere)"
+    partials = row.partials(args, y, IR_FUNCTIONS)
+    printer = TextPrinter({y: "Y"})
+    parts = [
+        f"d{n} = G * {printer.wrap(p, MUL, strict=True)}"
+        for n, p in zip(names, partials, strict=True)
+    ]
+    return f"Y = {row.name}({', '.join(names)}):  {',  '.join(parts)}"
+
+
+for _row in PRIMITIVES.values():
+    vjp(_row.name, _elementwise_formula(_row))(_elementwise_rule(_row))
 
 
 # --------------------------------------------------------------------------- reverse mode

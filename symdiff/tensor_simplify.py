@@ -42,10 +42,15 @@ def _is_block_op(node: Node) -> bool:
 
 
 class _Block:
-    """The SymPy image of one elementwise block; atoms are mapped to fresh real symbols."""
+    """The SymPy image of one elementwise block; atoms are mapped to fresh real symbols.
 
-    def __init__(self, visit: Callable[[Node], Node]) -> None:
+    Nodes in ``keep`` are atoms even when they are arithmetic (they are computed anyway).
+    """
+
+    def __init__(self, visit: Callable[[Node], Node], keep: frozenset[Node] = frozenset()) -> None:
         self.visit = visit
+        self.keep = keep
+        self.root: Node | None = None
         self.atoms: dict[Node, sp.Symbol] = {}
         self.nodes: dict[sp.Symbol, Node] = {}
 
@@ -54,7 +59,7 @@ class _Block:
             return node.value
         if node.op == "sigmoid" and scaled(node.args[0])[0] == -1:  # sigmoid(-z) = 1 - sigmoid(z)
             return 1 - self.to_sympy(elementwise("sigmoid", scaled(node.args[0])[1]))
-        if not _is_block_op(node):
+        if not _is_block_op(node) or (node in self.keep and node is not self.root):
             atom = self.visit(node)
             if atom not in self.atoms:
                 symbol = sp.Symbol(f"a{len(self.atoms)}", real=True)
@@ -101,15 +106,18 @@ def _product(factors: list[Node]) -> Node:
     return result
 
 
-def tidy(root: Node) -> Node:
-    """``root`` with every elementwise block replaced by its shortest found equivalent."""
+def tidy(root: Node, keep: frozenset[Node] = frozenset()) -> Node:
+    """``root`` with every elementwise block replaced by its shortest found equivalent.
+
+    Nodes in ``keep`` stay whole (atoms of the blocks around them): they are computed anyway.
+    """
     memo: dict[Node, Node] = {}
 
     def visit(node: Node) -> Node:
         if node in memo:
             return memo[node]
         if _is_block_op(node):
-            result = _tidy_block(node, visit)
+            result = _tidy_block(node, visit, keep)
         elif node.args:
             args = tuple(visit(a) for a in node.args)
             result = node if args == node.args else make_node(node.op, args, node.attrs, node.shape)
@@ -134,25 +142,39 @@ def _block_operations(node: Node) -> int:
     return count
 
 
-def _tidy_block(node: Node, visit: Callable[[Node], Node]) -> Node:
+def _tidy_block(node: Node, visit: Callable[[Node], Node], keep: frozenset[Node]) -> Node:
     if _block_operations(node) > MAX_BLOCK:
         return _rebuild_args(node, visit)
-    block = _Block(visit)
+    block = _Block(visit, keep)
+    block.root = node
     expr = block.to_sympy(node)
     rebuilt_original = block.to_node(expr)
     if rebuilt_original.shape != node.shape:
         return _rebuild_args(node, visit)
-    best, best_ops = rebuilt_original, min(sp.count_ops(expr), _block_operations(node))
+    original_ops = _block_operations(node)
+    best, best_ops = None, original_ops
     expanded, together = sp.expand(expr), sp.together(expr)
-    for candidate in (expanded, sp.factor_terms(expanded), together, sp.factor_terms(together)):
+    candidates = (expr, expanded, sp.factor_terms(expanded), together, sp.factor_terms(together))
+    for candidate in candidates:
         operations = sp.count_ops(candidate)
         if operations < best_ops:
-            rebuilt = block.to_node(candidate)
+            rebuilt = rebuilt_original if candidate is expr else block.to_node(candidate)
             if rebuilt.shape == node.shape:
                 best, best_ops = rebuilt, operations
-    return best if best is not rebuilt_original else _rebuild_args(node, visit)
+    return best if best is not None else _rebuild_args(node, visit)
 
 
 def _rebuild_args(node: Node, visit: Callable[[Node], Node]) -> Node:
     args = tuple(visit(a) for a in node.args)
     return node if args == node.args else make_node(node.op, args, node.attrs, node.shape)
+
+
+def computed_anyway(root: Node) -> frozenset[Node]:
+    """Arithmetic nodes that a non-arithmetic operation needs (``z`` in ``softplus(z)``)."""
+    return frozenset(
+        arg
+        for node in walk(root)
+        if not _is_block_op(node)
+        for arg in node.args
+        if _is_block_op(arg)
+    )

@@ -367,7 +367,8 @@ def test_gradcheck_cli_fails_a_wrong_gradient(tmp_path: Path) -> None:
     assert "max relative error" in passed.stdout and ": ok" in passed.stdout
     source = good.read_text(encoding="utf-8")
     bad = tmp_path / "bad.py"
-    bad.write_text(source.replace("grad_a = _reduce(", "grad_a = 1.01*_reduce("), encoding="utf-8")
+    assert source.count("    da = ") == 2  # in grad and loss_and_grad
+    bad.write_text(source.replace("    da = ", "    da = 1.01 * "), encoding="utf-8")
     failed = run_cli("gradcheck", str(bad))
     assert failed.returncode == 1
     assert "FAILED" in failed.stdout and "(at a)" in failed.stdout

@@ -96,7 +96,7 @@ def test_jacobian_of_a_vector_valued_expression():
     assert data["shape"] == ["n"]
     (row,) = data["jacobian"]
     assert row["jacobian_shape"] == ["n", "d"]
-    assert row["vjp"] == "X.T @ (v * (sigmoid(X @ w) * (1 - sigmoid(X @ w))))"
+    assert row["vjp"] == "X.T @ (v * sigmoid(X @ w) * (1 - sigmoid(X @ w)))"
     assert row["jacobian"] == "X * expand_dims(sigmoid(X @ w) * (1 - sigmoid(X @ w)), axis=1)"
 
 

@@ -15,13 +15,13 @@ Numerically stable form that is evaluated:
 Total loss:
     L = mean over the samples of l
     LaTeX: L = \\frac{1}{n}\\sum_{i=1}^{n} \\left(l_i\\right)
-Gradient (reverse mode on the stable form):
+Gradient (reverse mode on the stable form, per sample):
     dL/db0 = mean over the samples of -y + sigmoid(b0 + b1*x)
       LaTeX: \\frac{\\partial L}{\\partial b_{0}} = \\frac{1}{n}\\sum_{i=1}^{n} \\left(- y +
         \\sigma\\left(b_{0} + b_{1} x\\right)\\right)
-    dL/db1 = mean over the samples of x*(-y + sigmoid(b0 + b1*x))
-      LaTeX: \\frac{\\partial L}{\\partial b_{1}} = \\frac{1}{n}\\sum_{i=1}^{n} \\left(x
-        \\left(- y + \\sigma\\left(b_{0} + b_{1} x\\right)\\right)\\right)
+    dL/db1 = mean over the samples of -x*y + x*sigmoid(b0 + b1*x)
+      LaTeX: \\frac{\\partial L}{\\partial b_{1}} = \\frac{1}{n}\\sum_{i=1}^{n} \\left(- x y +
+        x \\sigma\\left(b_{0} + b_{1} x\\right)\\right)
 
 Numerically stable rewrites ([x] = applied to this loss):
     [ ] 1/(1 + exp(-u)) -> sigmoid(u)
@@ -35,50 +35,73 @@ Numerically stable rewrites ([x] = applied to this loss):
     [x] sigmoid(u) -> exp(-softplus(-u))
     softplus(u) is evaluated as max(u, 0) + log1p(exp(-|u|)), which never overflows;
     the derivative of a step (relu', |u|', sign, Heaviside) is 0 almost everywhere.
-Functions called: _softplus, np.exp.
+Per-sample work runs over blocks of BLOCK samples; sums are accumulated block by block.
 
 Interface:
     PARAMS: tuple of (name, shape) pairs in order; shape () is a scalar parameter.
-    DATA: names of the data arrays, in the order loss/grad take them.
-    loss(params, *data) -> float: the reduced loss.
+    DATA: names of the data arrays, in the order loss/grad take them; DATA_SHAPES their shapes.
+    loss(params, *data) -> float: the loss L.
     grad(params, *data) -> the gradient, in the form params was given.
     loss_and_grad(params, *data) -> (float, gradient): both from one shared pass.
-    hessian(params, *data) -> 2-D array in PARAMS order (modules generated with --hessian).
     params: a flat 1-D array in PARAMS order, or a dict name -> value (the gradient is then a dict).
-    data: arrays of samples that broadcast together; wrong shapes or dtypes raise ValueError.
+    Wrong keys, shapes, counts or dtypes (complex, object, text) and empty data raise ValueError.
     scipy.optimize.minimize(loss_and_grad, x0, args=data, jac=True) works as is.
+    hessian(params, *data) -> 2-D array in PARAMS order (modules generated with --hessian).
+    data: arrays of samples that broadcast together; every element is one sample.
 """
 
 import numpy as np
 
-PARAMS = (("b0", ()), ("b1", ()))
-DATA = ("x", "y")
+PARAMS = (('b0', ()), ('b1', ()))
+DATA = ('x', 'y')
+DATA_SHAPES = (('x', ('n',)), ('y', ('n',)))
 REDUCE = "mean"
+TARGETS = ()  # cross_entropy targets: each row sums to 1
+BLOCK = 16384  # samples per block of per-sample work
 SYMDIFF_VERSION = "0.1.0"
 
 __all__ = ['DATA', 'PARAMS', 'grad', 'loss', 'loss_and_grad']
 
 
 def loss(params, *data):
-    """The loss L (a float).
-
-    L = mean over the samples of -y*log(sigmoid(b0 + b1*x)) - (1 - y)*log(1 - sigmoid(b0
-      + b1*x))
-    """
+    """The loss L (a float)."""
     (b0, b1), _ = _read_params(params)
-    (x, y), shape = _read_data(data)
-    # Forward pass: shared sub-expressions of the loss
-    sum_1 = b0 + b1*x
-    loss_value = float(_reduce(_softplus(sum_1) - sum_1*y, shape))
-    return loss_value
+    (x, y), n = _read_samples(data)
+    x_all = x
+    y_all = y
+    # per-sample work, block by block; S1, S2, ... are sums over all samples
+    S1 = 0.0
+    for start in range(0, n, BLOCK):
+        x = x_all[start : start + BLOCK]
+        y = y_all[start : start + BLOCK]
+        Z1 = b0 + b1 * x
+        S1 += np.sum(_softplus(Z1) - y * Z1)
+    L = S1 / n
+    return float(L)
 
 
 def grad(params, *data):
-    """The gradient dL/dparams.
+    """The gradient dL/dparams, in the form params was given.
 
-    Same form as params: a flat array in PARAMS order, or a dict name -> value.
+    A flat array in PARAMS order, or a dict name -> array.
     """
-    return loss_and_grad(params, *data)[1]
+    (b0, b1), as_dict = _read_params(params)
+    (x, y), n = _read_samples(data)
+    x_all = x
+    y_all = y
+    # per-sample work, block by block; S1, S2, ... are sums over all samples
+    S1 = 0.0
+    S2 = 0.0
+    for start in range(0, n, BLOCK):
+        x = x_all[start : start + BLOCK]
+        y = y_all[start : start + BLOCK]
+        Z1 = b0 + b1 * x
+        Z2 = np.exp(Z1 - _softplus(Z1)) - y
+        S1 += np.sum(Z2)
+        S2 += np.dot(x, Z2)
+    db0 = S1 / n
+    db1 = S2 / n
+    return _pack((db0, db1), as_dict)
 
 
 def loss_and_grad(params, *data):
@@ -87,21 +110,26 @@ def loss_and_grad(params, *data):
     The gradient has the form params had: a flat array in PARAMS order, or a dict.
     """
     (b0, b1), as_dict = _read_params(params)
-    (x, y), shape = _read_data(data)
-    # Forward pass: shared sub-expressions of the loss
-    sum_1 = b0 + b1*x
-    # softplus(b0 + b1*x)
-    softplus_1 = _softplus(sum_1)
-    # Reverse pass: adjoints dl/d(node), each computed once
-    # dl/d(b0 + b1*x)
-    d_sum_1 = np.exp(sum_1 - softplus_1) - y
-    # Loss: L = mean of l
-    loss_value = float(_reduce(softplus_1 - sum_1*y, shape))
-    # Gradient: dL/dparam = mean of dl/dparam, in PARAMS order
-    grad_b0 = _reduce(d_sum_1, shape)
-    grad_b1 = _reduce(d_sum_1*x, shape)
-    gradient = (grad_b0, grad_b1)
-    return loss_value, _pack(gradient, as_dict)
+    (x, y), n = _read_samples(data)
+    x_all = x
+    y_all = y
+    # per-sample work, block by block; S1, S2, ... are sums over all samples
+    S1 = 0.0
+    S2 = 0.0
+    S3 = 0.0
+    for start in range(0, n, BLOCK):
+        x = x_all[start : start + BLOCK]
+        y = y_all[start : start + BLOCK]
+        Z1 = b0 + b1 * x
+        H1 = _softplus(Z1)
+        G1 = np.exp(Z1 - H1) - y
+        S1 += np.sum(H1 - y * Z1)
+        S2 += np.sum(G1)
+        S3 += np.dot(x, G1)
+    L = S1 / n
+    db0 = S2 / n
+    db1 = S3 / n
+    return float(L), _pack((db0, db1), as_dict)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -142,13 +170,16 @@ def _read_params(params):
     values = []
     offset = 0
     for (_, shape), size in zip(PARAMS, _SIZES, strict=True):
-        values.append(flat[offset : offset + size].reshape(shape))
+        values.append(flat[offset] if shape == () else flat[offset : offset + size].reshape(shape))
         offset += size
     return tuple(values), False
 
 
-def _read_data(data):
-    """(data arrays in DATA order as float64, the broadcast shape of the samples)."""
+def _read_samples(data):
+    """(data arrays in DATA order as flat float64 samples, the number of samples n).
+
+    The arrays may have any shapes that broadcast together; every element is one sample.
+    """
     if len(data) != len(DATA):
         raise ValueError(f"expected {len(DATA)} data arrays {DATA}, got {len(data)}")
     arrays = tuple(
@@ -159,29 +190,28 @@ def _read_data(data):
     except ValueError:
         shapes = ", ".join(f"{n} {a.shape}" for n, a in zip(DATA, arrays, strict=True))
         raise ValueError(f"data arrays do not broadcast together: {shapes}") from None
-    if 0 in shape:
+    size = int(np.prod(shape))
+    if size == 0:
         raise ValueError(f"data arrays hold no samples (shape {shape})")
-    return arrays, shape
-
-
-def _reduce(values, shape):
-    """The mean of per-sample values over all samples (a constant counts once per sample)."""
-    values = np.asarray(values)
-    if values.shape != shape:
-        values = np.broadcast_to(values, shape)
-    return np.mean(values)
-
-
-def _softplus(u):
-    """softplus(u) = log(1 + exp(u)) = max(u, 0) + log1p(exp(-|u|)); exp never overflows."""
-    return np.maximum(u, 0) + np.log1p(np.exp(-np.abs(u)))
+    samples = tuple(np.broadcast_to(array, shape).reshape(size) for array in arrays)
+    return samples, size
 
 
 def _pack(gradient, as_dict):
     """The gradient in the form params had: a dict name -> array, or one flat float64 array."""
     if as_dict:
         return {
-            name: np.reshape(value, shape)
+            name: np.array(np.broadcast_to(value, shape), dtype=np.float64)
             for (name, shape), value in zip(PARAMS, gradient, strict=True)
         }
-    return np.concatenate([np.ravel(value) for value in gradient]).astype(np.float64)
+    flat = np.empty(_SIZE)
+    offset = 0
+    for (_, shape), size, value in zip(PARAMS, _SIZES, gradient, strict=True):
+        flat[offset : offset + size] = np.ravel(np.broadcast_to(value, shape))
+        offset += size
+    return flat
+
+
+def _softplus(u):
+    """softplus(u) = log(1 + exp(u)) = max(u, 0) + log1p(exp(-|u|)); exp never overflows."""
+    return np.maximum(u, 0.0) + np.log1p(np.exp(-np.abs(u)))

@@ -14,7 +14,7 @@ Numerically stable form that is evaluated:
 Total loss:
     L = sum over the samples of l
     LaTeX: L = \\sum_{i=1}^{n} \\left(l_i\\right)
-Gradient (reverse mode on the stable form):
+Gradient (reverse mode on the stable form, per sample):
     dL/da = sum over the samples of 2*(a + b*x + c*x**2 - y)
       LaTeX: \\frac{\\partial L}{\\partial a} = \\sum_{i=1}^{n} \\left(2 \\left(a + b x + c
         x^{2} - y\\right)\\right)
@@ -37,47 +37,74 @@ Numerically stable rewrites ([x] = applied to this loss):
     [ ] sigmoid(u) -> exp(-softplus(-u))
     softplus(u) is evaluated as max(u, 0) + log1p(exp(-|u|)), which never overflows;
     the derivative of a step (relu', |u|', sign, Heaviside) is 0 almost everywhere.
-Functions called: none (arithmetic only).
+Per-sample work runs over blocks of BLOCK samples; sums are accumulated block by block.
 
 Interface:
     PARAMS: tuple of (name, shape) pairs in order; shape () is a scalar parameter.
-    DATA: names of the data arrays, in the order loss/grad take them.
-    loss(params, *data) -> float: the reduced loss.
+    DATA: names of the data arrays, in the order loss/grad take them; DATA_SHAPES their shapes.
+    loss(params, *data) -> float: the loss L.
     grad(params, *data) -> the gradient, in the form params was given.
     loss_and_grad(params, *data) -> (float, gradient): both from one shared pass.
-    hessian(params, *data) -> 2-D array in PARAMS order (modules generated with --hessian).
     params: a flat 1-D array in PARAMS order, or a dict name -> value (the gradient is then a dict).
-    data: arrays of samples that broadcast together; wrong shapes or dtypes raise ValueError.
+    Wrong keys, shapes, counts or dtypes (complex, object, text) and empty data raise ValueError.
     scipy.optimize.minimize(loss_and_grad, x0, args=data, jac=True) works as is.
+    hessian(params, *data) -> 2-D array in PARAMS order (modules generated with --hessian).
+    data: arrays of samples that broadcast together; every element is one sample.
 """
 
 import numpy as np
 
-PARAMS = (("a", ()), ("b", ()), ("c", ()))
-DATA = ("x", "y")
+PARAMS = (('a', ()), ('b', ()), ('c', ()))
+DATA = ('x', 'y')
+DATA_SHAPES = (('x', ('n',)), ('y', ('n',)))
 REDUCE = "sum"
+TARGETS = ()  # cross_entropy targets: each row sums to 1
+BLOCK = 16384  # samples per block of per-sample work
 SYMDIFF_VERSION = "0.1.0"
 
 __all__ = ['DATA', 'PARAMS', 'grad', 'hessian', 'loss', 'loss_and_grad']
 
 
 def loss(params, *data):
-    """The loss L (a float).
-
-    L = sum over the samples of (a + b*x + c*x**2 - y)**2
-    """
+    """The loss L (a float)."""
     (a, b, c), _ = _read_params(params)
-    (x, y), shape = _read_data(data)
-    loss_value = float(_reduce((a + b*x + c*x**2 - y)**2, shape))
-    return loss_value
+    (x, y), n = _read_samples(data)
+    x_all = x
+    y_all = y
+    # per-sample work, block by block; S1, S2, ... are sums over all samples
+    S1 = 0.0
+    for start in range(0, n, BLOCK):
+        x = x_all[start : start + BLOCK]
+        y = y_all[start : start + BLOCK]
+        S1 += np.sum((a + b * x + c * x**2 - y)**2)
+    return float(S1)
 
 
 def grad(params, *data):
-    """The gradient dL/dparams.
+    """The gradient dL/dparams, in the form params was given.
 
-    Same form as params: a flat array in PARAMS order, or a dict name -> value.
+    A flat array in PARAMS order, or a dict name -> array.
     """
-    return loss_and_grad(params, *data)[1]
+    (a, b, c), as_dict = _read_params(params)
+    (x, y), n = _read_samples(data)
+    x_all = x
+    y_all = y
+    # per-sample work, block by block; S1, S2, ... are sums over all samples
+    S1 = 0.0
+    S2 = 0.0
+    S3 = 0.0
+    for start in range(0, n, BLOCK):
+        x = x_all[start : start + BLOCK]
+        y = y_all[start : start + BLOCK]
+        T1 = x**2
+        Z1 = a + b * x + c * T1 - y
+        S1 += np.sum(Z1)
+        S2 += np.dot(x, Z1)
+        S3 += np.dot(T1, Z1)
+    da = 2 * S1
+    db = 2 * S2
+    dc = 2 * S3
+    return _pack((da, db, dc), as_dict)
 
 
 def loss_and_grad(params, *data):
@@ -86,22 +113,27 @@ def loss_and_grad(params, *data):
     The gradient has the form params had: a flat array in PARAMS order, or a dict.
     """
     (a, b, c), as_dict = _read_params(params)
-    (x, y), shape = _read_data(data)
-    # Forward pass: shared sub-expressions of the loss
-    sq_1 = x**2
-    # a + b*x + c*x**2 - y
-    sum_1 = a + b*x + c*sq_1 - y
-    # Reverse pass: adjoints dl/d(node), each computed once
-    # dl/d(a + b*x + c*x**2 - y)
-    d_sum_1 = 2*sum_1
-    # Loss: L = sum of l
-    loss_value = float(_reduce(sum_1**2, shape))
-    # Gradient: dL/dparam = sum of dl/dparam, in PARAMS order
-    grad_a = _reduce(d_sum_1, shape)
-    grad_b = _reduce(d_sum_1*x, shape)
-    grad_c = _reduce(d_sum_1*sq_1, shape)
-    gradient = (grad_a, grad_b, grad_c)
-    return loss_value, _pack(gradient, as_dict)
+    (x, y), n = _read_samples(data)
+    x_all = x
+    y_all = y
+    # per-sample work, block by block; S1, S2, ... are sums over all samples
+    S1 = 0.0
+    S2 = 0.0
+    S3 = 0.0
+    S4 = 0.0
+    for start in range(0, n, BLOCK):
+        x = x_all[start : start + BLOCK]
+        y = y_all[start : start + BLOCK]
+        T1 = x**2
+        Z1 = a + b * x + c * T1 - y
+        S1 += np.sum(Z1**2)
+        S2 += np.sum(Z1)
+        S3 += np.dot(x, Z1)
+        S4 += np.dot(T1, Z1)
+    da = 2 * S2
+    db = 2 * S3
+    dc = 2 * S4
+    return float(S1), _pack((da, db, dc), as_dict)
 
 
 def hessian(params, *data):
@@ -110,20 +142,33 @@ def hessian(params, *data):
     Entries in PARAMS order (a 2-D array whatever form params has).
     """
     (_, _, _), _ = _read_params(params)
-    (x, _), shape = _read_data(data)
-    # Forward pass: shared sub-expressions of the loss
-    prod_1 = 2*x
-    sq_1 = x**2
-    # 2*x**2
-    prod_2 = 2*sq_1
-    # Hessian: d2L/dp_i dp_j = sum of d2l/dp_i dp_j (symmetric)
-    hess = np.empty((3, 3))
-    hess[0, 0] = _reduce(2, shape)
-    hess[0, 1] = hess[1, 0] = _reduce(prod_1, shape)
-    hess[0, 2] = hess[2, 0] = _reduce(prod_2, shape)
-    hess[1, 1] = _reduce(prod_1*x, shape)
-    hess[1, 2] = hess[2, 1] = _reduce(prod_1*sq_1, shape)
-    hess[2, 2] = _reduce(prod_2*sq_1, shape)
+    (x, _), n = _read_samples(data)
+    x_all = x
+    # per-sample work, block by block; S1, S2, ... are sums over all samples
+    S1 = 0.0
+    S2 = 0.0
+    S3 = 0.0
+    S4 = 0.0
+    S5 = 0.0
+    for start in range(0, n, BLOCK):
+        x = x_all[start : start + BLOCK]
+        S1 += np.sum(x)
+        S2 += np.sum(x**2)
+        S3 += np.dot(x, x)
+        S4 += np.sum(x**3)
+        S5 += np.sum(x**4)
+    T1 = 2 * S1
+    T2 = 2 * S2
+    T3 = 2 * S3
+    T4 = 2 * S4
+    T5 = 2 * S5
+    hess = np.zeros((3, 3))
+    hess[0, 0] = 2*n
+    hess[0, 1] = hess[1, 0] = T1
+    hess[0, 2] = hess[2, 0] = T2
+    hess[1, 1] = T3
+    hess[1, 2] = hess[2, 1] = T4
+    hess[2, 2] = T5
     return hess
 
 
@@ -165,13 +210,16 @@ def _read_params(params):
     values = []
     offset = 0
     for (_, shape), size in zip(PARAMS, _SIZES, strict=True):
-        values.append(flat[offset : offset + size].reshape(shape))
+        values.append(flat[offset] if shape == () else flat[offset : offset + size].reshape(shape))
         offset += size
     return tuple(values), False
 
 
-def _read_data(data):
-    """(data arrays in DATA order as float64, the broadcast shape of the samples)."""
+def _read_samples(data):
+    """(data arrays in DATA order as flat float64 samples, the number of samples n).
+
+    The arrays may have any shapes that broadcast together; every element is one sample.
+    """
     if len(data) != len(DATA):
         raise ValueError(f"expected {len(DATA)} data arrays {DATA}, got {len(data)}")
     arrays = tuple(
@@ -182,29 +230,23 @@ def _read_data(data):
     except ValueError:
         shapes = ", ".join(f"{n} {a.shape}" for n, a in zip(DATA, arrays, strict=True))
         raise ValueError(f"data arrays do not broadcast together: {shapes}") from None
-    if 0 in shape:
+    size = int(np.prod(shape))
+    if size == 0:
         raise ValueError(f"data arrays hold no samples (shape {shape})")
-    return arrays, shape
-
-
-def _reduce(values, shape):
-    """The sum of per-sample values over all samples (a constant counts once per sample)."""
-    values = np.asarray(values)
-    if values.shape != shape:
-        values = np.broadcast_to(values, shape)
-    return np.sum(values)
-
-
-def _softplus(u):
-    """softplus(u) = log(1 + exp(u)) = max(u, 0) + log1p(exp(-|u|)); exp never overflows."""
-    return np.maximum(u, 0) + np.log1p(np.exp(-np.abs(u)))
+    samples = tuple(np.broadcast_to(array, shape).reshape(size) for array in arrays)
+    return samples, size
 
 
 def _pack(gradient, as_dict):
     """The gradient in the form params had: a dict name -> array, or one flat float64 array."""
     if as_dict:
         return {
-            name: np.reshape(value, shape)
+            name: np.array(np.broadcast_to(value, shape), dtype=np.float64)
             for (name, shape), value in zip(PARAMS, gradient, strict=True)
         }
-    return np.concatenate([np.ravel(value) for value in gradient]).astype(np.float64)
+    flat = np.empty(_SIZE)
+    offset = 0
+    for (_, shape), size, value in zip(PARAMS, _SIZES, gradient, strict=True):
+        flat[offset : offset + size] = np.ravel(np.broadcast_to(value, shape))
+        offset += size
+    return flat

@@ -1,0 +1,133 @@
+"""NumPy source for IR nodes: the one printer every generated module uses.
+
+Operators print as NumPy expressions with Python precedence; every primitive prints with the
+lowering of the primitives table (its stable form); structural operations (sum, matmul,
+logsumexp, ...) have a method each. The printer is strict: an operation it has no method or
+lowering for raises :class:`NoLowering` while the module is generated, never a NameError inside
+it. ``helpers`` collects the template helpers the printed code calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import sympy as sp
+
+from .primitives import PRIMITIVES
+from .sympy_to_ir import NoLowering
+from .tensor import Node, const
+from .tensor_print import ATOM, MUL, NEG, POSTFIX, Printed, TextPrinter
+
+#: Helpers of the template a structural operation needs (primitives name theirs in the table).
+STRUCTURAL_HELPERS = {"logsumexp": "_logsumexp"}
+
+
+class NumpyPrinter(TextPrinter):
+    """NumPy code for a node; shared nodes print as their temporary's name.
+
+    ``dims`` maps a symbolic dimension to the code that holds its size (a local variable).
+    """
+
+    def __init__(self, names: Mapping[Node, str] | None = None) -> None:
+        super().__init__(names)
+        self.helpers: set[str] = set()
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        if name.startswith("op_"):
+            op = name[3:]
+            row = PRIMITIVES.get(op)
+            if row is None:
+                raise NoLowering(f"generated code cannot compute the operation '{op}'")
+            if row.numpy is None:
+                raise NoLowering(
+                    f"'{op}' has no NumPy equivalent, and generated modules use only NumPy "
+                    "(symdiff can still differentiate and print it)"
+                )
+            return lambda node: self.primitive(node, row.numpy, row.helper)
+        raise AttributeError(name)
+
+    def primitive(self, node: Node, lowering: str, helper: str | None) -> Printed:
+        if helper is not None:
+            self.helpers.add(helper)
+        return lowering.format(*(self.visit(a)[0] for a in node.args)), ATOM
+
+    def op_heaviside(self, node: Node) -> Printed:
+        (at_zero,) = node.attrs or (0,)
+        return f"np.heaviside({self.visit(node.args[0])[0]}, {float(at_zero)!r})", ATOM
+
+    def scale(self, c: sp.Expr, x: Node) -> Printed:
+        numerator, denominator = sp.fraction(c)
+        inner, precedence = self.visit(x)
+        if precedence < POSTFIX and not (precedence == MUL and c != -1):
+            inner = f"({inner})"
+        if c == -1:
+            return f"-{inner}", NEG
+        if abs(numerator) == 1 and denominator != 1:
+            sign = "-" if numerator == -1 else ""
+            return f"{sign}{inner} / {self.number(denominator, strict=True)}", MUL
+        return f"{self.number(c)} * {inner}", MUL
+
+    def number(self, value: sp.Expr, strict: bool = False) -> str:
+        text, precedence = self.op_const(const(value))
+        return f"({text})" if precedence < MUL or (strict and precedence == MUL) else text
+
+    def op_const(self, node: Node) -> Printed:
+        value = node.value
+        if not value.free_symbols and not value.is_Rational:
+            number = float(value)
+            return repr(number), ATOM if number >= 0 else NEG
+        if value.free_symbols:  # sizes such as 1/n: Python arithmetic on the dimension names
+            numerator, denominator = sp.fraction(value)
+            if denominator != 1:
+                top = self.number(numerator)
+                return f"{top} / {self.number(denominator, strict=True)}", MUL
+        return super().op_const(node)
+
+    def op_sum(self, node: Node) -> Printed:
+        axis, keepdims = node.attrs
+        options = [] if axis is None else [f"axis={axis}"]
+        options += ["keepdims=True"] if keepdims else []
+        return self.call("np.sum", [self.visit(node.args[0])[0]], options), ATOM
+
+    def op_logsumexp(self, node: Node) -> Printed:
+        axis, keepdims = node.attrs
+        self.helpers.add("_logsumexp")
+        return self.call(
+            "_logsumexp", [self.visit(node.args[0])[0]], [f"axis={axis}", f"keepdims={keepdims}"]
+        ), ATOM
+
+    def op_expand_dims(self, node: Node) -> Printed:
+        return f"np.expand_dims({self.visit(node.args[0])[0]}, {node.attrs[0]})", ATOM
+
+    def op_broadcast_to(self, node: Node) -> Printed:
+        shape = "(" + "".join(f"{d}, " for d in node.shape) + ")"
+        return f"np.broadcast_to({self.visit(node.args[0])[0]}, {shape})", ATOM
+
+    def op_eye(self, node: Node) -> Printed:
+        return f"np.eye({node.attrs[0]})", ATOM
+
+    def op_outer(self, node: Node) -> Printed:
+        return self.call("np.outer", [self.visit(a)[0] for a in node.args]), ATOM
+
+    def op_trace(self, node: Node) -> Printed:
+        return self.call("np.trace", [self.visit(node.args[0])[0]]), ATOM
+
+    def op_softmax(self, node: Node) -> Printed:
+        raise NoLowering("internal error: softmax must be lowered before printing")
+
+    op_log_softmax = op_softmax
+    op_softmax_cross_entropy = op_softmax
+
+    def dot(self, a: Node, b: Node) -> str:
+        """sum(a * b) over two vectors in one pass, without the product array."""
+        return self.call("np.dot", [self.visit(a)[0], self.visit(b)[0]])
+
+
+def print_numpy(node: Node, names: Mapping[Node, str] | None = None) -> str:
+    """One node as NumPy source."""
+    return NumpyPrinter(names)(node)
+
+
+def format_names(names: Sequence[str]) -> str:
+    """``(a, b)`` / ``(a,)`` as code."""
+    return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
