@@ -5,9 +5,11 @@ real subprocesses of the installed ``symdiff`` script and of ``python -m symdiff
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 from click.testing import CliRunner
@@ -254,7 +256,13 @@ def test_symdiff_error_that_is_not_input_exits_1(monkeypatch) -> None:
 
 # --------------------------------------------------------------------------- real processes
 
-SCRIPT = shutil.which("symdiff")
+#: the console script pip installed for this interpreter, not whichever 'symdiff' is first on PATH
+SCRIPT = shutil.which(
+    "symdiff",
+    path=os.pathsep.join(
+        [sysconfig.get_path("scripts"), sysconfig.get_path("scripts", f"{os.name}_user")]
+    ),
+)
 LAUNCHERS = {"script": [SCRIPT] if SCRIPT else None, "module": [sys.executable, "-m", "symdiff"]}
 
 

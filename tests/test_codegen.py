@@ -201,10 +201,15 @@ def cli_modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {case.name: folder / f"{case.name}.py" for case in CASES}
     commands = [cli_args(case, paths[case.name]) for case in CASES]
     for args in commands[:2]:
-        subprocess.run(args, check=True, capture_output=True, timeout=300)
+        subprocess.run(args, check=True, capture_output=True, timeout=300, cwd=folder)
     batch = json.dumps([args[3:] for args in commands[2:]])
     subprocess.run(
-        [sys.executable, "-c", CLI_DRIVER], input=batch, text=True, check=True, timeout=600
+        [sys.executable, "-c", CLI_DRIVER],
+        input=batch,
+        text=True,
+        check=True,
+        timeout=600,
+        cwd=folder,
     )
     return paths
 

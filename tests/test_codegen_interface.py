@@ -6,7 +6,6 @@ import ast
 import os
 import re
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 from golden_support import assert_golden
+from process_support import run_symdiff
 
 import symdiff
 from symdiff.codegen import escape_docstring, template_dir
@@ -22,18 +22,8 @@ from symdiff.errors import InputError, ParseError
 LOGISTIC = "-y*log(sigmoid(b0 + b1*x)) - (1-y)*log(1 - sigmoid(b0 + b1*x))"
 
 
-def run_cli(
-    *args: str, cwd: Path | None = None, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "symdiff", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return run_symdiff(*args, env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import runpy
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from process_support import run_python, run_symdiff
 
 from symdiff.data import load_data
 
@@ -65,13 +64,10 @@ def test_logistic_regression_matches_sklearn():
 def fit_breast_cancer_csv(namespace: dict, *args: str) -> tuple[dict, np.ndarray]:
     """``symdiff fit ... --input breast_cancer.csv --column y=benign`` with Nesterov to gradient
     norm 1e-10, in a subprocess; its JSON result and scikit-learn's b0, w1..w5."""
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "symdiff", "fit", *args, "--input", str(namespace["CSV"]),
-            "--column", "y=benign", "--optimizer", "nesterov:mu=0.9", "--lr", "0.5",
-            "--epochs", "5000", "--gtol", "1e-10", "--format", "json",
-        ],
-        capture_output=True, text=True, timeout=300,
+    done = run_symdiff(
+        "fit", *args, "--input", str(namespace["CSV"]), "--column", "y=benign",
+        "--optimizer", "nesterov:mu=0.9", "--lr", "0.5", "--epochs", "5000", "--gtol", "1e-10",
+        "--format", "json", timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     features, target = namespace["load"]()
@@ -130,10 +126,7 @@ def test_absolute_error_seed_numbers_and_lad_optimum():
 
 
 def test_momentum_escapes_the_local_minimum(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "local_minimum.py"), "--plot", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = run_python(str(EXAMPLES / "local_minimum.py"), "--plot", str(tmp_path), timeout=300)
     assert done.returncode == 0, done.stderr
     lines = dict(line.split(maxsplit=1) for line in done.stdout.splitlines())
     assert lines["gd"].startswith("w = +1.1309  f(w) = -1.0702")

@@ -13,6 +13,7 @@ import threading
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from process_support import run_symdiff
 
 from symdiff.cli import cli
 
@@ -20,13 +21,7 @@ LINE = "(b0 + b1*x - y)**2"
 
 
 def symdiff(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "symdiff", "fit", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    return run_symdiff("fit", *args, env=env)
 
 
 def fit_json(*args: str) -> dict:
@@ -212,7 +207,8 @@ def test_plot_without_matplotlib_says_how_to_install(line_csv, tmp_path):
     blocker = tmp_path / "block"
     blocker.mkdir()
     (blocker / "matplotlib.py").write_text("raise ImportError('No module named matplotlib')\n")
-    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    pythonpath = os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": pythonpath}
     done = symdiff(
         LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
         "--plot", str(tmp_path / "loss.png"), env=env,
@@ -222,7 +218,7 @@ def test_plot_without_matplotlib_says_how_to_install(line_csv, tmp_path):
     assert not (tmp_path / "loss.png").exists()
 
 
-def test_progress_bar_on_a_terminal(line_csv):
+def test_progress_bar_on_a_terminal(line_csv, tmp_path):
     """With stdout on a (pseudo) terminal and a long run, a progress bar appears on stderr."""
     path, *_ = line_csv
     main, secondary = pty.openpty()
@@ -247,7 +243,7 @@ def test_progress_bar_on_a_terminal(line_csv):
                 "--data", "x,y", "--column", "y=target", "--input", str(path),
                 "--optimizer", "sgd", "--lr", "0.001", "--epochs", "30",
             ],
-            stdout=secondary, stderr=secondary, timeout=120,
+            stdout=secondary, stderr=secondary, timeout=120, cwd=tmp_path,
         ).returncode  # fmt: skip
     finally:
         os.close(secondary)

@@ -13,6 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from process_support import run_python
+
+import symdiff
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +40,8 @@ def test_wheel_contains_the_templates_and_an_installed_copy_finds_them(tmp_path)
     (wheel,) = dist.glob("symdiff-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     templates = sorted(n for n in names if n.startswith("symdiff/templates/"))
-    expected = sorted(f"symdiff/templates/{p.name}" for p in (ROOT / "symdiff" / "templates").glob("*.jinja"))
+    shipped = (ROOT / "symdiff" / "templates").glob("*.jinja")
+    expected = sorted(f"symdiff/templates/{p.name}" for p in shipped)
     assert expected, "templates/ holds no .jinja file"
     assert set(expected) <= set(templates)
     assert "symdiff/cli/__init__.py" in names and "symdiff/__main__.py" in names
@@ -53,8 +57,9 @@ def test_wheel_contains_the_templates_and_an_installed_copy_finds_them(tmp_path)
         "print(symdiff.__file__); "
         "print(json.dumps(sorted(p.name for p in "
         "importlib.resources.files('symdiff.templates').iterdir() if p.name.endswith('.jinja')))); "
-        "m = symdiff.compile_tensor('mean((X @ w - y)**2)', {'X': ('n', 3), 'w': (3,), 'y': ('n',)}, "
-        "['w']); print(m.loss({'w': [1.0, 2.0, 3.0]}, [[1.0, 0.0, 0.0]], [0.0]))"
+        "m = symdiff.compile_tensor('mean((X @ w - y)**2)', "
+        "{'X': ('n', 3), 'w': (3,), 'y': ('n',)}, ['w']); "
+        "print(m.loss({'w': [1.0, 2.0, 3.0]}, [[1.0, 0.0, 0.0]], [0.0]))"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     result = subprocess.run(
@@ -65,3 +70,14 @@ def test_wheel_contains_the_templates_and_an_installed_copy_finds_them(tmp_path)
     assert location.startswith(str(target))
     assert json.loads(found) == [name.rsplit("/", 1)[1] for name in expected]
     assert float(tensor_loss) == 1.0  # the tensor template is found from the installed copy
+
+
+def test_the_tests_and_their_subprocesses_import_the_installed_symdiff() -> None:
+    """tests/conftest.py takes the checkout off sys.path (in every xdist worker too) and
+    process_support starts subprocesses outside it: both import the installed package, unless a
+    developer set SYMDIFF_TEST_CHECKOUT=1 to test the checkout."""
+    here = Path(symdiff.__file__).resolve()
+    child = run_python("-c", "import symdiff; print(symdiff.__file__)")
+    assert child.returncode == 0, child.stderr
+    assert Path(child.stdout.strip()).resolve() == here
+    assert here.is_relative_to(ROOT) == (os.environ.get("SYMDIFF_TEST_CHECKOUT") == "1")

@@ -14,7 +14,7 @@ import sympy as sp
 from click.testing import CliRunner
 from derivative_oracles import close, high_precision, sample_points
 from golden_support import assert_golden, assert_valid_latex
-from process_support import run_symdiff
+from process_support import run_python, run_symdiff
 from test_corpus import CORPUS
 
 from symdiff.cli import cli
@@ -267,9 +267,7 @@ def test_cli_in_a_real_subprocess() -> None:
 
 def test_seed_walkthrough_example_runs_and_shows_the_seed_numbers() -> None:
     script = Path(__file__).parent.parent / "examples" / "seed_walkthrough.py"
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
-    )
+    done = run_python(str(script))
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "Answer: d/dx (2*x**3 + 5) = 6*x**2" in out
