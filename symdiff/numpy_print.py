@@ -72,16 +72,26 @@ class NumpyPrinter(TextPrinter):
         return f"({text})" if precedence < MUL or (strict and precedence == MUL) else text
 
     def op_const(self, node: Node) -> Printed:
+        """Numbers as float literals; sizes such as n/2 or log(2)/n as arithmetic on dimensions."""
         value = node.value
-        if not value.free_symbols and not value.is_Rational:
+        if not value.free_symbols:
+            if value.is_Rational:
+                return super().op_const(node)
             number = float(value)
             return repr(number), ATOM if number >= 0 else NEG
-        if value.free_symbols:  # sizes such as 1/n: Python arithmetic on the dimension names
-            numerator, denominator = sp.fraction(value)
-            if denominator != 1:
-                top = self.number(numerator)
-                return f"{top} / {self.number(denominator, strict=True)}", MUL
-        return super().op_const(node)
+        coefficient, sizes = value.as_independent(*value.free_symbols, as_Add=False)
+        if isinstance(sizes, sp.Add) or not sizes.free_symbols:
+            raise NoLowering(f"internal error: cannot print the constant {value}")
+        numerator, denominator = sp.fraction(sizes)
+        text = str(numerator) if coefficient == 1 else f"{self.number(coefficient)} * {numerator}"
+        if numerator == 1 and coefficient != 1:
+            text = self.number(coefficient)
+        if denominator != 1:
+            bottom = str(denominator)
+            bottom = bottom if denominator.is_Symbol else f"({bottom})"
+            return f"{text} / {bottom}", MUL
+        return text, MUL if not numerator.is_Symbol or coefficient != 1 else ATOM
+
 
     def op_sum(self, node: Node) -> Printed:
         axis, keepdims = node.attrs

@@ -20,6 +20,7 @@ import sympy as sp
 
 from .errors import ParseError
 from .functions import expm1, log1p, relu, sigmoid, softplus
+from .primitives import COMPOSITES, SYMPY, Composite
 
 #: Longest accepted input, in characters.
 MAX_LENGTH = 10_000
@@ -278,14 +279,6 @@ def flatten_chain(node: ast.BinOp) -> list[tuple[type[ast.operator] | None, ast.
 # --------------------------------------------------------------------------- scalar builder
 
 
-def _log(*args: sp.Expr) -> sp.Expr:
-    return sp.log(args[0]) if len(args) == 1 else sp.log(args[0]) / sp.log(args[1])
-
-
-def _logsumexp(*args: sp.Expr) -> sp.Expr:
-    return sp.log(sp.Add(*[sp.exp(a) for a in args]))
-
-
 @dataclass(frozen=True)
 class FunctionSpec:
     """A function the parser admits: how many arguments, and how to build it."""
@@ -299,10 +292,7 @@ class FunctionSpec:
 #: Functions a user may call, by the name they type.
 FUNCTIONS: dict[str, FunctionSpec] = {
     "exp": FunctionSpec(sp.exp, doc="e**x"),
-    "log": FunctionSpec(_log, 1, 2, "natural log; log(x, b) is log base b"),
     "ln": FunctionSpec(sp.log, doc="natural log"),
-    "log2": FunctionSpec(lambda x: sp.log(x) / sp.log(2), doc="log base 2"),
-    "log10": FunctionSpec(lambda x: sp.log(x) / sp.log(10), doc="log base 10"),
     "log1p": FunctionSpec(log1p, doc="log(1 + x)"),
     "expm1": FunctionSpec(expm1, doc="exp(x) - 1"),
     "sqrt": FunctionSpec(sp.sqrt, doc="x**(1/2)"),
@@ -328,15 +318,16 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "logistic": FunctionSpec(sigmoid, doc="same as sigmoid"),
     "relu": FunctionSpec(relu, doc="max(x, 0)"),
     "softplus": FunctionSpec(softplus, doc="log(1 + exp(x))"),
-    "silu": FunctionSpec(lambda x: x * sigmoid(x), doc="x*sigmoid(x)"),
-    "swish": FunctionSpec(lambda x: x * sigmoid(x), doc="x*sigmoid(x)"),
-    "gelu": FunctionSpec(
-        lambda x: x * (1 + sp.erf(x / sp.sqrt(2))) / 2, doc="x*(1 + erf(x/sqrt(2)))/2"
-    ),
-    "logsumexp": FunctionSpec(_logsumexp, 2, None, "log(exp(a) + exp(b) + ...)"),
-    "min": FunctionSpec(sp.Min, 2, None, "smallest argument"),
-    "max": FunctionSpec(sp.Max, 2, None, "largest argument"),
 }
+
+
+
+def _composite(row: Composite) -> FunctionSpec:
+    return FunctionSpec(lambda *args: row.build(args, SYMPY), row.min_args, row.max_args, row.doc)
+
+
+FUNCTIONS.update({name: _composite(row) for name, row in COMPOSITES.items()})
+FUNCTIONS = dict(sorted(FUNCTIONS.items()))
 
 #: Constants by name (``e`` may be declared a plain symbol instead).
 CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "e": sp.E}

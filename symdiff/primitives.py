@@ -146,12 +146,12 @@ _ROWS: tuple[Primitive, ...] = (
               lambda args, y, f: (f.heaviside(args[0] - args[1], f.half),
                                   f.heaviside(args[1] - args[0], f.half)),
               "d max(a, b) = H(a - b) da + H(b - a) db  (1/2 each at a tie)",
-              "np.maximum({0}, {1})", max, r"\max", aliases=("max",)),
+              "np.maximum({0}, {1})", max, r"\max"),
     Primitive("minimum", 2, sp.Min,
               lambda args, y, f: (f.heaviside(args[1] - args[0], f.half),
                                   f.heaviside(args[0] - args[1], f.half)),
               "d min(a, b) = H(b - a) da + H(a - b) db  (1/2 each at a tie)",
-              "np.minimum({0}, {1})", min, r"\min", aliases=("min",)),
+              "np.minimum({0}, {1})", min, r"\min"),
     Primitive("logaddexp", 2, None,
               lambda args, y, f: (f.sigmoid(args[0] - args[1]), f.sigmoid(args[1] - args[0])),
               "d logaddexp(a, b) = sigmoid(a - b) da + sigmoid(b - a) db",
@@ -205,3 +205,58 @@ SYMPY = SimpleNamespace(
 def sympy_derivative(row: Primitive, u: sp.Expr) -> sp.Expr:
     """f'(u) of a one-argument primitive, as SymPy."""
     return row.partials((u,), row.sympy(u), SYMPY)[0]
+
+
+@dataclass(frozen=True)
+class Composite:
+    """A function typed by users that is defined by primitives: ``build(args, f)``.
+
+    ``f`` is a namespace of primitives (:data:`SYMPY`, or the IR's), so one definition serves
+    the SymPy parser and the tensor parser alike.
+    """
+
+    name: str
+    min_args: int
+    max_args: int | None
+    build: Callable[[tuple[Any, ...], Any], Any]
+    doc: str
+
+
+def _fold(function: str) -> Callable[[tuple[Any, ...], Any], Any]:
+    def build(args: tuple[Any, ...], f: Any) -> Any:
+        result = args[0]
+        for arg in args[1:]:
+            result = getattr(f, function)(result, arg)
+        return result
+
+    return build
+
+
+def _log_base(args: tuple[Any, ...], f: Any) -> Any:
+    return f.log(args[0]) if len(args) == 1 else f.log(args[0]) / f.log(args[1])
+
+
+def _log_sum_exp(args: tuple[Any, ...], f: Any) -> Any:
+    total = f.exp(args[0])
+    for arg in args[1:]:
+        total = total + f.exp(arg)
+    return f.log(total)
+
+
+_COMPOSITE_ROWS: tuple[Composite, ...] = (
+    Composite("log", 1, 2, _log_base, "natural log; log(x, b) is log base b"),
+    Composite("log2", 1, 1, lambda a, f: f.log(a[0]) / f.log(2), "log base 2"),
+    Composite("log10", 1, 1, lambda a, f: f.log(a[0]) / f.log(10), "log base 10"),
+    Composite("silu", 1, 1, lambda a, f: a[0] * f.sigmoid(a[0]), "x*sigmoid(x)"),
+    Composite("swish", 1, 1, lambda a, f: a[0] * f.sigmoid(a[0]), "x*sigmoid(x)"),
+    Composite(
+        "gelu", 1, 1, lambda a, f: a[0] * (1 + f.erf(a[0] / f.sqrt(2))) / 2,
+        "x*(1 + erf(x/sqrt(2)))/2",
+    ),
+    Composite("logsumexp", 2, None, _log_sum_exp, "log(exp(a) + exp(b) + ...)"),
+    Composite("max", 2, None, _fold("maximum"), "largest argument"),
+    Composite("min", 2, None, _fold("minimum"), "smallest argument"),
+)  # fmt: skip
+
+#: Functions typed by users that are built from primitives, by typed name.
+COMPOSITES: dict[str, Composite] = {row.name: row for row in _COMPOSITE_ROWS}

@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import sympy as sp
 
 from .errors import InputError, ParseError, ShapeError
 from .parse import MAX_DEPTH, SourceTree, check_name, check_power_size, flatten_chain, parse_tree
-from .primitives import PRIMITIVES
+from .primitives import BY_TYPED_NAME, COMPOSITES, PRIMITIVES, Composite
 
 Dim = int | str
 Shape = tuple[Dim, ...]
@@ -758,9 +759,28 @@ def _unary(op: str) -> TensorFunction:
     return TensorFunction(lambda a: elementwise(op, a), doc=f"elementwise {op}")
 
 
+def _ir_function(name: str) -> Callable[..., Node]:
+    return lambda *args: apply(name, *as_nodes(args))
+
+
+def as_nodes(values: Iterable[object]) -> tuple[Node, ...]:
+    return tuple(as_node(v) for v in values)
+
+
+#: The IR namespace of primitives (for ``Primitive.partials`` and ``Composite.build``).
+IR_FUNCTIONS = SimpleNamespace(
+    **{
+        **{name: _ir_function(name) for name in PRIMITIVES},
+        "heaviside": lambda u, at_zero=0: elementwise("heaviside", as_node(u), at_zero),
+        "pi": const(sp.pi),
+        "half": sp.Rational(1, 2),
+    }
+)
+
+
 #: Functions a tensor expression may call, by the name typed.
 TENSOR_FUNCTIONS: dict[str, TensorFunction] = {
-    **{op: _unary(op) for op in ELEMENTWISE},
+    **{typed: _unary(row.name) for typed, row in BY_TYPED_NAME.items() if row.arity == 1},
     "sum": TensorFunction(sum_, 1, ("axis", "keepdims"), "sum over all elements or an axis"),
     "mean": TensorFunction(mean, 1, ("axis", "keepdims"), "mean over all elements or an axis"),
     "softmax": TensorFunction(softmax, 1, ("axis",), "softmax over an axis (last by default)"),
@@ -862,8 +882,16 @@ class _TensorBuilder:
         spec = TENSOR_FUNCTIONS.get(name)
         if name == "eye":
             return self._eye(node)
+        if name == "heaviside" and len(node.args) == 2 and not node.keywords:
+            at_zero = self.build(node.args[1])
+            if not is_const(at_zero):
+                raise self.source.error("heaviside(u, c): c must be a constant", node.args[1])
+            return elementwise("heaviside", self.build(node.args[0]), at_zero.value)
+        composite = COMPOSITES.get(name)
+        if composite is not None and (spec is None or len(node.args) != spec.arity):
+            return self._composite(composite, node)
         if spec is None:
-            known = ", ".join(sorted([*TENSOR_FUNCTIONS, "eye"]))
+            known = ", ".join(sorted({*TENSOR_FUNCTIONS, *COMPOSITES, "eye"}))
             raise self.source.error(f"unknown function '{name}' (known: {known})", node)
         if len(node.args) != spec.arity:
             plural = "s" if spec.arity != 1 else ""
@@ -883,6 +911,26 @@ class _TensorBuilder:
         if "keepdims" in options:
             options["keepdims"] = bool(options["keepdims"])  # type: ignore[assignment]
         return spec.build(*args, **options)
+
+    def _composite(self, composite: Composite, node: ast.Call) -> Node:
+        """log(x, b), max(a, b, ...), logsumexp(a, b, ...), gelu(x) ... from the table."""
+        count = len(node.args)
+        most = composite.max_args
+        if node.keywords or count < composite.min_args or (most is not None and count > most):
+            bounds = (
+                f"{composite.min_args}"
+                if most == composite.min_args
+                else (
+                    f"at least {composite.min_args}"
+                    if most is None
+                    else f"{composite.min_args} to {most}"
+                )
+            )
+            raise self.source.error(
+                f"{composite.name}() takes {bounds} argument(s) ({composite.doc}), got {count}",
+                node,
+            )
+        return composite.build(tuple(self.build(arg) for arg in node.args), IR_FUNCTIONS)
 
     def _eye(self, node: ast.Call) -> Node:
         if len(node.args) != 1 or node.keywords:
@@ -925,7 +973,7 @@ def parse_tensor(text: str, shapes: Mapping[str, Shape]) -> Node:
         dims = {d for d in shape if isinstance(d, str)}
         if dims & set(shapes):
             raise InputError(f"dimension name {sorted(dims & set(shapes))[0]!r} is also a symbol")
-    source = parse_tree(text, [*TENSOR_FUNCTIONS, "eye"])
+    source = parse_tree(text, [*TENSOR_FUNCTIONS, *COMPOSITES, "eye"])
     builder = _TensorBuilder(source, shapes)
     try:
         return builder.build(source.tree)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import sympy as sp
 
 from .errors import InputError, ShapeError, UnknownFunctionError
 from .primitives import PRIMITIVES, Primitive
 from .tensor import (
+    IR_FUNCTIONS,
     Node,
     Shape,
     add,
@@ -191,21 +191,6 @@ def _softmax_cross_entropy(y: Node, g: Node) -> Adjoints:
 
 
 # --------------------------------------------------------------------------- elementwise
-
-
-def _ir_function(name: str) -> Callable[..., Node]:
-    return lambda *args: apply(name, *args)
-
-
-#: The IR namespace for ``Primitive.partials``: the table's derivative formulas, built as nodes.
-IR_FUNCTIONS = SimpleNamespace(
-    **{
-        **{name: _ir_function(name) for name in PRIMITIVES},
-        "heaviside": lambda u, at_zero=0: elementwise("heaviside", u, at_zero),
-        "pi": const(sp.pi),
-        "half": sp.Rational(1, 2),
-    }
-)
 
 
 def _elementwise_rule(row: Primitive) -> VJPRule:

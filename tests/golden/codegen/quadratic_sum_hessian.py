@@ -163,7 +163,7 @@ def hessian(params, *data):
     T4 = 2 * S4
     T5 = 2 * S5
     hess = np.zeros((3, 3))
-    hess[0, 0] = 2*n
+    hess[0, 0] = 2 * n
     hess[0, 1] = hess[1, 0] = T1
     hess[0, 2] = hess[2, 0] = T2
     hess[1, 1] = T3
