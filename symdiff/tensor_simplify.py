@@ -12,7 +12,7 @@ dropped. Blocks with more than ``MAX_BLOCK`` operations are left alone (time).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import sympy as sp
 
@@ -111,6 +111,11 @@ def tidy(root: Node, keep: frozenset[Node] = frozenset()) -> Node:
 
     Nodes in ``keep`` stay whole (atoms of the blocks around them): they are computed anyway.
     """
+    return tidy_all([root], keep)[0]
+
+
+def tidy_all(roots: Sequence[Node], keep: frozenset[Node] = frozenset()) -> list[Node]:
+    """``tidy`` of several roots at once: a block they share is simplified once."""
     memo: dict[Node, Node] = {}
 
     def visit(node: Node) -> Node:
@@ -126,9 +131,19 @@ def tidy(root: Node, keep: frozenset[Node] = frozenset()) -> Node:
         memo[node] = result
         return result
 
-    for node in walk(root):  # children first: no deep recursion
-        visit(node)
-    return memo[root]
+    order = walk(list(roots))
+    size: dict[Node, int] = {}
+    for node in order:  # operations in the block under a node, capped
+        inner = sum(size.get(a, 0) for a in node.args if _is_block_op(a) and a not in keep)
+        size[node] = min(1 + inner, MAX_BLOCK + 1) if _is_block_op(node) else 0
+    points = set(roots) | set(keep)
+    for node in order:  # a block is simplified from its top: where a non-block or big node uses it
+        if not _is_block_op(node) or size[node] > MAX_BLOCK:
+            points.update(node.args)
+    for node in order:  # children first: no deep recursion
+        if not _is_block_op(node) or node in points:
+            visit(node)
+    return [visit(root) for root in roots]
 
 
 def _block_operations(node: Node) -> int:

@@ -207,7 +207,10 @@ def _pack(gradient, as_dict):
     flat = np.empty(_SIZE)
     offset = 0
     for (_, shape), size, value in zip(PARAMS, _SIZES, gradient, strict=True):
-        flat[offset : offset + size] = np.ravel(np.broadcast_to(value, shape))
+        if shape == ():
+            flat[offset] = value
+        else:
+            flat[offset : offset + size] = np.ravel(np.broadcast_to(value, shape))
         offset += size
     return flat
 
