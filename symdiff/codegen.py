@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sympy as sp
-from sympy.core.parameters import distribute
 
 from . import __version__
 from .assemble import MODULE_INTERFACE as INTERFACE
@@ -30,11 +29,12 @@ from .assemble import RESERVED_NAMES, ModuleText, check_user_names, load_generat
 from .errors import InputError
 from .parse import check_name, make_symbol, parse
 from .program import Namer, differentiate
-from .rewrites import REWRITE_FORMULAS
-from .stable import stabilize
+from .rewrites import REWRITE_FORMULAS, stabilize
 from .sympy_to_ir import to_ir
 from .templating import environment, shipped_template_dir
-from .tensor import Node, const, dim_expr, mul, sum_
+from .tensor import Node, const, dim_expr, mul, recording_rewrites, sum_
+from .tensor_print import to_latex, to_text, tree_size
+from .tensor_simplify import computed_anyway, tidy
 
 __all__ = [
     "MODULE_INTERFACE",
@@ -78,8 +78,6 @@ class LossModel:
 
     text: str
     expression: sp.Expr
-    stable: sp.Expr
-    rewrites: tuple[str, ...]
     params: tuple[sp.Symbol, ...]
     data: tuple[sp.Symbol, ...]
     reduce: str
@@ -110,7 +108,7 @@ def prepare(
     reduce: str = "mean",
     name: str = "model",
 ) -> LossModel:
-    """Parse and check the per-sample loss, its parameters and data names; apply stable rewrites."""
+    """Parse and check the per-sample loss, its parameters and data names."""
     if not isinstance(loss, str):
         raise InputError(f"the loss must be text, got {type(loss).__name__}")
     if reduce not in REDUCTIONS:
@@ -137,13 +135,9 @@ def prepare(
     unused = [n for n in param_names if symbols[n] not in expression.free_symbols]
     if unused:
         raise InputError(f"parameter '{unused[0]}' does not occur in the loss")
-    with distribute(False):
-        stable, rewrites = stabilize(expression)
     return LossModel(
         text=loss,
         expression=expression,
-        stable=stable,
-        rewrites=rewrites,
         params=tuple(symbols[n] for n in param_names),
         data=tuple(symbols[n] for n in data_names),
         reduce=reduce,
@@ -203,17 +197,18 @@ def _reduction_latex(model: LossModel, inner: str) -> str:
     return rf"{prefix} \left({inner}\right)"
 
 
-def _gradient_formulas(model: LossModel, gradients: Sequence[sp.Expr] | None) -> list[str]:
+def _gradient_formulas(model: LossModel, gradients: Sequence[Node]) -> list[str]:
+    """dL/dp in symdiff's syntax and LaTeX, within the docstring's size budget."""
     lines: list[str] = []
     budget = DOC_FORMULA_BUDGET
-    for param, value in zip(model.params, gradients or [None] * len(model.params), strict=True):
-        text = str(value) if value is not None else ""
+    for param, value in zip(model.params, gradients, strict=True):
+        text = to_text(value) if tree_size(value) <= MAX_DOC_FORMULA // 2 else ""
         budget -= len(text)
-        if value is None or len(text) > MAX_DOC_FORMULA or budget < 0:
+        if not text or len(text) > MAX_DOC_FORMULA or budget < 0:
             lines += _doc_lines(f"dL/d{param.name}: too long to print; see loss_and_grad", "    ")
             continue
-        lines += _doc_lines(f"dL/d{param.name} = {_reduction_text(model, text)}", "    ")
-        latex = _reduction_latex(model, sp.latex(value))
+        lines += _doc_lines(f"dL/d{param.name} = {text}", "    ")
+        latex = to_latex(value)
         lines += _doc_lines(
             rf"LaTeX: \frac{{\partial L}}{{\partial {sp.latex(param)}}} = {latex}", "      "
         )
@@ -222,7 +217,8 @@ def _gradient_formulas(model: LossModel, gradients: Sequence[sp.Expr] | None) ->
 
 def module_doc(
     model: LossModel,
-    gradients: Sequence[sp.Expr] | None,
+    stable: str,
+    gradients: Sequence[Node],
     hessian: bool,
     applied: Iterable[str] = (),
 ) -> list[str]:
@@ -241,11 +237,11 @@ def module_doc(
         *_doc_lines(str(model.expression), "    "),
         *_doc_lines(f"LaTeX: {sp.latex(model.expression)}", "    "),
         "Numerically stable form that is evaluated:",
-        *_doc_lines(str(model.stable), "    "),
+        *_doc_lines(stable, "    "),
         "Total loss:",
         *_doc_lines(f"L = {_reduction_text(model, 'l')}", "    "),
         *_doc_lines(f"LaTeX: L = {_reduction_latex(model, 'l_i')}", "    "),
-        "Gradient (reverse mode on the stable form, per sample):",
+        "Gradient (reverse mode on the stable form; a data name stands for all n samples):",
         *_gradient_formulas(model, gradients),
         "",
         "Numerically stable rewrites ([x] = applied to this loss):",
@@ -284,7 +280,11 @@ def per_sample_loss(model: LossModel, sample_dim: str) -> Node:
     """L = mean (or sum) over the samples of l, as IR: parameters (), data (n,)."""
     shapes = {p.name: () for p in model.params}
     shapes.update({d.name: (sample_dim,) for d in model.data})
-    per_sample = to_ir(model.expression, shapes)
+    return reduce_samples(to_ir(model.expression, shapes), model, sample_dim)
+
+
+def reduce_samples(per_sample: Node, model: LossModel, sample_dim: str) -> Node:
+    """The mean (or sum) of the per-sample values over the samples."""
     if not model.data:
         return per_sample
     if sample_dim not in per_sample.shape:  # the same value for every sample
@@ -293,13 +293,6 @@ def per_sample_loss(model: LossModel, sample_dim: str) -> Node:
         )
     total = sum_(per_sample)
     return mul(const(1 / dim_expr(sample_dim)), total) if model.reduce == "mean" else total
-
-
-def _doc_gradients(model: LossModel) -> tuple[sp.Expr, ...] | None:
-    """Per-sample gradient formulas for the docstring, or None when they would be too long."""
-    if len(str(model.stable)) * len(model.params) > 4 * DOC_FORMULA_BUDGET:
-        return None
-    return tuple(sp.diff(model.stable, p) for p in model.params)
 
 
 def generate(
@@ -319,18 +312,22 @@ def generate(
     model = prepare(loss, params, data, reduce=reduce, name=name)
     names = [p.name for p in model.params] + [d.name for d in model.data]
     sample_dim = sample_dimension(names)
-    program = differentiate(
-        per_sample_loss(model, sample_dim),
-        {p.name: () for p in model.params},
-        {d.name: (sample_dim,) for d in model.data},
-        sample_dim=sample_dim if model.data else None,
-        hessian=hessian,
-    )
-    with distribute(False):
-        gradients = _doc_gradients(model)
-    applied = set(model.rewrites) | set(program.applied)
+    shapes = {p.name: () for p in model.params}
+    shapes.update({d.name: (sample_dim,) for d in model.data})
+    with recording_rewrites() as applied:
+        per_sample = to_ir(model.expression, shapes)
+        program = differentiate(
+            reduce_samples(per_sample, model, sample_dim),
+            {p.name: () for p in model.params},
+            {d.name: (sample_dim,) for d in model.data},
+            sample_dim=sample_dim if model.data else None,
+            hessian=hessian,
+        )
+    (stable,), _ = stabilize([per_sample])
+    stable = tidy(stable, computed_anyway(stable))
+    gradients = program.gradient_forms
     text = ModuleText(
-        doc=module_doc(model, gradients, hessian, applied),
+        doc=module_doc(model, to_text(stable), gradients, hessian, {*applied, *program.applied}),
         constants=[f'REDUCE = "{model.reduce}"'],
     )
     return render_module(program, text, None if templates is None else str(templates))

@@ -54,6 +54,8 @@ REWRITE_FORMULAS: dict[str, str] = {
     "expm1": "exp(x) - 1 -> expm1(x)",
     "softplus_reflection": "softplus(-u) -> softplus(u) - u  (when softplus(u) is computed too)",
     "sigmoid_via_softplus": "sigmoid(u) -> exp(-softplus(-u))",
+    "log_softmax": "log(softmax(Z)) -> log_softmax(Z) = Z - logsumexp(Z)",
+    "softmax_cross_entropy": "cross_entropy(Y, softmax(Z)) -> one node, gradient softmax(Z) - Y",
 }
 
 

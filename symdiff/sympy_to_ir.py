@@ -44,8 +44,11 @@ def _convert(e: sp.Basic, convert, shapes: Mapping[str, Shape]) -> Node:  # type
         return var(e.name, tuple(shapes.get(e.name, ())))
     if e.is_number:
         return const(e)
-    if isinstance(e, sp.Add):
-        return _chain([convert(a) for a in e.args], add)
+    if isinstance(e, sp.Add):  # led by a positive term: a - b, not -b + a
+        terms = list(e.args)
+        leading = next((t for t in terms if not t.could_extract_minus_sign()), terms[0])
+        terms.remove(leading)
+        return _chain([convert(a) for a in [leading, *terms]], add)
     if isinstance(e, sp.Mul):
         return _chain([convert(a) for a in e.args], mul)
     if isinstance(e, sp.Pow):

@@ -15,9 +15,11 @@ builder over its ``ast``; nothing the user typed is ever evaluated.
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
@@ -135,6 +137,27 @@ def const(value: object) -> Node:
     if not isinstance(number, sp.Expr):
         raise TypeError(f"constant must be a number, got {value!r}")
     return make_node("const", (), (number,), ())
+
+
+_REWRITES: ContextVar[list[str] | None] = ContextVar("symdiff_rewrites", default=None)
+
+
+@contextlib.contextmanager
+def recording_rewrites() -> Iterator[list[str]]:
+    """Collect the names of the stabilising rewrites the constructors apply meanwhile."""
+    applied: list[str] = []
+    token = _REWRITES.set(applied)
+    try:
+        yield applied
+    finally:
+        _REWRITES.reset(token)
+
+
+def note_rewrite(name: str) -> None:
+    """Record that a constructor applied the stabilising rewrite ``name`` (if recording)."""
+    applied = _REWRITES.get()
+    if applied is not None:
+        applied.append(name)
 
 
 def as_node(value: object) -> Node:
@@ -401,6 +424,8 @@ def transpose(a: Node) -> Node:
 def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
     """Sum over all elements (axis None) or one axis."""
     axis = _axis(a, axis)
+    if a.ndim == 1 and not keepdims:  # the only axis of a vector is all of it
+        axis = None
     if axis is None:
         shape: Shape = tuple(1 for _ in a.shape) if keepdims else ()
         axes: list[int] = list(range(a.ndim))
@@ -493,12 +518,15 @@ def elementwise(op: str, a: Node, at_zero: object = 0) -> Node:
         if a.op == "exp":
             return a.args[0]
         if a.op == "sigmoid":  # log(sigmoid(z)) = -softplus(-z)
+            note_rewrite("log_sigmoid")
             return neg(elementwise("softplus", neg(a.args[0])))
         if a.op == "softmax":
+            note_rewrite("log_softmax")
             return make_node("log_softmax", a.args, a.attrs, a.shape)
         if a.op == "add" and is_const(a.args[0], 1):  # log(1 - sigmoid(z)) = -softplus(z)
             c, x = scaled(a.args[1])
             if c == -1 and x.op == "sigmoid" and x.shape == a.shape:
+                note_rewrite("log_one_minus_sigmoid")
                 return neg(elementwise("softplus", x.args[0]))
     if op == "exp" and a.op == "log_softmax":
         return make_node("softmax", a.args, a.attrs, a.shape)
@@ -585,6 +613,7 @@ def cross_entropy(targets: Node, probabilities: Node) -> Node:
     fusable = probabilities.op == "softmax" and probabilities.attrs == (last,)
     if fusable and targets.op == "var":  # generated code checks that Y's rows sum to 1
         logits = probabilities.args[0]
+        note_rewrite("softmax_cross_entropy")
         return make_node("softmax_cross_entropy", (targets, logits), (), ())
     rows = dim_expr(targets.shape[0]) if targets.ndim == 2 else sp.Integer(1)
     return scale(-1 / rows, sum_(mul(targets, elementwise("log", probabilities))))

@@ -11,17 +11,17 @@ Per-sample loss l, as symdiff reads it:
     LaTeX: - y \\log{\\left(\\sigma\\left(b_{0} + b_{1} x\\right) \\right)} - \\left(1 -
       y\\right) \\log{\\left(1 - \\sigma\\left(b_{0} + b_{1} x\\right) \\right)}
 Numerically stable form that is evaluated:
-    -y*(b0 + b1*x) + softplus(b0 + b1*x)
+    softplus(b0 + b1 * x) - y * (b0 + b1 * x)
 Total loss:
     L = mean over the samples of l
     LaTeX: L = \\frac{1}{n}\\sum_{i=1}^{n} \\left(l_i\\right)
-Gradient (reverse mode on the stable form, per sample):
-    dL/db0 = mean over the samples of -y + sigmoid(b0 + b1*x)
-      LaTeX: \\frac{\\partial L}{\\partial b_{0}} = \\frac{1}{n}\\sum_{i=1}^{n} \\left(- y +
-        \\sigma\\left(b_{0} + b_{1} x\\right)\\right)
-    dL/db1 = mean over the samples of -x*y + x*sigmoid(b0 + b1*x)
-      LaTeX: \\frac{\\partial L}{\\partial b_{1}} = \\frac{1}{n}\\sum_{i=1}^{n} \\left(- x y +
-        x \\sigma\\left(b_{0} + b_{1} x\\right)\\right)
+Gradient (reverse mode on the stable form; a data name stands for all n samples):
+    dL/db0 = sum(sigmoid(b0 + b1 * x) - y) / n
+      LaTeX: \\frac{\\partial L}{\\partial b_{0}} = \\frac{1}{n}
+        \\sum\\left(\\operatorname{sigmoid}\\left(b_{0} + b_{1} \\cdot x\\right) - y\\right)
+    dL/db1 = sum(x * (sigmoid(b0 + b1 * x) - y)) / n
+      LaTeX: \\frac{\\partial L}{\\partial b_{1}} = \\frac{1}{n} \\sum\\left(x \\odot
+        \\left(\\operatorname{sigmoid}\\left(b_{0} + b_{1} \\cdot x\\right) - y\\right)\\right)
 
 Numerically stable rewrites ([x] = applied to this loss):
     [ ] 1/(1 + exp(-u)) -> sigmoid(u)
@@ -33,6 +33,8 @@ Numerically stable rewrites ([x] = applied to this loss):
     [ ] exp(x) - 1 -> expm1(x)
     [x] softplus(-u) -> softplus(u) - u  (when softplus(u) is computed too)
     [x] sigmoid(u) -> exp(-softplus(-u))
+    [ ] log(softmax(Z)) -> log_softmax(Z) = Z - logsumexp(Z)
+    [ ] cross_entropy(Y, softmax(Z)) -> one node, gradient softmax(Z) - Y
     softplus(u) is evaluated as max(u, 0) + log1p(exp(-|u|)), which never overflows;
     the derivative of a step (relu', |u|', sign, Heaviside) is 0 almost everywhere.
 Per-sample work runs over blocks of BLOCK samples; sums are accumulated block by block.

@@ -10,20 +10,20 @@ Per-sample loss l, as symdiff reads it:
     (a + b*x + c*x**2 - y)**2
     LaTeX: \\left(a + b x + c x^{2} - y\\right)^{2}
 Numerically stable form that is evaluated:
-    (a + b*x + c*x**2 - y)**2
+    (a + b * x + c * x**2 - y)**2
 Total loss:
     L = sum over the samples of l
     LaTeX: L = \\sum_{i=1}^{n} \\left(l_i\\right)
-Gradient (reverse mode on the stable form, per sample):
-    dL/da = sum over the samples of 2*(a + b*x + c*x**2 - y)
-      LaTeX: \\frac{\\partial L}{\\partial a} = \\sum_{i=1}^{n} \\left(2 \\left(a + b x + c
-        x^{2} - y\\right)\\right)
-    dL/db = sum over the samples of 2*x*(a + b*x + c*x**2 - y)
-      LaTeX: \\frac{\\partial L}{\\partial b} = \\sum_{i=1}^{n} \\left(2 x \\left(a + b x + c
-        x^{2} - y\\right)\\right)
-    dL/dc = sum over the samples of 2*x**2*(a + b*x + c*x**2 - y)
-      LaTeX: \\frac{\\partial L}{\\partial c} = \\sum_{i=1}^{n} \\left(2 x^{2} \\left(a + b x +
-        c x^{2} - y\\right)\\right)
+Gradient (reverse mode on the stable form; a data name stands for all n samples):
+    dL/da = 2 * sum(a + b * x + c * x**2 - y)
+      LaTeX: \\frac{\\partial L}{\\partial a} = 2 \\sum\\left(a + b \\cdot x + c \\cdot {x}^{2}
+        - y\\right)
+    dL/db = 2 * sum(x * (a + b * x + c * x**2 - y))
+      LaTeX: \\frac{\\partial L}{\\partial b} = 2 \\sum\\left(x \\odot \\left(a + b \\cdot x + c
+        \\cdot {x}^{2} - y\\right)\\right)
+    dL/dc = 2 * sum(x**2 * (a + b * x + c * x**2 - y))
+      LaTeX: \\frac{\\partial L}{\\partial c} = 2 \\sum\\left({x}^{2} \\odot \\left(a + b \\cdot
+        x + c \\cdot {x}^{2} - y\\right)\\right)
 
 Numerically stable rewrites ([x] = applied to this loss):
     [ ] 1/(1 + exp(-u)) -> sigmoid(u)
@@ -35,6 +35,8 @@ Numerically stable rewrites ([x] = applied to this loss):
     [ ] exp(x) - 1 -> expm1(x)
     [ ] softplus(-u) -> softplus(u) - u  (when softplus(u) is computed too)
     [ ] sigmoid(u) -> exp(-softplus(-u))
+    [ ] log(softmax(Z)) -> log_softmax(Z) = Z - logsumexp(Z)
+    [ ] cross_entropy(Y, softmax(Z)) -> one node, gradient softmax(Z) - Y
     softplus(u) is evaluated as max(u, 0) + log1p(exp(-|u|)), which never overflows;
     the derivative of a step (relu', |u|', sign, Heaviside) is 0 almost everywhere.
 Per-sample work runs over blocks of BLOCK samples; sums are accumulated block by block.
