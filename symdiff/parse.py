@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import keyword
-import math
 import re
 import sys
 import unicodedata
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .checks import MAX_EXACT_DIGITS, check_name, check_power_size, digits
 from .errors import ParseError
 from .functions import expm1, log1p, relu, sigmoid, softplus
 from .primitives import COMPOSITES, SYMPY, Composite
@@ -29,7 +29,6 @@ MAX_DEPTH = 100
 #: Longest accepted number literal, in digits.
 MAX_LITERAL_DIGITS = 1_000
 #: Exact numbers are never built with more than this many digits (``9**9**9`` is refused).
-MAX_EXACT_DIGITS = 10_000
 
 # Python refuses str() of integers above 4,300 digits; symdiff's exact numbers may reach
 # MAX_EXACT_DIGITS (a little more after sums), so printing them must stay possible.
@@ -321,7 +320,6 @@ FUNCTIONS: dict[str, FunctionSpec] = {
 }
 
 
-
 def _composite(row: Composite) -> FunctionSpec:
     return FunctionSpec(lambda *args: row.build(args, SYMPY), row.min_args, row.max_args, row.doc)
 
@@ -365,17 +363,6 @@ _BINARY_NAMES = {
     ast.LShift: "operator '<<' is not supported",
     ast.RShift: "operator '>>' is not supported",
 }
-
-
-def check_name(name: str, text: str = "", column: int | None = None) -> str:
-    """Validate a user-chosen name: a plain ASCII identifier, no keyword, no leading '__'."""
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", name or ""):
-        raise ParseError(f"'{name}' is not a valid name", text, column)
-    if keyword.iskeyword(name):
-        raise ParseError(f"Python keyword '{name}' is not allowed as a name", text, column)
-    if name.startswith("__"):
-        raise ParseError(f"names starting with '__' are not allowed ('{name}')", text, column)
-    return name
 
 
 def make_symbol(name: str) -> sp.Symbol:
@@ -458,9 +445,9 @@ class _ScalarBuilder:
             factors.append(value)
         product = sp.Mul(*factors)
         coefficient = product.as_coeff_Mul()[0]
-        if coefficient.is_Rational and _digits(coefficient) > MAX_EXACT_DIGITS:
+        if coefficient.is_Rational and digits(coefficient) > MAX_EXACT_DIGITS:
             raise self.source.error(
-                f"number too large: the product has about {_digits(coefficient)} digits "
+                f"number too large: the product has about {digits(coefficient)} digits "
                 f"(limit {MAX_EXACT_DIGITS})",
                 node,
             )
@@ -498,11 +485,6 @@ class _ScalarBuilder:
         return value
 
 
-def _digits(number: sp.Rational) -> int:
-    """Decimal digits of the larger of numerator and denominator (from the bit length)."""
-    return int(max(int(number.p).bit_length(), int(number.q).bit_length()) * math.log10(2)) + 1
-
-
 def _arity_text(spec: FunctionSpec) -> str:
     if spec.max_args == spec.min_args:
         plural = "s" if spec.min_args != 1 else ""
@@ -510,33 +492,6 @@ def _arity_text(spec: FunctionSpec) -> str:
     if spec.max_args is None:
         return f"takes at least {spec.min_args} arguments"
     return f"takes {spec.min_args} to {spec.max_args} arguments"
-
-
-def check_power_size(base: sp.Expr, exponent: sp.Expr, error: Callable[[str], Exception]) -> None:
-    """Refuse a numeric power whose value would have more than MAX_EXACT_DIGITS digits.
-
-    Exact powers (``9**9**9``, also ``2**(10**9/3)``) are counted in digits of the numerator or
-    denominator; decimal ones (``9.0**9.0**9.0**9.0``) by the size of their decimal exponent.
-    """
-    if not (base.is_Number and exponent.is_Number) or base == 0:
-        return
-    if base.is_Rational and exponent.is_Rational:
-        magnitude = max(abs(int(base.p)), abs(int(base.q)))
-        if magnitude <= 1 or exponent == 0:
-            return
-        log_digits = (
-            math.log10(abs(int(exponent.p)))
-            - math.log10(int(exponent.q))
-            + math.log10(math.log10(magnitude))
-        )
-        digits = 10.0 ** min(log_digits, 300.0)
-    else:
-        digits = float(abs(sp.Float(exponent, 15) * sp.log(abs(sp.Float(base, 15)), 10)))
-    if digits > MAX_EXACT_DIGITS:
-        raise error(
-            f"number too large: the power would have about {digits:.3g} digits "
-            f"(limit {MAX_EXACT_DIGITS})"
-        )
 
 
 def parse(
