@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from symdiff.codegen import compile as compile_loss
-from symdiff.optimize import make_optimizer
-from symdiff.train import fit
+from symdiff.codegen.scalar import compile as compile_loss
+from symdiff.train.loop import fit
+from symdiff.train.optimize import make_optimizer
 
 LOSS = "abs(y - (w*x + b))"
 

@@ -14,11 +14,11 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from symdiff import fit
-from symdiff.tensor import parse_tensor
-from symdiff.tensor_codegen import compile as compile_tensor
-from symdiff.tensor_codegen import evaluate
-from symdiff.tensor_print import gradient_report
-from symdiff.tensor_rules import tensor_gradient
+from symdiff.autodiff.reverse import tensor_gradient
+from symdiff.codegen.tensor import compile as compile_tensor
+from symdiff.codegen.tensor import evaluate
+from symdiff.explain.tensor_report import gradient_report
+from symdiff.frontend.tensor_parse import parse_tensor
 
 LOSS = "cross_entropy(Y, softmax(relu(X @ W1 + b1) @ W2 + b2))"
 LOGITS = "relu(X @ W1 + b1) @ W2 + b2"

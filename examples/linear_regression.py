@@ -1,6 +1,6 @@
 """Linear regression by least squares, trained with symdiff and checked against numpy.linalg.lstsq.
 
-The per-sample loss ``(b0 + b1*x - y)**2`` is compiled to NumPy by ``symdiff.codegen.compile``
+The per-sample loss ``(b0 + b1*x - y)**2`` is compiled to NumPy by ``symdiff.compile``
 (mean over the samples) and trained from b0 = b1 = 0 by several full-batch optimizers; each
 reaches the least-squares solution. Then (true) SGD, one sample per step, and mini-batch SGD,
 20 samples per step, both with an inverse-time decaying learning rate: their noisy steps end near
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from symdiff.codegen import compile as compile_loss
-from symdiff.optimize import make_optimizer
-from symdiff.plot import plot_training
-from symdiff.train import FitResult, fit
+from symdiff.codegen.scalar import compile as compile_loss
+from symdiff.train.loop import FitResult, fit
+from symdiff.train.optimize import make_optimizer
+from symdiff.train.plot import plot_training
 
 LOSS = "(b0 + b1*x - y)**2"
 CSV = Path(__file__).parent / "data" / "linear.csv"

@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from symdiff.codegen import compile as compile_loss
-from symdiff.optimize import make_optimizer
-from symdiff.plot import plot_training
-from symdiff.train import FitResult, fit
+from symdiff.codegen.scalar import compile as compile_loss
+from symdiff.train.loop import FitResult, fit
+from symdiff.train.optimize import make_optimizer
+from symdiff.train.plot import plot_training
 
 LOSS = "w**4 - 3*w**2 + w"
 START = 2.0

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import argparse
 
-from symdiff.explain import check_answer, explain
-from symdiff.graph import build_graph
-from symdiff.limit import limit_derivation
+from symdiff.explain.graph import build_graph
+from symdiff.explain.limit import limit_derivation
+from symdiff.explain.render import check_answer, explain
 
 
 def section(title: str, body: str) -> str:

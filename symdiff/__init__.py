@@ -13,7 +13,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .calculus import (
+from .autodiff.reverse import tensor_gradient
+from .calculus.api import (
     Derivation,
     derivative,
     derive,
@@ -23,23 +24,16 @@ from .calculus import (
     hessian,
     jacobian,
 )
-from .codegen import compile, generate  # noqa: A004 - symdiff.compile builds generated modules
-from .differentiate import differentiate
-from .errors import (
-    InputError,
-    ParseError,
-    ShapeError,
-    SymdiffError,
-    UnknownFunctionError,
-)
+from .calculus.differentiate import differentiate
+from .calculus.steps import Step
+from .codegen.gradcheck import gradcheck
+from .codegen.scalar import compile, generate
+from .codegen.tensor import compile as compile_tensor
+from .codegen.tensor import generate as generate_tensor
+from .errors import InputError, ParseError, ShapeError, SymdiffError, UnknownFunctionError
+from .frontend.parse import parse
 from .functions import relu, sigmoid, softplus
-from .gradcheck import gradcheck
-from .parse import parse
-from .steps import Step
-from .tensor_codegen import compile as compile_tensor
-from .tensor_codegen import generate as generate_tensor
-from .tensor_rules import tensor_gradient
-from .train import FitResult, fit
+from .train.loop import FitResult, fit
 
 __all__ = [
     "__version__",

@@ -1,6 +1,6 @@
 """``python -m symdiff``: the same as the ``symdiff`` command."""
 
-from symdiff.cli import main
+from .cli import main
 
 if __name__ == "__main__":
     main()

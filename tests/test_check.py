@@ -13,8 +13,8 @@ from process_support import run_symdiff
 
 from symdiff.cli import cli
 from symdiff.errors import InputError
-from symdiff.explain import check_answer
-from symdiff.parse import parse
+from symdiff.explain.render import check_answer
+from symdiff.frontend.parse import parse
 
 
 @pytest.mark.parametrize(

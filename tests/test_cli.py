@@ -228,7 +228,7 @@ def test_debug_shows_a_traceback() -> None:
 
 
 def test_other_failures_exit_1_without_traceback(monkeypatch) -> None:
-    from symdiff import calculus
+    from symdiff.calculus import api as calculus
 
     def broken(*args, **kwargs):
         raise RuntimeError("something broke")
@@ -243,7 +243,7 @@ def test_other_failures_exit_1_without_traceback(monkeypatch) -> None:
 
 
 def test_symdiff_error_that_is_not_input_exits_1(monkeypatch) -> None:
-    from symdiff import calculus
+    from symdiff.calculus import api as calculus
     from symdiff.errors import SymdiffError
 
     def fails(*args, **kwargs):

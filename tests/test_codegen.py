@@ -19,9 +19,9 @@ import pytest
 import sympy as sp
 
 import symdiff
+from symdiff.codegen.gradcheck import load_module
+from symdiff.frontend.parse import make_symbol, parse
 from symdiff.functions import to_elementary
-from symdiff.gradcheck import load_module
-from symdiff.parse import make_symbol, parse
 
 SAMPLES = 9
 

@@ -16,7 +16,7 @@ from golden_support import assert_golden
 from process_support import run_symdiff
 
 import symdiff
-from symdiff.codegen import escape_docstring, template_dir
+from symdiff.codegen.scalar import escape_docstring, template_dir
 from symdiff.errors import InputError, ParseError
 
 LOGISTIC = "-y*log(sigmoid(b0 + b1*x)) - (1-y)*log(1 - sigmoid(b0 + b1*x))"

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symdiff
+from symdiff.frontend.parse import make_symbol, parse
 from symdiff.functions import to_elementary
-from symdiff.parse import make_symbol, parse
 
 PARAMS = ("a", "b")
 DATA = ("x", "y")

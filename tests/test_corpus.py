@@ -29,11 +29,11 @@ from derivative_oracles import (
 )
 
 import symdiff
-from symdiff.calculus import evaluate, unit_vector
-from symdiff.differentiate import differentiate
+from symdiff.calculus.api import evaluate, unit_vector
+from symdiff.calculus.differentiate import differentiate
 from symdiff.errors import InputError
+from symdiff.frontend.parse import make_symbol, parse
 from symdiff.functions import to_elementary
-from symdiff.parse import make_symbol, parse
 
 POSITIVE: Interval = (0.2, 3.0)
 UNIT: Interval = (-0.9, 0.9)

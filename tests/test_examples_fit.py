@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from process_support import run_python, run_symdiff
 
-from symdiff.data import load_data
+from symdiff.train.data import load_data
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

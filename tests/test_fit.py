@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import symdiff
 from symdiff.errors import InputError
-from symdiff.optimize import Momentum, make_optimizer
-from symdiff.train import ParamLayout, StepInfo, fit, planned_steps
+from symdiff.train.loop import ParamLayout, StepInfo, fit, planned_steps
+from symdiff.train.optimize import Momentum, make_optimizer
 
 
 class LineModel:

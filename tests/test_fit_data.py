@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from symdiff.data import load_data, parse_columns, write_json
 from symdiff.errors import InputError
+from symdiff.train.data import load_data, parse_columns, write_json
 
 
 def write(tmp_path, name: str, text: str):

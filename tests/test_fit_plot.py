@@ -10,15 +10,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from symdiff.errors import InputError  # noqa: E402
-from symdiff.plot import (  # noqa: E402
+from symdiff.errors import InputError
+from symdiff.train.loop import fit
+from symdiff.train.plot import (
     check_plot_path,
     draw_contour_path,
     draw_curve_path,
     draw_loss_curves,
     plot_training,
 )
-from symdiff.train import fit  # noqa: E402
 
 
 class Bowl:

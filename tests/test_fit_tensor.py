@@ -1,4 +1,4 @@
-"""``fit`` with tensor models from ``symdiff.tensor_codegen.compile``: matrix parameters keep their
+"""``fit`` with tensor models from ``symdiff.codegen.tensor.compile``: matrix parameters keep their
 shapes, mini-batches take rows of the data matrices, and the networks of the DESIGN train."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from symdiff.optimize import make_optimizer
-from symdiff.tensor_codegen import compile as compile_tensor
-from symdiff.train import fit
+from symdiff.codegen.tensor import compile as compile_tensor
+from symdiff.train.loop import fit
+from symdiff.train.optimize import make_optimizer
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from process_support import run_symdiff
 from test_corpus import CORPUS
 
 from symdiff.cli import cli
+from symdiff.explain.graph import build_graph
+from symdiff.frontend.parse import parse
 from symdiff.functions import sigmoid, softplus, to_elementary
-from symdiff.graph import build_graph
-from symdiff.parse import parse
 
 SEED = "-y*log(1/(1+exp(-W*X)))"
 SEED_AT = "X=3,y=1,W=3"

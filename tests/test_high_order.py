@@ -10,9 +10,9 @@ import sympy as sp
 from process_support import run_symdiff
 
 import symdiff
-from symdiff.differentiate import MAX_NODES, exceeds_size
+from symdiff.calculus.differentiate import MAX_NODES, exceeds_size
 from symdiff.errors import InputError, SymdiffError
-from symdiff.parse import make_symbol
+from symdiff.frontend.parse import make_symbol
 
 
 def test_exploding_order_is_refused_fast_with_exit_1() -> None:

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from process_support import run_symdiff
 
 from symdiff.cli import cli
-from symdiff.limit import STEP_SIZES, float_value, limit_derivation
-from symdiff.parse import make_symbol, parse
+from symdiff.explain.limit import STEP_SIZES, float_value, limit_derivation
+from symdiff.frontend.parse import make_symbol, parse
 
 x = make_symbol("x")
 

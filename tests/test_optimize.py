@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symdiff.errors import InputError
-from symdiff.optimize import (
+from symdiff.train.optimize import (
     OPTIMIZERS,
     SCHEDULES,
     Adam,

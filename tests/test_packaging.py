@@ -39,9 +39,9 @@ def test_wheel_contains_the_templates_and_an_installed_copy_finds_them(tmp_path)
     )  # fmt: skip
     (wheel,) = dist.glob("symdiff-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    templates = sorted(n for n in names if n.startswith("symdiff/templates/"))
-    shipped = (ROOT / "symdiff" / "templates").glob("*.jinja")
-    expected = sorted(f"symdiff/templates/{p.name}" for p in shipped)
+    templates = sorted(n for n in names if n.startswith("symdiff/codegen/templates/"))
+    shipped = (ROOT / "symdiff" / "codegen" / "templates").glob("*.jinja")
+    expected = sorted(f"symdiff/codegen/templates/{p.name}" for p in shipped)
     assert expected, "templates/ holds no .jinja file"
     assert set(expected) <= set(templates)
     assert "symdiff/cli/__init__.py" in names and "symdiff/__main__.py" in names
@@ -56,7 +56,8 @@ def test_wheel_contains_the_templates_and_an_installed_copy_finds_them(tmp_path)
         "import importlib.resources, json, symdiff; "
         "print(symdiff.__file__); "
         "print(json.dumps(sorted(p.name for p in "
-        "importlib.resources.files('symdiff.templates').iterdir() if p.name.endswith('.jinja')))); "
+        "importlib.resources.files('symdiff.codegen.templates').iterdir()"
+        " if p.name.endswith('.jinja')))); "
         "m = symdiff.compile_tensor('mean((X @ w - y)**2)', "
         "{'X': ('n', 3), 'w': (3,), 'y': ('n',)}, ['w']); "
         "print(m.loss({'w': [1.0, 2.0, 3.0]}, [[1.0, 0.0, 0.0]], [0.0]))"

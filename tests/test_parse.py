@@ -15,19 +15,19 @@ import pytest
 import sympy as sp
 from click.testing import CliRunner
 
-from symdiff.calculus import parse_point, split_top_level, unit_vector
+from symdiff.calculus.api import parse_point, split_top_level, unit_vector
+from symdiff.checks import MAX_EXACT_DIGITS
 from symdiff.cli import cli
 from symdiff.errors import InputError, ParseError
-from symdiff.functions import expm1, log1p, relu, sigmoid, softplus
-from symdiff.parse import (
+from symdiff.frontend.parse import (
     FUNCTIONS,
     MAX_DEPTH,
-    MAX_EXACT_DIGITS,
     MAX_LENGTH,
     MAX_LITERAL_DIGITS,
     parse,
     parse_number,
 )
+from symdiff.functions import expm1, log1p, relu, sigmoid, softplus
 
 x, y, z = (sp.Symbol(n, real=True) for n in "xyz")
 

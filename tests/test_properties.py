@@ -13,9 +13,9 @@ from derivative_oracles import assert_same_function, sample_points
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symdiff.differentiate import differentiate
+from symdiff.calculus.differentiate import differentiate
+from symdiff.frontend.parse import make_symbol, parse
 from symdiff.functions import to_elementary
-from symdiff.parse import make_symbol, parse
 
 X, Y = make_symbol("x"), make_symbol("y")
 

@@ -10,9 +10,9 @@ import sympy as sp
 from derivative_oracles import assert_same_function, sample_points, sorted_symbols
 
 import symdiff
-from symdiff.differentiate import differentiate
-from symdiff.parse import make_symbol, parse
-from symdiff.simplify import PASSES, simplify_within
+from symdiff.calculus.differentiate import differentiate
+from symdiff.calculus.simplify import PASSES, simplify_within
+from symdiff.frontend.parse import make_symbol, parse
 
 #: d/dw of a three-layer tanh network: sympy.simplify needs about 30 s on it (measured once
 #: while writing this test); symdiff must give up on that pass after the budget.
@@ -110,7 +110,7 @@ def test_off_the_main_thread_only_cheap_passes_run() -> None:
 
 def test_the_budget_covers_all_passes_together(monkeypatch) -> None:
     """Two passes that would each take 2 s share one budget of 0.5 s (not 0.5 s each)."""
-    import symdiff.simplify as simplify_module
+    import symdiff.calculus.simplify as simplify_module
 
     def slow(expr: sp.Expr) -> sp.Expr:
         time.sleep(2)

@@ -5,18 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from symdiff.parse import parse
-from symdiff.rewrites import (
-    REWRITE_FORMULAS,
-    STABLE_RULES,
-    stabilize,
-    stabilize_for_evaluation,
-)
-from symdiff.sympy_to_ir import to_ir
-from symdiff.tensor import recording_rewrites, var, walk
-from symdiff.tensor_codegen import evaluate
-from symdiff.tensor_print import to_text
-from symdiff.tensor_rules import reverse_mode
+from symdiff.autodiff.reverse import reverse_mode
+from symdiff.codegen.tensor import evaluate
+from symdiff.frontend.parse import parse
+from symdiff.ir.from_sympy import to_ir
+from symdiff.ir.nodes import recording_rewrites, var, walk
+from symdiff.ir.printing import to_text
+from symdiff.ir.rewrites import REWRITE_FORMULAS, STABLE_RULES, stabilize, stabilize_for_evaluation
 
 NAMES = ("a", "b", "w", "x", "y")
 

@@ -17,13 +17,13 @@ from golden_support import assert_golden, assert_valid_latex
 from process_support import run_python, run_symdiff
 from test_corpus import CORPUS
 
+from symdiff.calculus.differentiate import differentiate
+from symdiff.calculus.rules import RULE_FORMULAS
+from symdiff.calculus.steps import Step
 from symdiff.cli import cli
-from symdiff.differentiate import differentiate
-from symdiff.explain import COMPOSITE_RULES, TEXT_WIDTH, explain, rules_table
+from symdiff.explain.render import COMPOSITE_RULES, TEXT_WIDTH, explain, rules_table
+from symdiff.frontend.parse import make_symbol, parse
 from symdiff.functions import to_elementary
-from symdiff.parse import make_symbol, parse
-from symdiff.rules import RULE_FORMULAS
-from symdiff.steps import Step
 
 #: ML losses and activations beyond the shared corpus, each checked step by step.
 ML_EXTRA = [

@@ -106,8 +106,20 @@ def test_stdin_expression():
 
 
 MLP = "cross_entropy(Y, softmax(relu(X @ W1 + b1) @ W2 + b2))"
-MLP_SHAPES = ["--shape", "X=n,8", "--shape", "Y=n,3", "--shape", "W1=8,5", "--shape", "b1=5",
-              "--shape", "W2=5,3", "--shape", "b2=3"]
+MLP_SHAPES = [
+    "--shape",
+    "X=n,8",
+    "--shape",
+    "Y=n,3",
+    "--shape",
+    "W1=8,5",
+    "--shape",
+    "b1=5",
+    "--shape",
+    "W2=5,3",
+    "--shape",
+    "b2=3",
+]
 
 
 def test_codegen_writes_a_tensor_module_that_passes_gradcheck(tmp_path):
@@ -129,12 +141,24 @@ def test_codegen_writes_a_tensor_module_that_passes_gradcheck(tmp_path):
 
 def test_codegen_with_a_model_file_and_errors(tmp_path):
     model = tmp_path / "m.toml"
-    model.write_text('loss = "mean((X @ w - y)**2)"\n[params]\nw = [3]\n'
-                     '[data]\nX = ["n", 3]\ny = ["n"]\n', encoding="utf-8")
+    model.write_text(
+        'loss = "mean((X @ w - y)**2)"\n[params]\nw = [3]\n[data]\nX = ["n", 3]\ny = ["n"]\n',
+        encoding="utf-8",
+    )
     result = run("codegen", "--model", str(model))
     assert result.returncode == 0 and "PARAMS = (('w', (3,)),)" in result.stdout
-    symbolic = run("codegen", "sum(X @ w)", "--shape", "X=n,d", "--shape", "w=d",
-                   "--params", "w", "-o", str(tmp_path / "no.py"))
+    symbolic = run(
+        "codegen",
+        "sum(X @ w)",
+        "--shape",
+        "X=n,d",
+        "--shape",
+        "w=d",
+        "--params",
+        "w",
+        "-o",
+        str(tmp_path / "no.py"),
+    )
     assert symbolic.returncode == 2 and "integer sizes" in symbolic.stderr
     assert not (tmp_path / "no.py").exists()
     assert run("codegen", "x**2").stderr.startswith("Error: Missing option '--params'")
@@ -150,9 +174,13 @@ def test_steps_shows_the_matrix_chain_rule_node_by_node_with_shapes():
     assert "dL/dW2 = H1.T @ (softmax(Z4) - Y) / n    (5, 3)" in out
     data = json.loads(run("steps", MLP, *MLP_SHAPES, "--wrt", "W2", "--format", "json").stdout)
     assert [step["rule"] for step in data["backward"]][:3] == [
-        "softmax_cross_entropy", "add", "matmul"]
+        "softmax_cross_entropy",
+        "add",
+        "matmul",
+    ]
     assert data["backward"][2]["sends"] == [
-        {"to": "W2", "contribution": "H1.T @ (softmax(Z4) - Y) / n", "shape": [5, 3]}]
+        {"to": "W2", "contribution": "H1.T @ (softmax(Z4) - Y) / n", "shape": [5, 3]}
+    ]
     assert run("steps", "sum(X)", "--shape", "X=n", "--method", "limit").returncode == 2
 
 
@@ -164,10 +192,26 @@ def test_fit_trains_a_tensor_model_from_a_model_file_and_npz(tmp_path):
     data = tmp_path / "iris.npz"
     np.savez(data, X=iris.data / 8.0, Y=np.eye(3)[iris.target])
     model = tmp_path / "softmax.toml"
-    model.write_text('loss = "cross_entropy(Y, softmax(X @ W + b))"\n[params]\nW = [4, 3]\n'
-                     'b = [3]\n[data]\nX = ["n", 4]\nY = ["n", 3]\n', encoding="utf-8")
-    result = run("fit", "--model", str(model), "--input", str(data), "--optimizer", "adam",
-                 "--lr", "0.1", "--epochs", "200", "--format", "json")
+    model.write_text(
+        'loss = "cross_entropy(Y, softmax(X @ W + b))"\n[params]\nW = [4, 3]\n'
+        'b = [3]\n[data]\nX = ["n", 4]\nY = ["n", 3]\n',
+        encoding="utf-8",
+    )
+    result = run(
+        "fit",
+        "--model",
+        str(model),
+        "--input",
+        str(data),
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.1",
+        "--epochs",
+        "200",
+        "--format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert np.shape(out["params"]["W"]) == (4, 3) and np.shape(out["params"]["b"]) == (3,)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from golden_support import assert_golden, assert_valid_latex
 
-from symdiff.tensor_codegen import generate
-from symdiff.tensor_print import gradient_report, steps_report
-from symdiff.tensor_rules import tensor_gradient, vector_jacobian
+from symdiff.autodiff.reverse import tensor_gradient, vector_jacobian
+from symdiff.codegen.tensor import generate
+from symdiff.explain.tensor_report import gradient_report, steps_report
 
 MLP = "cross_entropy(Y, softmax(relu(X @ W1 + b1) @ W2 + b2))"
 MLP_SHAPES = {
@@ -49,7 +49,7 @@ def test_least_squares_steps_golden(fmt):
 
 
 def test_jacobian_latex_is_valid():
-    from symdiff.tensor_print import jacobian_report
+    from symdiff.explain.tensor_report import jacobian_report
 
     shapes = {"X": ("n", "d"), "w": ("d",)}
     report = jacobian_report("sigmoid(X @ w)", shapes, vector_jacobian("sigmoid(X @ w)", shapes))

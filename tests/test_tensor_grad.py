@@ -13,11 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symdiff.tensor import parse_tensor, var, walk
-from symdiff.tensor_codegen import compile as compile_tensor
-from symdiff.tensor_codegen import evaluate
-from symdiff.tensor_print import to_text
-from symdiff.tensor_rules import reverse_mode
+from symdiff.autodiff.reverse import reverse_mode
+from symdiff.codegen.tensor import compile as compile_tensor
+from symdiff.codegen.tensor import evaluate
+from symdiff.frontend.tensor_parse import parse_tensor
+from symdiff.ir.nodes import var, walk
+from symdiff.ir.printing import to_text
 
 N, D, K, H = 7, 4, 3, 5
 
@@ -427,7 +428,7 @@ def test_logistic_log_likelihood_gradient_is_tidied_to_the_textbook_form():
 
 
 def test_tidying_never_changes_values_or_shapes():
-    from symdiff.tensor_simplify import tidy
+    from symdiff.ir.simplify import tidy
 
     shapes = {"Z": ("n", 3), "b": (3,), "y": ("n", 1)}
     node = parse_tensor(
@@ -465,7 +466,7 @@ JACOBIAN_SHAPES = {"X": ("n", D), "w": (D,), "W": (K, D), "x": (D,), "A": (D, D)
     "text, param, reference", JACOBIAN_CASES, ids=[c[0] for c in JACOBIAN_CASES]
 )
 def test_explicit_jacobian_matches_autograd(text, param, reference):
-    from symdiff.tensor_jacobian import jacobian
+    from symdiff.autodiff.forward import jacobian
 
     shapes = JACOBIAN_SHAPES
     expression = parse_tensor(text, shapes)
@@ -485,7 +486,7 @@ def test_explicit_jacobian_matches_autograd(text, param, reference):
 
 
 def test_jacobian_without_a_matrix_form_is_none():
-    from symdiff.tensor_jacobian import jacobian
+    from symdiff.autodiff.forward import jacobian
 
     shapes = {"X": ("n", "d"), "A": ("d", "d"), "w": ("d",)}
     assert jacobian(parse_tensor("X @ A", shapes), var("A", ("d", "d"))) is None

@@ -8,17 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from symdiff.codegen.tensor import compile as compile_tensor
+from symdiff.codegen.tensor import generate, write_module
 from symdiff.errors import InputError, ParseError, ShapeError
-from symdiff.tensor import (
-    load_model,
-    parse_dims,
-    parse_shape_option,
-    parse_tensor,
-    shapes_from_options,
-)
-from symdiff.tensor_codegen import compile as compile_tensor
-from symdiff.tensor_codegen import generate, write_module
-from symdiff.tensor_print import to_latex, to_text
+from symdiff.frontend.shapes import load_model, parse_dims, parse_shape_option, shapes_from_options
+from symdiff.frontend.tensor_parse import parse_tensor
+from symdiff.ir.printing import to_latex, to_text
 
 SHAPES = {"X": ("n", "d"), "w": ("d",), "y": ("n",), "W": ("d", "k"), "A": ("d", "d")}
 
@@ -214,9 +209,7 @@ def test_generated_code_never_builds_diagonals_or_loops():
         {"X": ("n", 8), "Y": ("n", 3), "W1": (8, 5), "b1": (5,), "W2": (5, 3), "b2": (3,)},
         ["W1", "b1", "W2", "b2"],
     )
-    functions = {
-        part.split("(")[0]: part.split("\n\n\n")[0] for part in source.split("\ndef ")[1:]
-    }
+    functions = {part.split("(")[0]: part.split("\n\n\n")[0] for part in source.split("\ndef ")[1:]}
     for name in ("loss", "grad", "loss_and_grad"):
         body = functions[name]
         assert "np.diag" not in body and "for " not in body and "np.eye" not in body
@@ -241,8 +234,8 @@ def test_templates_override_falls_back_to_ours_for_the_helpers(tmp_path):
 
 
 def test_long_products_print_and_generate_in_linear_size():
-    from symdiff.tensor_print import gradient_report
-    from symdiff.tensor_rules import tensor_gradient
+    from symdiff.autodiff.reverse import tensor_gradient
+    from symdiff.explain.tensor_report import gradient_report
 
     def product(k):
         return "sum(" + " * ".join(["w"] * k) + ")"
@@ -303,8 +296,8 @@ TOKENS = [
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=14))
 def test_any_token_soup_parses_or_fails_with_a_user_error(tokens):
+    from symdiff.autodiff.reverse import reverse_mode
     from symdiff.errors import SymdiffError
-    from symdiff.tensor_rules import reverse_mode
 
     text = " ".join(tokens)
     try:
@@ -318,7 +311,7 @@ def test_any_token_soup_parses_or_fails_with_a_user_error(tokens):
 
 
 def walk_vars(node):
-    from symdiff.tensor import variables
+    from symdiff.ir.nodes import variables
 
     return variables(node)
 

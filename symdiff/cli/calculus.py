@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 import sympy as sp
 
-from .. import calculus
-from ..report import diff_report, gradient_report, matrix_report
+from ..calculus import api as calculus
+from ..explain.report import diff_report, gradient_report, matrix_report
 from . import cli
 from . import tensor as tensor_cli
 from .common import EXPRESSION_FIRST, emit, format_option, read_expression, split_names

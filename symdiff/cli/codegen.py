@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..codegen import REDUCTIONS, generate
-from ..data import write_atomic
-from ..gradcheck import gradcheck
+from ..codegen.gradcheck import gradcheck
+from ..codegen.scalar import REDUCTIONS, generate
+from ..train.data import write_atomic
 from . import cli
 from . import tensor as tensor_cli
 from .common import EXPRESSION_FIRST, read_expression, split_names

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import InputError
-from ..report import Report
+from ..explain.report import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from ..errors import InputError
-from ..explain import check_answer, explain, rules_table
-from ..graph import MODES, build_graph
-from ..limit import limit_derivation
+from ..explain.graph import MODES, build_graph
+from ..explain.limit import limit_derivation
+from ..explain.render import check_answer, explain, rules_table
 from . import cli
 from . import tensor as tensor_cli
 from .common import EXPRESSION_FIRST, format_option, read_expression, split_names

@@ -11,13 +11,13 @@ from typing import Any
 import click
 import numpy as np
 
-from .. import calculus
-from ..codegen import compile as compile_loss
-from ..data import check_folder, load_data, parse_columns, parse_float, write_json
+from ..calculus import api as calculus
+from ..codegen.scalar import compile as compile_loss
 from ..errors import InputError, SymdiffError
-from ..optimize import OPTIMIZERS, Optimizer, make_optimizer, parse_spec
-from ..plot import check_plot_path, draws_path, plot_training
-from ..train import BatchSize, Callback, FitResult, StepInfo, fit, planned_steps
+from ..train.data import check_folder, load_data, parse_columns, parse_float, write_json
+from ..train.loop import BatchSize, Callback, FitResult, StepInfo, fit, planned_steps
+from ..train.optimize import OPTIMIZERS, Optimizer, make_optimizer, parse_spec
+from ..train.plot import check_plot_path, draws_path, plot_training
 from . import cli
 from . import tensor as tensor_cli
 from .common import EXPRESSION_FIRST, format_option, read_expression, split_names

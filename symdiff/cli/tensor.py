@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 
 import click
 
+from ..autodiff.forward import jacobian
+from ..autodiff.reverse import tensor_gradient, vector_jacobian
 from ..errors import InputError
-from ..tensor import Model, Shape, load_model, shapes_from_options
-from ..tensor_jacobian import jacobian
-from ..tensor_print import gradient_report, jacobian_report, steps_report
-from ..tensor_rules import tensor_gradient, vector_jacobian
+from ..explain.tensor_report import gradient_report, jacobian_report, steps_report
+from ..frontend.shapes import Model, load_model, shapes_from_options
+from ..ir.nodes import Shape
 from .common import emit, read_expression
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,7 +95,7 @@ def generate(
     templates: str | None,
 ) -> str:
     """``symdiff codegen --shape``: the generated tensor module's source."""
-    from ..tensor_codegen import generate as generate_tensor
+    from ..codegen.tensor import generate as generate_tensor
 
     text, shapes, chosen = resolve(expr, shape, model_path, params)
     if not chosen:
@@ -112,7 +113,7 @@ def compile_for_fit(
     data: list[str],
 ) -> tuple[Any, list[str], list[str]]:
     """``symdiff fit --shape``: the compiled tensor module, its parameter and data names."""
-    from ..tensor_codegen import compile as compile_tensor
+    from ..codegen.tensor import compile as compile_tensor
 
     text = read_expression(expr) if expr is not None else None
     loss, shapes, chosen = resolve(text, shape, model_path, params or None)
@@ -125,6 +126,6 @@ def compile_for_fit(
 
 
 def initial_params(module: Any, seed: int) -> dict[str, Any]:
-    from ..tensor_codegen import initial_params as initial
+    from ..codegen.tensor import initial_params as initial
 
     return initial(module, seed)

@@ -1,0 +1,1 @@
+"""Differentiation of the IR: reverse mode (VJP rules) and forward mode (JVP rules)."""

@@ -1,0 +1,1 @@
+"""Symbolic calculus on SymPy trees: derivative rules, differentiation, simplification."""

@@ -1,0 +1,296 @@
+"""The calculus API: derivatives of any order, gradients, Jacobians, Hessians, directional
+derivatives and evaluation at a point. Every function accepts text (parsed safely) or SymPy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..errors import InputError
+from ..frontend.parse import parse, parse_number
+from .differentiate import derivative_steps
+from .simplify import DEFAULT_BUDGET, simplify_within
+from .steps import Step
+
+ExprLike = str | sp.Expr
+Names = str | sp.Symbol | Iterable[str | sp.Symbol] | None
+PointLike = Mapping[str | sp.Symbol, object]
+
+#: Exact evaluation is skipped when a value would have more digits than this.
+MAX_EXACT_EXPONENT = 10_000
+
+
+def as_expr(expr: ExprLike) -> sp.Expr:
+    """Parse text safely; pass SymPy expressions through."""
+    if isinstance(expr, str):
+        return parse(expr)
+    if isinstance(expr, sp.Expr):
+        return expr
+    if isinstance(expr, (int, float)):
+        return sp.Float(expr) if isinstance(expr, float) else sp.Integer(expr)
+    raise InputError(f"expected an expression, got {type(expr).__name__}")
+
+
+def free_symbols_sorted(*exprs: sp.Expr) -> list[sp.Symbol]:
+    """All free symbols of the expressions, sorted by name."""
+    symbols: set[sp.Symbol] = set()
+    for expr in exprs:
+        symbols |= expr.free_symbols
+    return sorted(symbols, key=lambda s: s.name)
+
+
+def _split_names(names: Names) -> list[str | sp.Symbol]:
+    if names is None:
+        return []
+    if isinstance(names, (str, sp.Symbol)):
+        names = [names]
+    result: list[str | sp.Symbol] = []
+    for name in names:
+        if isinstance(name, str):
+            result.extend(part.strip() for part in name.split(",") if part.strip())
+        else:
+            result.append(name)
+    return result
+
+
+def resolve_variables(names: Names, *exprs: sp.Expr) -> list[sp.Symbol]:
+    """Map variable names to the expressions' symbols (all free symbols, sorted, when None)."""
+    available = {s.name: s for s in free_symbols_sorted(*exprs)}
+    requested = _split_names(names)
+    if not requested:
+        if not available:
+            raise InputError("the expression has no variables to differentiate by")
+        return list(available.values())
+    variables: list[sp.Symbol] = []
+    for name in requested:
+        key = name.name if isinstance(name, sp.Symbol) else name
+        if key not in available:
+            where = ", ".join(available) or "none"
+            raise InputError(
+                f"variable '{key}' does not occur in the expression (variables: {where})"
+            )
+        variables.append(available[key])
+    return variables
+
+
+def finish(expr: sp.Expr, simplify: bool, budget: float = DEFAULT_BUDGET) -> sp.Expr:
+    """Simplify within the budget, or keep the raw chain-rule form."""
+    return simplify_within(expr, budget) if simplify else expr
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A derivative with its record: ``steps`` holds one top-level Step per differentiation."""
+
+    expression: sp.Expr
+    variables: tuple[sp.Symbol, ...]
+    steps: tuple[Step, ...]
+    raw: sp.Expr
+    result: sp.Expr
+
+
+def derive(
+    expr: ExprLike,
+    wrt: Names = None,
+    order: int = 1,
+    *,
+    simplify: bool = True,
+    budget: float = DEFAULT_BUDGET,
+) -> Derivation:
+    """d^order f / dx^order (each listed variable ``order`` times, in turn), with its steps.
+
+    With ``simplify`` each intermediate derivative is simplified too (sharing the budget), so
+    higher orders stay small; ``simplify=False`` keeps every step in raw chain-rule form.
+
+    ``wrt=None`` needs an expression in exactly one variable.
+    """
+    expression = as_expr(expr)
+    if not isinstance(order, int) or order < 0:
+        raise InputError(f"order must be a whole number >= 0, got {order!r}")
+    variables = resolve_variables(wrt, expression)
+    if wrt is None and len(variables) != 1:
+        names = ", ".join(v.name for v in variables) or "none"
+        raise InputError(f"say which variable to differentiate by (variables: {names})")
+    sequence = [v for v in variables for _ in range(order)]
+    share = budget / max(len(sequence), 1)
+    tidy = (lambda e: simplify_within(e, share)) if simplify else None
+    steps = derivative_steps(expression, sequence, tidy)
+    raw = steps[-1].result if steps else expression
+    return Derivation(expression, tuple(sequence), steps, raw, finish(raw, simplify, budget))
+
+
+def derivative(
+    expr: ExprLike, wrt: Names = None, order: int = 1, *, simplify: bool = True
+) -> sp.Expr:
+    """d^order f / dx^order; several variables give the mixed partial, e.g. d2f/dy dx."""
+    return derive(expr, wrt, order, simplify=simplify).result
+
+
+def gradient(expr: ExprLike, wrt: Names = None, *, simplify: bool = True) -> list[sp.Expr]:
+    """[df/dx_1, ..., df/dx_n], by default over all free symbols in sorted order."""
+    expression = as_expr(expr)
+    variables = resolve_variables(wrt, expression)
+    return [derive(expression, v, simplify=simplify).result for v in variables]
+
+
+def jacobian(exprs: Sequence[ExprLike], wrt: Names = None, *, simplify: bool = True) -> sp.Matrix:
+    """J[i, j] = d f_i / d x_j for the expressions f_i and variables x_j."""
+    expressions = [as_expr(e) for e in exprs]
+    if not expressions:
+        raise InputError("jacobian needs at least one expression")
+    variables = resolve_variables(wrt, *expressions)
+    return sp.Matrix([[_partial(f, v, simplify) for v in variables] for f in expressions])
+
+
+def hessian(expr: ExprLike, wrt: Names = None, *, simplify: bool = True) -> sp.Matrix:
+    """H[i, j] = d2 f / dx_i dx_j (symmetric: each entry computed once)."""
+    expression = as_expr(expr)
+    variables = resolve_variables(wrt, expression)
+    first = [derive(expression, v, simplify=False).result for v in variables]
+    size = len(variables)
+    matrix = sp.zeros(size, size)
+    for i in range(size):
+        for j in range(i, size):
+            entry = _partial(first[i], variables[j], simplify)
+            matrix[i, j] = matrix[j, i] = entry
+    return matrix
+
+
+def _partial(expr: sp.Expr, variable: sp.Symbol, simplify: bool) -> sp.Expr:
+    if not expr.has(variable):
+        return sp.Integer(0)
+    return derive(expr, variable, simplify=simplify).result
+
+
+def unit_vector(direction: Sequence[object]) -> list[sp.Expr]:
+    """v / |v| (exact when the components are exact)."""
+    components = [_as_number(c) for c in direction]
+    norm = sp.sqrt(sum(c**2 for c in components))
+    if norm == 0:
+        raise InputError("the direction must not be the zero vector")
+    return [sp.nsimplify(c / norm) if c.is_Rational else c / norm for c in components]
+
+
+def directional_derivative(
+    expr: ExprLike, direction: Sequence[object], wrt: Names = None, *, simplify: bool = True
+) -> sp.Expr:
+    """D_v f = grad f . v/|v|, the slope of f along the unit vector of ``direction``."""
+    expression = as_expr(expr)
+    variables = resolve_variables(wrt, expression)
+    if len(direction) != len(variables):
+        names = ", ".join(v.name for v in variables)
+        raise InputError(
+            f"direction has {len(direction)} components but there are {len(variables)} "
+            f"variables ({names})"
+        )
+    grad = gradient(expression, variables, simplify=simplify)
+    value = sp.Add(*[g * u for g, u in zip(grad, unit_vector(direction), strict=True)])
+    return finish(value, simplify)
+
+
+def _as_number(value: object) -> sp.Expr:
+    if isinstance(value, str):
+        return parse_number(value)
+    if isinstance(value, bool):
+        raise InputError("expected a number, got a boolean")
+    if isinstance(value, int):
+        return sp.Integer(value)
+    if isinstance(value, float):
+        return sp.Float(value)
+    if isinstance(value, sp.Expr) and not value.free_symbols:
+        return value
+    raise InputError(f"expected a number, got {value!r}")
+
+
+def parse_point(point: str | PointLike) -> dict[str, sp.Expr]:
+    """'x=3,y=1/2' or {'x': 3} -> {'x': 3, 'y': 1/2}; values are exact where written exactly."""
+    if isinstance(point, str):
+        pairs: dict[str, object] = {}
+        for item in split_top_level(point):
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise InputError(f"expected name=value in '{item.strip()}'")
+            if name.strip() in pairs:
+                raise InputError(f"'{name.strip()}' is given twice in '{point}'")
+            pairs[name.strip()] = value.strip()
+        point = pairs
+    return {
+        (k.name if isinstance(k, sp.Symbol) else str(k)): _as_number(v) for k, v in point.items()
+    }
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split at commas that are not inside brackets."""
+    parts, depth, current = [], 0, []
+    for char in text:
+        depth += char in "(["
+        depth -= char in ")]"
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p for p in parts if p.strip()]
+
+
+def evaluate(expr: ExprLike, at: str | PointLike) -> sp.Expr:
+    """The value of ``expr`` at the point: exact when the inputs are exact, else a Float."""
+    expression = as_expr(expr)
+    values = parse_point(at)
+    symbols = {s.name: s for s in expression.free_symbols}
+    missing = sorted(set(symbols) - set(values))
+    if missing:
+        raise InputError(f"no value given for {', '.join(missing)} (use --at name=value)")
+    substitution = {symbols[name]: value for name, value in values.items() if name in symbols}
+    if _has_huge_power(expression, substitution):
+        return expression.evalf(subs=substitution)
+    value = expression.xreplace(substitution)
+    value = value.doit() if isinstance(value, sp.Basic) else value
+    if value.is_Rational and len(str(abs(value.p)) + str(value.q)) > MAX_EXACT_EXPONENT:
+        value = value.evalf()
+    if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        raise InputError(f"the value at {format_point(values)} is undefined (division by zero)")
+    if value.is_real is False:
+        raise InputError(f"the value at {format_point(values)} is not a real number ({value})")
+    return value
+
+
+def check_point_names(at: str | PointLike, *exprs: sp.Expr) -> dict[str, sp.Expr]:
+    """Parse a point and check every name in it occurs in one of the expressions."""
+    values = parse_point(at)
+    known = {s.name for e in exprs for s in e.free_symbols}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InputError(f"--at names {', '.join(unknown)}, which the expression does not use")
+    return values
+
+
+def _has_huge_power(expr: sp.Expr, substitution: Mapping[sp.Symbol, sp.Expr]) -> bool:
+    """Whether a power would get more than MAX_EXACT_EXPONENT digits at the point (estimated
+    in floating point, so ``x**9999`` at ``x=2**9999`` is never built exactly)."""
+    for power in expr.atoms(sp.Pow):
+        base = abs(power.base.evalf(15, subs=substitution))
+        exponent = abs(power.exp.evalf(15, subs=substitution))
+        if not (base.is_Number and exponent.is_Number) or base == 0:
+            continue
+        if exponent * abs(sp.log(base, 10).evalf(15)) > MAX_EXACT_EXPONENT:
+            return True
+    return False
+
+
+def format_point(values: Mapping[str, sp.Expr]) -> str:
+    """{'x': 3, 'y': 1} -> 'x=3, y=1'."""
+    return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
+def numeric(value: sp.Expr) -> float | None:
+    """A float for JSON, or None when the value is not a finite real number."""
+    try:
+        number = float(sp.N(value, 17))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None

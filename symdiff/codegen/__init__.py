@@ -1,0 +1,1 @@
+"""Code generation: program schedule, NumPy printer, template, module loading."""

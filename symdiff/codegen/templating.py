@@ -1,0 +1,70 @@
+"""The one Jinja environment every generated module is rendered with.
+
+Templates are package data (``symdiff/codegen/templates``) loaded by ``jinja2.PackageLoader``, so
+they are found wherever symdiff is installed; a user's ``--templates DIR`` comes first in a
+``ChoiceLoader`` and overrides any template by name (the rest still come from the package).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jinja2
+
+from ..errors import InputError
+
+
+def _loader(override: str | None) -> jinja2.BaseLoader:
+    package = jinja2.PackageLoader("symdiff.codegen", "templates")
+    if override is None:
+        return package
+    return jinja2.ChoiceLoader([jinja2.FileSystemLoader(override), package])
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(override: str | None) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=_loader(override),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def environment(templates: str | Path | None = None) -> jinja2.Environment:
+    """The strict environment: ``templates`` (a directory) first, then the package's."""
+    if templates is None:
+        return _environment(None)
+    path = Path(templates)
+    if not path.is_dir():
+        raise InputError(f"--templates: '{path}' is not a directory")
+    return _environment.__wrapped__(str(path.resolve()))  # a user's files may change: no cache
+
+
+def render(name: str, context: dict, templates: str | Path | None = None) -> str:
+    """Render template ``name``; a missing template or value is an InputError naming it."""
+    try:
+        return environment(templates).get_template(name).render(**context)
+    except jinja2.TemplateNotFound as exc:
+        raise InputError(
+            f"template {exc.name} not found (templates: {templates or 'package'})"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"template {name} is not UTF-8 text: {exc.reason}") from None
+    except jinja2.TemplateError as exc:
+        raise InputError(f"template error in {name}: {exc}") from None
+
+
+def template_source(name: str) -> str:
+    """The text of a shipped template (for code that includes plain-Python helpers)."""
+    loader = environment().loader
+    assert loader is not None
+    return loader.get_source(environment(), name)[0]
+
+
+def shipped_template_dir() -> Path:
+    """The directory the package's templates are loaded from (for tests and docs)."""
+    return Path(__file__).resolve().parent / "templates"

@@ -1,0 +1,1 @@
+"""Explanations: rule-by-rule steps, limit derivations, computational graphs, reports."""

@@ -1,0 +1,280 @@
+"""Shaped expressions: the tensor IR, shape checking, and the safe tensor parser.
+
+A tensor expression is a DAG of interned :class:`Node` objects (identical sub-expressions are the
+same object, so sharing is free). Every node carries its shape, a tuple of dimensions, each an
+``int`` or a symbolic name such as ``"n"``. Nodes are built only through the *smart constructors*
+below (``add``, ``mul``, ``matmul``, ``sum_`` ...), which check shapes and apply local
+simplifications: constants are folded and pulled to the front (``c*(d*x) = (c*d)*x``, ``A @ (c*B)
+= c*(A @ B)``), ``x.T.T = x``, ``log(sigmoid(z)) = -softplus(-z)``, ``log(softmax(Z)) =
+log_softmax(Z)`` and ``cross_entropy(Y, softmax(Z))`` becomes one fused node.
+
+Text is parsed by the shared front end :func:`symdiff.parse.parse_tree` and a whitelisting
+builder over its ``ast``; nothing the user typed is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..checks import check_name
+from ..errors import InputError, ParseError, ShapeError
+from ..ir.nodes import (
+    IR_FUNCTIONS,
+    Node,
+    Shape,
+    ShapeMismatch,
+    add,
+    const,
+    cross_entropy,
+    dim_expr,
+    div,
+    dot,
+    elementwise,
+    expand_dims,
+    eye,
+    is_const,
+    log_softmax,
+    logsumexp,
+    matmul,
+    mean,
+    mul,
+    neg,
+    norm,
+    outer,
+    power,
+    softmax,
+    squared_norm,
+    sub,
+    sum_,
+    trace,
+    transpose,
+    var,
+)
+from ..primitives import BY_TYPED_NAME, COMPOSITES, Composite
+from .parse import MAX_DEPTH, SourceTree, flatten_chain, parse_tree
+
+# --------------------------------------------------------------------------- parser
+
+
+@dataclass(frozen=True)
+class TensorFunction:
+    """A function the tensor parser admits: its builder, arity and keyword options."""
+
+    build: Callable[..., Node]
+    arity: int = 1
+    keywords: tuple[str, ...] = ()
+    doc: str = ""
+
+
+def _unary(op: str) -> TensorFunction:
+    return TensorFunction(lambda a: elementwise(op, a), doc=f"elementwise {op}")
+
+
+TENSOR_FUNCTIONS: dict[str, TensorFunction] = {
+    **{typed: _unary(row.name) for typed, row in BY_TYPED_NAME.items() if row.arity == 1},
+    "sum": TensorFunction(sum_, 1, ("axis", "keepdims"), "sum over all elements or an axis"),
+    "mean": TensorFunction(mean, 1, ("axis", "keepdims"), "mean over all elements or an axis"),
+    "softmax": TensorFunction(softmax, 1, ("axis",), "softmax over an axis (last by default)"),
+    "log_softmax": TensorFunction(log_softmax, 1, ("axis",), "log of softmax, stable"),
+    "logsumexp": TensorFunction(logsumexp, 1, ("axis", "keepdims"), "log(sum(exp(x))), stable"),
+    "cross_entropy": TensorFunction(cross_entropy, 2, (), "mean over rows of -sum(Y*log(P))"),
+    "dot": TensorFunction(dot, 2, (), "inner product of vectors (matmul otherwise)"),
+    "outer": TensorFunction(outer, 2, (), "outer product of two vectors"),
+    "transpose": TensorFunction(transpose, 1, (), "same as .T"),
+    "trace": TensorFunction(trace, 1, (), "sum of the diagonal"),
+    "norm2": TensorFunction(squared_norm, 1, (), "squared Euclidean norm sum(x**2)"),
+    "sumsq": TensorFunction(squared_norm, 1, (), "same as norm2"),
+    "norm": TensorFunction(norm, 1, (), "Euclidean norm sqrt(sum(x**2))"),
+    "expand_dims": TensorFunction(expand_dims, 1, ("axis",), "insert an axis of length 1"),
+}
+
+_CONSTANTS = {"pi": sp.pi, "e": sp.E}
+
+
+class _TensorBuilder:
+    """Builds tensor nodes from a checked ``ast``; anything not whitelisted is an error."""
+
+    def __init__(self, source: SourceTree, shapes: Mapping[str, Shape]) -> None:
+        self.source = source
+        self.shapes = shapes
+        self.dims = {d for shape in shapes.values() for d in shape if isinstance(d, str)}
+
+    def build(self, node: ast.AST) -> Node:
+        handler = getattr(self, f"_build_{type(node).__name__}", None)
+        if handler is None:
+            raise self.source.error(f"'{type(node).__name__}' is not allowed here", node)
+        try:
+            return handler(node)
+        except ShapeMismatch as exc:
+            raise self._shape_error(str(exc), node) from None
+
+    def _shape_error(self, reason: str, node: ast.AST) -> ShapeError:
+        if getattr(self, "_reported", False):
+            return ShapeError(reason)
+        self._reported = True
+        column = self.source.column_of(node)
+        return ShapeError(f"shape error in '{ast.unparse(node)}': {reason} at column {column}")
+
+    def _build_Constant(self, node: ast.Constant) -> Node:
+        literal = self.source.literals.get(node.col_offset)
+        if literal is None or isinstance(node.value, (bool, complex)):
+            raise self.source.error("only real numbers are allowed as constants", node)
+        return const(sp.Integer(literal) if literal.isdigit() else sp.Float(literal))
+
+    def _build_Name(self, node: ast.Name) -> Node:
+        name = node.id
+        if name in self.shapes:
+            return var(name, self.shapes[name])
+        if name in _CONSTANTS:
+            return const(_CONSTANTS[name])
+        if name in TENSOR_FUNCTIONS:
+            raise self.source.error(f"function '{name}' must be called, e.g. {name}(X)", node)
+        if name in self.dims:  # a dimension stands for its size: sum(x) / n
+            return const(dim_expr(name))
+        check_name(name, self.source.text, self.source.column_of(node))
+        return var(name, ())
+
+    def _build_UnaryOp(self, node: ast.UnaryOp) -> Node:
+        if isinstance(node.op, ast.USub):
+            return neg(self.build(node.operand))
+        if isinstance(node.op, ast.UAdd):
+            return self.build(node.operand)
+        raise self.source.error("only unary '+' and '-' are allowed", node)
+
+    def _build_BinOp(self, node: ast.BinOp) -> Node:
+        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+            items = flatten_chain(node)
+            result = self.build(items[0][1])
+            combine = {ast.Add: add, ast.Sub: sub, ast.Mult: mul, ast.Div: div}
+            for op, operand in items[1:]:
+                right = self.build(operand)
+                try:
+                    result = combine[op](result, right)  # type: ignore[index]
+                except ShapeMismatch as exc:
+                    raise self._shape_error(str(exc), _span(node, operand)) from None
+            return result
+        if isinstance(node.op, ast.Pow):
+            return power(self.build(node.left), self.build(node.right))
+        if isinstance(node.op, ast.MatMult):
+            return matmul(self.build(node.left), self.build(node.right))
+        raise self.source.error(f"operator '{type(node.op).__name__}' is not supported", node)
+
+    def _build_Attribute(self, node: ast.Attribute) -> Node:
+        if node.attr != "T":
+            raise self.source.error(
+                f"only '.T' is allowed after an expression, not '.{node.attr}'", node
+            )
+        return transpose(self.build(node.value))
+
+    def _build_Call(self, node: ast.Call) -> Node:
+        if not isinstance(node.func, ast.Name):
+            raise self.source.error("only named functions can be called", node)
+        name = node.func.id
+        spec = TENSOR_FUNCTIONS.get(name)
+        if name == "eye":
+            return self._eye(node)
+        if name == "heaviside" and len(node.args) == 2 and not node.keywords:
+            at_zero = self.build(node.args[1])
+            if not is_const(at_zero):
+                raise self.source.error("heaviside(u, c): c must be a constant", node.args[1])
+            return elementwise("heaviside", self.build(node.args[0]), at_zero.value)
+        composite = COMPOSITES.get(name)
+        if composite is not None and (spec is None or len(node.args) != spec.arity):
+            return self._composite(composite, node)
+        if spec is None:
+            known = ", ".join(sorted({*TENSOR_FUNCTIONS, *COMPOSITES, "eye"}))
+            raise self.source.error(f"unknown function '{name}' (known: {known})", node)
+        if len(node.args) != spec.arity:
+            plural = "s" if spec.arity != 1 else ""
+            raise self.source.error(
+                f"{name}() takes {spec.arity} argument{plural}, got {len(node.args)}", node
+            )
+        options: dict[str, int] = {}
+        for keyword_node in node.keywords:
+            key = keyword_node.arg
+            if key not in spec.keywords:
+                allowed = ", ".join(spec.keywords) or "none"
+                raise self.source.error(
+                    f"{name}() has no keyword '{key}' (allowed: {allowed})", keyword_node.value
+                )
+            options[key] = self._integer(keyword_node.value)
+        args = [self.build(arg) for arg in node.args]
+        if "keepdims" in options:
+            options["keepdims"] = bool(options["keepdims"])  # type: ignore[assignment]
+        return spec.build(*args, **options)
+
+    def _composite(self, composite: Composite, node: ast.Call) -> Node:
+        """log(x, b), max(a, b, ...), logsumexp(a, b, ...), gelu(x) ... from the table."""
+        count = len(node.args)
+        most = composite.max_args
+        if node.keywords or count < composite.min_args or (most is not None and count > most):
+            bounds = (
+                f"{composite.min_args}"
+                if most == composite.min_args
+                else (
+                    f"at least {composite.min_args}"
+                    if most is None
+                    else f"{composite.min_args} to {most}"
+                )
+            )
+            raise self.source.error(
+                f"{composite.name}() takes {bounds} argument(s) ({composite.doc}), got {count}",
+                node,
+            )
+        return composite.build(tuple(self.build(arg) for arg in node.args), IR_FUNCTIONS)
+
+    def _eye(self, node: ast.Call) -> Node:
+        if len(node.args) != 1 or node.keywords:
+            raise self.source.error("eye() takes one dimension", node)
+        arg = node.args[0]
+        if isinstance(arg, ast.Name) and arg.id in self.dims:
+            return eye(arg.id)
+        return eye(self._integer(arg))
+
+    def _integer(self, node: ast.AST) -> int:
+        sign = 1
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            sign, node = -1, node.operand
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, int)
+            and not isinstance(node.value, bool)
+            and abs(node.value) < 10**6
+        ):
+            return sign * node.value
+        raise self.source.error("expected an integer constant", node)
+
+
+def _span(parent: ast.BinOp, operand: ast.AST) -> ast.AST:
+    """The sub-expression of a chain up to and including ``operand`` (for error messages)."""
+    current: ast.AST = parent
+    while isinstance(current, ast.BinOp) and current.right is not operand:
+        current = current.left
+    return current
+
+
+def parse_tensor(text: str, shapes: Mapping[str, Shape]) -> Node:
+    """Parse ``text`` with the declared ``shapes``; undeclared names are scalars.
+
+    Raises ParseError for bad syntax and ShapeError (naming both shapes and the sub-expression)
+    when shapes do not fit.
+    """
+    for name, shape in shapes.items():
+        check_name(name)
+        dims = {d for d in shape if isinstance(d, str)}
+        if dims & set(shapes):
+            raise InputError(f"dimension name {sorted(dims & set(shapes))[0]!r} is also a symbol")
+    source = parse_tree(text, [*TENSOR_FUNCTIONS, *COMPOSITES, "eye"])
+    builder = _TensorBuilder(source, shapes)
+    try:
+        return builder.build(source.tree)
+    except RecursionError:
+        raise ParseError(f"expression is nested too deeply (limit {MAX_DEPTH})") from None
+
+
+def is_integer_shape(shape: Shape) -> bool:
+    return all(isinstance(d, int) for d in shape)

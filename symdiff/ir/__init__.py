@@ -1,0 +1,1 @@
+"""The IR: shaped, interned expression DAGs, their printers, rewrites and simplification."""

@@ -1,0 +1,678 @@
+"""Shaped expressions: the tensor IR, shape checking, and the safe tensor parser.
+
+A tensor expression is a DAG of interned :class:`Node` objects (identical sub-expressions are the
+same object, so sharing is free). Every node carries its shape, a tuple of dimensions, each an
+``int`` or a symbolic name such as ``"n"``. Nodes are built only through the *smart constructors*
+below (``add``, ``mul``, ``matmul``, ``sum_`` ...), which check shapes and apply local
+simplifications: constants are folded and pulled to the front (``c*(d*x) = (c*d)*x``, ``A @ (c*B)
+= c*(A @ B)``), ``x.T.T = x``, ``log(sigmoid(z)) = -softplus(-z)``, ``log(softmax(Z)) =
+log_softmax(Z)`` and ``cross_entropy(Y, softmax(Z))`` becomes one fused node.
+
+Text is parsed by the shared front end :func:`symdiff.parse.parse_tree` and a whitelisting
+builder over its ``ast``; nothing the user typed is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from itertools import zip_longest
+from types import SimpleNamespace
+from typing import Any
+
+import sympy as sp
+
+from ..checks import check_name, check_power_size
+from ..errors import ShapeError
+from ..primitives import PRIMITIVES
+
+Dim = int | str
+Shape = tuple[Dim, ...]
+
+# --------------------------------------------------------------------------- nodes
+
+
+class Node:
+    """One interned operation ``op(args; attrs)`` with its ``shape``.
+
+    Leaves are ``var`` (attrs = (name,)) and ``const`` (attrs = (sympy value,), shape ()).
+    Construct nodes with the smart constructors, never directly.
+    """
+
+    __slots__ = ("op", "args", "attrs", "shape", "__weakref__")
+
+    op: str
+    args: tuple[Node, ...]
+    attrs: tuple[Any, ...]
+    shape: Shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def name(self) -> str:
+        """The name of a ``var`` leaf."""
+        return str(self.attrs[0])
+
+    @property
+    def value(self) -> sp.Expr:
+        """The value of a ``const`` leaf."""
+        return self.attrs[0]
+
+    def __repr__(self) -> str:
+        """The operation, its leaf name or value, and the shape (``to_text`` prints formulas)."""
+        label = f" {self.attrs[0]}" if self.op in ("var", "const") else ""
+        return f"<{self.op}{label} : {format_shape(self.shape)}>"
+
+    # Arithmetic with Python operators (numbers become constants), so derivative formulas in
+    # the primitives table are written once for SymPy and for the IR.
+    def __add__(self, other: object) -> Node:
+        return add(self, as_node(other))
+
+    def __radd__(self, other: object) -> Node:
+        return add(as_node(other), self)
+
+    def __sub__(self, other: object) -> Node:
+        return sub(self, as_node(other))
+
+    def __rsub__(self, other: object) -> Node:
+        return sub(as_node(other), self)
+
+    def __mul__(self, other: object) -> Node:
+        return mul(self, as_node(other))
+
+    def __rmul__(self, other: object) -> Node:
+        return mul(as_node(other), self)
+
+    def __truediv__(self, other: object) -> Node:
+        return div(self, as_node(other))
+
+    def __rtruediv__(self, other: object) -> Node:
+        return div(as_node(other), self)
+
+    def __pow__(self, other: object) -> Node:
+        return power(self, as_node(other))
+
+    def __neg__(self) -> Node:
+        return neg(self)
+
+
+_INTERNED: dict[tuple[Any, ...], Node] = {}
+
+
+def make_node(op: str, args: Sequence[Node], attrs: tuple[Any, ...], shape: Shape) -> Node:
+    """The unique node for (op, args, attrs): identical sub-expressions are one object."""
+    key = (op, tuple(id(a) for a in args), attrs, shape)
+    node = _INTERNED.get(key)
+    if node is None:
+        node = object.__new__(Node)
+        node.op, node.args, node.attrs, node.shape = op, tuple(args), attrs, shape
+        _INTERNED[key] = node
+    return node
+
+
+def var(name: str, shape: Shape = ()) -> Node:
+    """A named input (parameter or data) of the given shape."""
+    return make_node("var", (), (check_name(name),), tuple(shape))
+
+
+def const(value: object) -> Node:
+    """A scalar constant; ``value`` may involve symbolic dimensions (``1/n``)."""
+    if isinstance(value, bool):
+        raise TypeError("a constant cannot be a bool")
+    number = (
+        sp.Integer(value)
+        if isinstance(value, int)
+        else sp.Float(value)
+        if isinstance(value, float)
+        else value
+    )
+    if not isinstance(number, sp.Expr):
+        raise TypeError(f"constant must be a number, got {value!r}")
+    return make_node("const", (), (number,), ())
+
+
+_REWRITES: ContextVar[list[str] | None] = ContextVar("symdiff_rewrites", default=None)
+
+
+@contextlib.contextmanager
+def recording_rewrites() -> Iterator[list[str]]:
+    """Collect the names of the stabilising rewrites the constructors apply meanwhile."""
+    applied: list[str] = []
+    token = _REWRITES.set(applied)
+    try:
+        yield applied
+    finally:
+        _REWRITES.reset(token)
+
+
+def note_rewrite(name: str) -> None:
+    """Record that a constructor applied the stabilising rewrite ``name`` (if recording)."""
+    applied = _REWRITES.get()
+    if applied is not None:
+        applied.append(name)
+
+
+def as_node(value: object) -> Node:
+    """A node as is; a number (int, float or SymPy number) as a constant."""
+    return value if isinstance(value, Node) else const(value)
+
+
+def is_const(node: Node, value: object | None = None) -> bool:
+    return node.op == "const" and (value is None or node.value == value)
+
+
+def walk(root: Node | Iterable[Node]) -> list[Node]:
+    """All nodes below ``root`` (or several roots), each once, children before parents."""
+    roots = [root] if isinstance(root, Node) else list(root)
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((arg, False) for arg in reversed(node.args) if id(arg) not in seen)
+    return order
+
+
+def variables(root: Node | Iterable[Node]) -> list[Node]:
+    """The ``var`` leaves of an expression, in order of first appearance."""
+    return [n for n in walk(root) if n.op == "var"]
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+class ShapeMismatch(ShapeError):
+    """Raised by a constructor; the parser adds the sub-expression and column."""
+
+
+def format_shape(shape: Shape) -> str:
+    """(n, 10) -> '(n, 10)'; () -> '()' (a scalar); (d,) -> '(d,)'."""
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def dim_expr(dim: Dim) -> sp.Expr:
+    """A dimension as a SymPy number or positive integer symbol (for 1/n in formulas)."""
+    if isinstance(dim, int):
+        return sp.Integer(dim)
+    return sp.Symbol(dim, positive=True, integer=True)
+
+
+def size_of(shape: Shape, axes: Iterable[int] | None = None) -> sp.Expr:
+    """Number of elements over ``axes`` (all axes when None)."""
+    chosen = range(len(shape)) if axes is None else axes
+    return sp.Mul(*[dim_expr(shape[a]) for a in chosen])
+
+
+def broadcast_shape(a: Shape, b: Shape) -> Shape | None:
+    """NumPy broadcasting of two shapes (trailing axes aligned, 1 stretches), None if they clash."""
+    out: list[Dim] = []
+    for da, db in zip_longest(reversed(a), reversed(b), fillvalue=1):
+        if da == db or db == 1:
+            out.append(da)
+        elif da == 1:
+            out.append(db)
+        else:
+            return None
+    return tuple(reversed(out))
+
+
+def _broadcast(a: Node, b: Node, symbol: str) -> Shape:
+    shape = broadcast_shape(a.shape, b.shape)
+    if shape is None:
+        raise ShapeMismatch(
+            f"shapes {format_shape(a.shape)} {symbol} {format_shape(b.shape)} do not broadcast"
+        )
+    return shape
+
+
+def _axis(node: Node, axis: int | None) -> int | None:
+    if axis is None:
+        return None
+    if not -node.ndim <= axis < max(node.ndim, 1) or node.ndim == 0:
+        raise ShapeMismatch(f"axis {axis} is out of range for shape {format_shape(node.shape)}")
+    return axis % node.ndim
+
+
+# --------------------------------------------------------------------------- smart constructors
+
+
+def scaled(node: Node) -> tuple[sp.Expr, Node]:
+    """Split ``c * x`` into (c, x); any other node is (1, node)."""
+    if node.op == "mul" and is_const(node.args[0]):
+        return node.args[0].value, node.args[1]
+    return sp.Integer(1), node
+
+
+def scale(coefficient: sp.Expr, node: Node) -> Node:
+    return mul(const(coefficient), node)
+
+
+def _unstretch(a: Node, b: Node, shape: Shape) -> tuple[Node, Node]:
+    """A scalar broadcast_to in an elementwise operation is just the scalar (NumPy broadcasts)."""
+    if a.op == "broadcast_to" and a.args[0].ndim == 0 and b.shape == shape:
+        a = a.args[0]
+    if b.op == "broadcast_to" and b.args[0].ndim == 0 and a.shape == shape:
+        b = b.args[0]
+    return a, b
+
+
+def add(a: Node, b: Node) -> Node:
+    """Elementwise a + b with broadcasting."""
+    shape = _broadcast(a, b, "+")
+    a, b = _unstretch(a, b, shape)
+    if is_const(a) and is_const(b):
+        return const(a.value + b.value)
+    if is_const(a, 0) and b.shape == shape:
+        return b
+    if is_const(b, 0) and a.shape == shape:
+        return a
+    ca, xa = scaled(a)
+    cb, xb = scaled(b)
+    if xa is xb and not is_const(xa):
+        return scale(ca + cb, xa)
+    if ca != 1 and cb != 1 and (ca == cb or ca == -cb):  # c*x + c*y = c*(x + y)
+        if ca.could_extract_minus_sign() and not cb.could_extract_minus_sign():
+            (ca, xa), (cb, xb) = (cb, xb), (ca, xa)
+        return scale(ca, add(xa, scale(cb / ca, xb)))
+    return make_node("add", (a, b), (), shape)
+
+
+def neg(a: Node) -> Node:
+    return mul(const(-1), a)
+
+
+def sub(a: Node, b: Node) -> Node:
+    return add(a, neg(b))
+
+
+def mul(a: Node, b: Node) -> Node:
+    """Elementwise a * b with broadcasting (the Hadamard product ⊙ for equal shapes)."""
+    shape = _broadcast(a, b, "*")
+    if is_const(b) and not is_const(a):
+        a, b = b, a
+    if is_const(a):
+        if is_const(b):
+            return const(a.value * b.value)
+        if a.value == 1:
+            return b
+        c, x = scaled(b)
+        if c != 1:
+            return scale(a.value * c, x)
+        if b.op == "broadcast_to" and is_const(b.args[0]):
+            return broadcast_to(const(a.value * b.args[0].value), b.shape)
+        return make_node("mul", (a, b), (), shape)
+    for first, second in ((a, b), (b, a)):
+        if first.op == "broadcast_to" and broadcast_shape(first.args[0].shape, second.shape) == (
+            shape
+        ):
+            return mul(first.args[0], second)
+    (ca, xa), (cb, xb) = scaled(a), scaled(b)
+    if ca != 1 or cb != 1:
+        return scale(ca * cb, mul(xa, xb))
+    for first, second in ((a, b), (b, a)):  # x * (1/y) = x / y
+        if second.op == "div" and is_const(second.args[0], 1) and first.shape == shape:
+            return div(first, second.args[1])
+    return make_node("mul", (a, b), (), shape)
+
+
+def div(a: Node, b: Node) -> Node:
+    """Elementwise a / b with broadcasting."""
+    shape = _broadcast(a, b, "/")
+    a, b = _unstretch(a, b, shape)
+    if is_const(a) and a.value != 1:
+        return scale(a.value, div(const(1), b))
+    if is_const(b):
+        if b.value == 0:
+            raise ShapeMismatch("division by zero")
+        return mul(const(1 / b.value), a)
+    (ca, xa), (cb, xb) = scaled(a), scaled(b)
+    if ca != 1 or cb != 1:
+        return scale(ca / cb, div(xa, xb))
+    return make_node("div", (a, b), (), shape)
+
+
+def power(a: Node, b: Node) -> Node:
+    """Elementwise a ** b with broadcasting."""
+    shape = _broadcast(a, b, "**")
+    if is_const(b):
+        if b.value == 1:
+            return a
+        if is_const(a):
+            check_power_size(a.value, b.value, ShapeMismatch)
+            return const(a.value**b.value)
+        c, x = scaled(a)
+        if c != 1 and b.value.is_integer:
+            return scale(c**b.value, power(x, b))
+    return make_node("pow", (a, b), (), shape)
+
+
+def matmul(a: Node, b: Node) -> Node:
+    """a @ b: (m,k)@(k,p) -> (m,p), (m,k)@(k,) -> (m,), (k,)@(k,p) -> (p,), (k,)@(k,) -> ()."""
+    if a.ndim == 0 or b.ndim == 0 or a.ndim > 2 or b.ndim > 2:
+        raise ShapeMismatch(
+            f"'@' needs vectors or matrices, got {format_shape(a.shape)} @ {format_shape(b.shape)}"
+        )
+    inner_a, inner_b = a.shape[-1], b.shape[0]
+    if inner_a != inner_b:
+        raise ShapeMismatch(
+            f"{format_shape(a.shape)} @ {format_shape(b.shape)}: inner dimensions "
+            f"{inner_a} and {inner_b} differ"
+        )
+    shape = a.shape[:-1] + b.shape[1:]
+    if a.op == "eye":
+        return b
+    if b.op == "eye":
+        return a
+    if _is_filled(a) or _is_filled(b):
+        return _matmul_filled(a, b, shape)
+    (ca, xa), (cb, xb) = scaled(a), scaled(b)
+    if ca != 1 or cb != 1:
+        return scale(ca * cb, matmul(xa, xb))
+    return make_node("matmul", (a, b), (), shape)
+
+
+def _is_filled(node: Node) -> bool:
+    return node.op == "broadcast_to" and node.args[0].ndim == 0
+
+
+def _matmul_filled(a: Node, b: Node, shape: Shape) -> Node:
+    """A matrix product with an array filled with one value c is c times a sum (no ones array)."""
+    if _is_filled(b):
+        total = sum_(a, a.ndim - 1, keepdims=b.ndim == 2 and a.ndim == 2)
+        filler = b.args[0]
+    else:
+        total = sum_(b, 0, keepdims=a.ndim == 2 and b.ndim == 2)
+        filler = a.args[0]
+    return broadcast_to(mul(filler, total), shape)
+
+
+def transpose(a: Node) -> Node:
+    """a.T: swaps the axes of a matrix; a vector or scalar is its own transpose."""
+    if a.ndim > 2:
+        raise ShapeMismatch(f".T needs a vector or matrix, got {format_shape(a.shape)}")
+    if a.ndim < 2:
+        return a
+    if a.op == "transpose":
+        return a.args[0]
+    c, x = scaled(a)
+    if c != 1:
+        return scale(c, transpose(x))
+    if a.op == "eye":
+        return a
+    if a.op == "matmul":  # (A @ B).T = B.T @ A.T
+        return matmul(transpose(a.args[1]), transpose(a.args[0]))
+    return make_node("transpose", (a,), (), (a.shape[1], a.shape[0]))
+
+
+def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
+    """Sum over all elements (axis None) or one axis."""
+    axis = _axis(a, axis)
+    if a.ndim == 1 and not keepdims:  # the only axis of a vector is all of it
+        axis = None
+    if axis is None:
+        shape: Shape = tuple(1 for _ in a.shape) if keepdims else ()
+        axes: list[int] = list(range(a.ndim))
+    else:
+        shape = a.shape[:axis] + ((1,) if keepdims else ()) + a.shape[axis + 1 :]
+        axes = [axis]
+    if a.ndim == 0 or all(a.shape[i] == 1 for i in axes) and keepdims:
+        return a
+    c, x = scaled(a)
+    if c != 1:
+        return scale(c, sum_(x, axis, keepdims))
+    if a.op == "add" and not keepdims:  # sum(c + e) = count * c + sum(e) for a scalar c
+        first, second = a.args
+        for scalar, rest in ((first, second), (second, first)):
+            if scalar.ndim == 0 and rest.shape == a.shape:
+                count = size_of(a.shape, axes)
+                return add(mul(const(count), scalar), sum_(rest, axis, keepdims))
+    if a.op == "mul" and not keepdims:  # sum(c * e) = c * sum(e) for a scalar factor c
+        first, second = a.args
+        for factor, rest in ((first, second), (second, first)):
+            if factor.ndim == 0 and rest.shape == a.shape:
+                return mul(factor, sum_(rest, axis, keepdims))
+    if a.op == "transpose" and not keepdims:
+        return sum_(a.args[0], None if axis is None else 1 - axis)
+    if a.op == "broadcast_to" and a.args[0].ndim == 0:
+        return broadcast_to(mul(a.args[0], const(size_of(a.shape, axes))), shape)
+    return make_node("sum", (a,), (axis, bool(keepdims)), shape)
+
+
+def mean(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
+    """Mean over all elements or one axis: sum / count."""
+    axis = _axis(a, axis)
+    count = size_of(a.shape, None if axis is None else [axis])
+    return scale(1 / count, sum_(a, axis, keepdims))
+
+
+def broadcast_to(a: Node, shape: Shape) -> Node:
+    """``a`` repeated to ``shape`` (the adjoint of a sum)."""
+    shape = tuple(shape)
+    if a.shape == shape:
+        return a
+    if broadcast_shape(a.shape, shape) != shape:
+        raise ShapeMismatch(f"cannot broadcast {format_shape(a.shape)} to {format_shape(shape)}")
+    if a.op == "broadcast_to":
+        a = a.args[0]
+    return make_node("broadcast_to", (a,), (shape,), shape)
+
+
+def expand_dims(a: Node, axis: int) -> Node:
+    """Insert an axis of length 1 at ``axis`` (NumPy ``a[:, None]`` for axis 1)."""
+    if not 0 <= axis <= a.ndim:
+        raise ShapeMismatch(f"axis {axis} is out of range for shape {format_shape(a.shape)}")
+    if a.ndim == 0:
+        return a
+    shape = a.shape[:axis] + (1,) + a.shape[axis:]
+    if a.op == "broadcast_to" and a.args[0].ndim == 0:
+        return broadcast_to(a.args[0], shape)
+    return make_node("expand_dims", (a,), (axis,), shape)
+
+
+def unbroadcast(g: Node, shape: Shape) -> Node:
+    """Sum ``g`` over the axes that broadcasting stretched, back to ``shape`` (bias gradients)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    for _ in range(lead):
+        g = sum_(g, 0)
+    for axis, dim in enumerate(shape):
+        if dim == 1 and g.shape[axis] != 1:
+            g = sum_(g, axis, keepdims=True)
+    return g
+
+
+#: Elementwise functions of one argument: every one-argument primitive of the table.
+ELEMENTWISE: tuple[str, ...] = tuple(name for name, row in PRIMITIVES.items() if row.arity == 1)
+#: Elementwise functions of two arguments, with broadcasting (maximum, minimum, logaddexp).
+BINARY_ELEMENTWISE: tuple[str, ...] = tuple(
+    name for name, row in PRIMITIVES.items() if row.arity == 2
+)
+
+
+def elementwise(op: str, a: Node, at_zero: object = 0) -> Node:
+    """f(a) applied to every element, with stabilising rewrites for log and exp.
+
+    ``at_zero`` is heaviside's value at 0 (0 for relu', 1/2 for max/min at a tie).
+    """
+    if op not in ELEMENTWISE:
+        raise ValueError(f"unknown elementwise function {op}")
+    if op == "log":
+        if a.op == "exp":
+            return a.args[0]
+        if a.op == "sigmoid":  # log(sigmoid(z)) = -softplus(-z)
+            note_rewrite("log_sigmoid")
+            return neg(elementwise("softplus", neg(a.args[0])))
+        if a.op == "softmax":
+            note_rewrite("log_softmax")
+            return make_node("log_softmax", a.args, a.attrs, a.shape)
+        if a.op == "add" and is_const(a.args[0], 1):  # log(1 - sigmoid(z)) = -softplus(z)
+            c, x = scaled(a.args[1])
+            if c == -1 and x.op == "sigmoid" and x.shape == a.shape:
+                note_rewrite("log_one_minus_sigmoid")
+                return neg(elementwise("softplus", x.args[0]))
+    if op == "exp" and a.op == "log_softmax":
+        return make_node("softmax", a.args, a.attrs, a.shape)
+    attrs: tuple[Any, ...] = (sp.sympify(at_zero),) if op == "heaviside" else ()
+    if is_const(a):
+        folded = _fold(op, (a.value, *attrs))
+        if folded is not None:
+            return const(folded)
+    return make_node(op, (a,), attrs, a.shape)
+
+
+def _fold(op: str, values: tuple[sp.Expr, ...]) -> sp.Expr | None:
+    """f(constants) when SymPy gives a finite real number, else None (kept as a node)."""
+    builder = PRIMITIVES[op].sympy
+    if builder is None or any(v.free_symbols for v in values):
+        return None
+    value = builder(*values)
+    if value.is_real and value.is_finite and value.is_number:
+        return value
+    return None
+
+
+def binary(op: str, a: Node, b: Node) -> Node:
+    """An elementwise function of two arguments with broadcasting: maximum, minimum, logaddexp."""
+    if op not in BINARY_ELEMENTWISE:
+        raise ValueError(f"unknown elementwise function {op}")
+    shape = _broadcast(a, b, op)
+    if is_const(a) and is_const(b):
+        folded = _fold(op, (a.value, b.value))
+        if folded is not None:
+            return const(folded)
+    return make_node(op, (a, b), (), shape)
+
+
+def apply(name: str, *args: Node) -> Node:
+    """The primitive ``name`` applied elementwise to ``args``."""
+    if len(args) == 1:
+        return elementwise(name, args[0])
+    return binary(name, *args)
+
+
+def _softmax_family(op: str, a: Node, axis: int | None, keepdims: bool = False) -> Node:
+    if a.ndim == 0:
+        raise ShapeMismatch(f"{op} needs a vector or matrix, got a scalar")
+    axis = _axis(a, axis)
+    if axis is None and a.ndim == 1 and op != "logsumexp":
+        axis = 0
+    if op != "logsumexp":
+        return make_node(op, (a,), (axis,), a.shape)
+    if axis is None:
+        shape: Shape = tuple(1 for _ in a.shape) if keepdims else ()
+    else:
+        shape = a.shape[:axis] + ((1,) if keepdims else ()) + a.shape[axis + 1 :]
+    return make_node(op, (a,), (axis, bool(keepdims)), shape)
+
+
+def softmax(a: Node, axis: int | None = -1) -> Node:
+    """exp(a) / sum(exp(a), axis) (the last axis by default; None for all elements)."""
+    return _softmax_family("softmax", a, axis)
+
+
+def log_softmax(a: Node, axis: int | None = -1) -> Node:
+    """a - logsumexp(a, axis, keepdims)."""
+    return _softmax_family("log_softmax", a, axis)
+
+
+def logsumexp(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
+    """log(sum(exp(a), axis)), computed stably."""
+    return _softmax_family("logsumexp", a, axis, keepdims)
+
+
+def cross_entropy(targets: Node, probabilities: Node) -> Node:
+    """Mean over rows of -sum(Y * log(P)); rows of Y are probability vectors (e.g. one-hot).
+
+    ``cross_entropy(Y, softmax(Z))`` with a symbol Y becomes one fused node whose gradient is
+    (softmax(Z) - Y)/n, which holds because the rows of Y sum to 1 (generated modules check it).
+    """
+    if targets.shape != probabilities.shape or targets.ndim not in (1, 2):
+        raise ShapeMismatch(
+            "cross_entropy(Y, P) needs Y and P of the same vector or matrix shape, got "
+            f"{format_shape(targets.shape)} and {format_shape(probabilities.shape)}"
+        )
+    last = probabilities.ndim - 1
+    fusable = probabilities.op == "softmax" and probabilities.attrs == (last,)
+    if fusable and targets.op == "var":  # generated code checks that Y's rows sum to 1
+        logits = probabilities.args[0]
+        note_rewrite("softmax_cross_entropy")
+        return make_node("softmax_cross_entropy", (targets, logits), (), ())
+    rows = dim_expr(targets.shape[0]) if targets.ndim == 2 else sp.Integer(1)
+    return scale(-1 / rows, sum_(mul(targets, elementwise("log", probabilities))))
+
+
+def trace(a: Node) -> Node:
+    """Sum of the diagonal of a square matrix."""
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ShapeMismatch(f"trace needs a square matrix, got {format_shape(a.shape)}")
+    c, x = scaled(a)
+    if c != 1:
+        return scale(c, trace(x))
+    return make_node("trace", (a,), (), ())
+
+
+def outer(a: Node, b: Node) -> Node:
+    """Outer product of two vectors: (m,) x (p,) -> (m, p)."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise ShapeMismatch(
+            f"outer needs two vectors, got {format_shape(a.shape)} and {format_shape(b.shape)}"
+        )
+    (ca, xa), (cb, xb) = scaled(a), scaled(b)
+    if ca != 1 or cb != 1:
+        return scale(ca * cb, outer(xa, xb))
+    return make_node("outer", (a, b), (), (a.shape[0], b.shape[0]))
+
+
+def eye(dim: Dim) -> Node:
+    """The identity matrix of size dim x dim (only the gradient of a trace needs it)."""
+    return make_node("eye", (), (dim,), (dim, dim))
+
+
+def dot(a: Node, b: Node) -> Node:
+    """Inner product of vectors; matrix product otherwise (like numpy.dot)."""
+    return matmul(a, b)
+
+
+def squared_norm(a: Node) -> Node:
+    """sum(a**2): the squared Euclidean (Frobenius) norm."""
+    return sum_(power(a, const(2)))
+
+
+def norm(a: Node) -> Node:
+    """sqrt(sum(a**2))."""
+    return elementwise("sqrt", squared_norm(a))
+
+
+def _ir_function(name: str) -> Callable[..., Node]:
+    return lambda *args: apply(name, *as_nodes(args))
+
+
+def as_nodes(values: Iterable[object]) -> tuple[Node, ...]:
+    return tuple(as_node(v) for v in values)
+
+
+#: The IR namespace of primitives (for ``Primitive.partials`` and ``Composite.build``).
+IR_FUNCTIONS = SimpleNamespace(
+    **{
+        **{name: _ir_function(name) for name in PRIMITIVES},
+        "heaviside": lambda u, at_zero=0: elementwise("heaviside", as_node(u), at_zero),
+        "pi": const(sp.pi),
+        "half": sp.Rational(1, 2),
+    }
+)
+
+
+#: Functions a tensor expression may call, by the name typed.

@@ -1,1 +1,0 @@
-"""Jinja2 templates of the generated modules (shipped as the package ``symdiff.templates``)."""

@@ -1,0 +1,1 @@
+"""Training: optimizers, the fit loop, data loading and plots."""

@@ -1,0 +1,459 @@
+"""The training loop: ``fit(model, data, optimizer, ...)`` -> ``FitResult``.
+
+``model`` is anything with the generated-module interface (``symdiff.codegen.compile`` or a module
+written by ``symdiff codegen``): ``PARAMS`` ((name, shape) pairs), ``DATA`` (names) and
+``loss_and_grad(params, *data)`` taking the parameters as one flat float64 vector in ``PARAMS``
+order. The loop works on that flat vector; the result gives the parameters back by name.
+
+One step: take the next batch of samples, compute loss L(w; batch) and gradient g, stop if either is
+not finite (divergence) or the gradient is small enough, else ``w, state = optimizer.update(...)``.
+An epoch is one pass over the (shuffled) samples in batches of ``batch_size``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from ..errors import InputError
+from .optimize import Optimizer, make_optimizer
+
+InitValues = Mapping[str, Any] | Sequence[float] | np.ndarray | None
+
+
+class Model(Protocol):
+    """The interface of a generated module or a compiled model."""
+
+    PARAMS: tuple[tuple[str, tuple[int, ...]], ...]
+    DATA: tuple[str, ...]
+
+    def loss_and_grad(self, params: np.ndarray, *data: np.ndarray) -> tuple[float, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class ParamLayout:
+    """Where each named parameter lives in the flat vector (PARAMS order)."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def of(cls, model: Model) -> ParamLayout:
+        return cls(
+            tuple(name for name, _ in model.PARAMS),
+            tuple(tuple(int(n) for n in shape) for _, shape in model.PARAMS),
+        )
+
+    @property
+    def size(self) -> int:
+        return sum(math.prod(shape) for shape in self.shapes)
+
+    def flatten(self, values: InitValues) -> np.ndarray:
+        """Dict (missing names = 0), flat sequence or None (all zeros) -> flat float64 vector."""
+        if values is None:
+            return np.zeros(self.size)
+        if not isinstance(values, Mapping):
+            flat = np.array(values, dtype=np.float64).reshape(-1)
+            if flat.size != self.size:
+                raise InputError(f"expected {self.size} initial parameter values, got {flat.size}")
+            return flat
+        unknown = sorted(set(values) - set(self.names))
+        if unknown:
+            raise InputError(
+                f"unknown parameter '{unknown[0]}' (parameters: {', '.join(self.names)})"
+            )
+        parts = []
+        for name, shape in zip(self.names, self.shapes, strict=True):
+            value = np.asarray(values.get(name, 0.0), dtype=np.float64)
+            try:
+                parts.append(np.broadcast_to(value, shape).reshape(-1))
+            except ValueError:
+                raise InputError(
+                    f"parameter '{name}' has shape {shape}, got a value of shape {value.shape}"
+                ) from None
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def unflatten(self, flat: np.ndarray) -> dict[str, float | np.ndarray]:
+        """Flat vector -> {name: float for scalars, array of the declared shape otherwise}."""
+        result: dict[str, float | np.ndarray] = {}
+        start = 0
+        for name, shape in zip(self.names, self.shapes, strict=True):
+            size = math.prod(shape)
+            piece = flat[start : start + size]
+            result[name] = float(piece[0]) if shape == () else piece.reshape(shape).copy()
+            start += size
+        return result
+
+
+@dataclass
+class History:
+    """What happened, step by step (``loss``, ``grad_norm``, ``lr``) and epoch by epoch.
+
+    ``loss[t]`` is the batch loss at the parameters *before* update t; ``epoch_loss[e]`` is the
+    sample-weighted mean of the batch losses of epoch e (for full batches: the step loss).
+    ``epoch_end[e]`` is the index t of the last step of epoch e. ``path[t]`` holds the
+    parameters of step t when the path was recorded, and ``path[-1]`` the returned parameters.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    epoch_loss: list[float] = field(default_factory=list)
+    epoch_end: list[int] = field(default_factory=list)
+    path: list[np.ndarray] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list[float] | list[int]]:
+        return {
+            "loss": self.loss,
+            "epoch_loss": self.epoch_loss,
+            "epoch_end": self.epoch_end,
+            "grad_norm": self.grad_norm,
+            "lr": self.lr,
+        }
+
+
+@dataclass
+class FitResult:
+    """The trained parameters, the final full-data loss and how training ended.
+
+    ``steps`` counts updates; ``epochs`` the epochs in which at least one update was made (a stop
+    on ``gtol`` at the start of an epoch does not count that epoch). ``loss`` is over all the data
+    at the returned parameters.
+    """
+
+    params: dict[str, float | np.ndarray]
+    flat: np.ndarray
+    loss: float
+    steps: int
+    epochs: int
+    converged: bool
+    diverged: bool
+    message: str
+    history: History
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: {"params", "loss", "steps", "epochs", "converged", "diverged", "message",
+        "history"}."""
+        return {
+            "params": {
+                name: value.tolist() if isinstance(value, np.ndarray) else value
+                for name, value in self.params.items()
+            },
+            "loss": self.loss if math.isfinite(self.loss) else None,  # JSON has no NaN/inf
+            "steps": self.steps,
+            "epochs": self.epochs,
+            "converged": self.converged,
+            "diverged": self.diverged,
+            "message": self.message,
+            "history": self.history.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Given to callbacks after every step; a callback returning True stops training."""
+
+    step: int
+    epoch: int
+    loss: float
+    grad_norm: float
+    lr: float
+    params: np.ndarray
+    epoch_done: bool
+
+
+Callback = Callable[[StepInfo], bool | None]
+BatchSize = int | None | Literal["auto"]
+
+
+class _Stop(Exception):
+    """Ends the loop; carries whether the stop means convergence and why."""
+
+    def __init__(self, message: str, converged: bool = False, diverged: bool = False) -> None:
+        super().__init__(message)
+        self.converged = converged
+        self.diverged = diverged
+
+
+def fit(
+    model: Model,
+    data: Sequence[Any] | Mapping[str, Any] = (),
+    optimizer: str | Optimizer = "gd",
+    *,
+    lr: float | None = None,
+    init: InitValues = None,
+    epochs: int = 100,
+    batch_size: BatchSize = "auto",
+    shuffle: bool = True,
+    seed: int | None = 0,
+    tol: float | None = None,
+    gtol: float | None = None,
+    max_steps: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    record_path: bool = False,
+) -> FitResult:
+    """Train ``model``'s parameters on ``data`` and return a ``FitResult``.
+
+    - ``data``: arrays in ``model.DATA`` order, or a dict name -> array; 1-D or more, samples along
+      axis 0, all the same length (0-d arrays are constants, passed whole to every batch).
+    - ``optimizer``: a name from ``symdiff.optimize.OPTIMIZERS`` (with ``lr``) or an ``Optimizer``.
+    - ``batch_size``: None = all samples (gradient descent), 1 = SGD, k = mini-batches of k;
+      "auto" = the optimizer's default (gd: all, sgd: 1, minibatch: 32, others: all).
+    - ``shuffle``/``seed``: mini-batches are drawn from a permutation made by
+      ``numpy.random.default_rng(seed)`` each epoch; the same seed gives the same result.
+    - Stops when the epoch loss changes by at most ``tol * max(1, |previous|)`` (converged), when
+      the batch gradient norm is at most ``gtol`` (converged), after ``max_steps`` updates or
+      ``epochs`` epochs, when a callback returns True, or when the loss or gradient is not finite
+      (diverged: the last parameters with a finite loss and gradient are returned).
+    """
+    if isinstance(optimizer, str):
+        optimizer = make_optimizer(optimizer, **({} if lr is None else {"lr": lr}))
+    elif lr is not None:
+        raise InputError("give lr inside the Optimizer object, not next to it")
+    _check_count("epochs", epochs)
+    for name, value in (("tol", tol), ("gtol", gtol)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise InputError(f"{name} must be a number >= 0, got {value}")
+    if max_steps is not None:
+        _check_count("max_steps", max_steps)
+    layout = ParamLayout.of(model)
+    arrays = data_arrays(model, data)
+    n_samples = sample_count(model, arrays)
+    size = resolve_batch_size(batch_size, optimizer, n_samples)
+    params = layout.flatten(init)
+    if not np.all(np.isfinite(params)):
+        raise InputError("initial parameter values must be finite")
+
+    history = History()
+    state = optimizer.init(params)
+    rng = np.random.default_rng(seed)
+    step = epoch = updated_epochs = 0  # updated_epochs: epochs in which an update was made
+    finite_params, finite_step = params, -1  # the last parameters with a finite loss and gradient
+    stop = _Stop(f"finished {epochs} epochs" + _tolerance_note(tol, gtol))
+    try:
+        for epoch in range(1, epochs + 1):
+            weighted_loss = 0.0
+            batches = list(_batches(n_samples, size, shuffle, rng))
+            for index, rows in enumerate(batches):
+                batch = _take(arrays, rows)
+                loss, grad, grad_norm = _evaluate(model, params, batch)
+                _check_finite(loss, grad_norm, step, epoch, optimizer, finite_step)
+                finite_params, finite_step = params, step
+                rate = optimizer.learning_rate(step)
+                history.loss.append(loss)
+                history.grad_norm.append(grad_norm)
+                history.lr.append(rate)
+                if record_path:
+                    history.path.append(params.copy())
+                weighted_loss += loss * (len(rows) if rows is not None else 1)
+                if gtol is not None and grad_norm <= gtol:
+                    _finish_epoch(history, weighted_loss, n_samples, index, size)
+                    raise _Stop(
+                        f"converged: gradient norm {grad_norm:.3g} <= gtol {gtol:g} at step {step}",
+                        converged=True,
+                    )
+                with np.errstate(all="ignore"):
+                    new_params, state = optimizer.update(params, grad, state, step)
+                if not np.all(np.isfinite(new_params)):
+                    _finish_epoch(history, weighted_loss, n_samples, index, size)
+                    raise _Stop(
+                        _divergence(step, epoch, "the updated parameters", optimizer, step),
+                        diverged=True,
+                    )
+                params = new_params
+                step += 1
+                updated_epochs = epoch
+                epoch_done = index == len(batches) - 1
+                if epoch_done:
+                    _finish_epoch(history, weighted_loss, n_samples, index, size)
+                info = StepInfo(step, epoch, loss, grad_norm, rate, params, epoch_done)
+                if any(callback(info) for callback in callbacks):
+                    raise _Stop(f"stopped by a callback after step {step}")
+                if max_steps is not None and step >= max_steps:
+                    raise _Stop(f"reached max_steps={max_steps}" + _tolerance_note(tol, gtol))
+            _check_loss_change(history.epoch_loss, tol)
+    except _Stop as reason:
+        stop = reason
+    if stop.diverged:
+        params = finite_params
+    if record_path and (not history.path or not np.array_equal(history.path[-1], params)):
+        history.path.append(params.copy())  # the path ends where training ended
+    final_loss = full_loss(model, params, arrays)
+    message = str(stop)
+    if not stop.converged and not stop.diverged and history.loss and final_loss > history.loss[0]:
+        message += (
+            f"; the loss grew from {history.loss[0]:.4g} to {final_loss:.4g}: "
+            "try a smaller learning rate"
+        )
+    return FitResult(
+        params=layout.unflatten(params),
+        flat=params,
+        loss=final_loss,
+        steps=step,
+        epochs=updated_epochs,
+        converged=stop.converged,
+        diverged=stop.diverged,
+        message=message,
+        history=history,
+    )
+
+
+def _evaluate(
+    model: Model, params: np.ndarray, batch: Sequence[np.ndarray]
+) -> tuple[float, np.ndarray, float]:
+    """Loss, flat gradient and gradient norm on one batch (overflow shows up as inf/NaN)."""
+    with np.errstate(all="ignore"):
+        loss, grad = model.loss_and_grad(params, *batch)
+        grad = np.asarray(grad, dtype=np.float64).reshape(-1)
+        return float(loss), grad, float(np.linalg.norm(grad))
+
+
+def full_loss(model: Model, params: np.ndarray, arrays: Sequence[np.ndarray]) -> float:
+    """The loss over all the data (``model.loss`` when the model has it)."""
+    with np.errstate(all="ignore"):
+        if hasattr(model, "loss"):
+            return float(model.loss(params, *arrays))
+        return float(model.loss_and_grad(params, *arrays)[0])
+
+
+def data_arrays(model: Model, data: Sequence[Any] | Mapping[str, Any]) -> list[np.ndarray]:
+    """The data as float64 arrays in ``model.DATA`` order."""
+    names = tuple(model.DATA)
+    if isinstance(data, Mapping):
+        missing = [name for name in names if name not in data]
+        if missing:
+            raise InputError(f"no data for '{missing[0]}' (data names: {', '.join(names)})")
+        extra = sorted(set(data) - set(names))
+        if extra:
+            raise InputError(f"'{extra[0]}' is not a data name (data names: {', '.join(names)})")
+        data = [data[name] for name in names]
+    if len(data) != len(names):
+        raise InputError(f"expected {len(names)} data arrays ({', '.join(names)}), got {len(data)}")
+    arrays = []
+    for name, values in zip(names, data, strict=True):
+        array = np.asarray(values, dtype=np.float64)
+        if not np.all(np.isfinite(array)):
+            raise InputError(f"data '{name}' contains NaN or infinite values")
+        arrays.append(array)
+    return arrays
+
+
+def sample_count(model: Model, arrays: Sequence[np.ndarray]) -> int | None:
+    """The common length of the data arrays along axis 0 (None: no per-sample data)."""
+    lengths = {name: len(a) for name, a in zip(model.DATA, arrays, strict=True) if a.ndim > 0}
+    if not lengths:
+        return None
+    first = next(iter(lengths))
+    for name, length in lengths.items():
+        if length != lengths[first]:
+            raise InputError(
+                f"data '{first}' has {lengths[first]} samples but '{name}' has {length}"
+            )
+    if lengths[first] == 0:
+        raise InputError("the data has no samples")
+    return lengths[first]
+
+
+def resolve_batch_size(batch_size: BatchSize, optimizer: Optimizer, n: int | None) -> int | None:
+    """The batch size to use (None = all samples)."""
+    if batch_size == "auto":
+        batch_size = optimizer.batch_size
+    if batch_size is None or n is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise InputError(f"batch size must be a positive whole number, got {batch_size!r}")
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    return None if batch_size >= n else int(batch_size)
+
+
+def planned_steps(
+    model: Model,
+    data: Sequence[Any] | Mapping[str, Any],
+    optimizer: Optimizer,
+    batch_size: BatchSize,
+    epochs: int,
+    max_steps: int | None = None,
+) -> int:
+    """How many updates ``fit`` makes at most: epochs * batches per epoch, capped by max_steps."""
+    n = sample_count(model, data_arrays(model, data))
+    size = resolve_batch_size(batch_size, optimizer, n)
+    per_epoch = 1 if size is None or n is None else -(-n // size)
+    total = epochs * per_epoch
+    return total if max_steps is None else min(total, max_steps)
+
+
+def _batches(
+    n: int | None, size: int | None, shuffle: bool, rng: np.random.Generator
+) -> Iterator[np.ndarray | None]:
+    """Row indices of each batch of one epoch (None = all rows, unshuffled)."""
+    if size is None or n is None:
+        yield None
+        return
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    for start in range(0, n, size):
+        yield order[start : start + size]
+
+
+def _take(arrays: Sequence[np.ndarray], rows: np.ndarray | None) -> list[np.ndarray]:
+    if rows is None:
+        return list(arrays)
+    return [a[rows] if a.ndim > 0 else a for a in arrays]
+
+
+def _finish_epoch(
+    history: History, weighted_loss: float, n: int | None, index: int, size: int | None
+) -> None:
+    """Record the epoch loss: the batch losses weighted by batch size (full batch: the loss)."""
+    history.epoch_end.append(len(history.loss) - 1)
+    if size is None or n is None:
+        history.epoch_loss.append(history.loss[-1])
+        return
+    seen = min(n, (index + 1) * size)
+    history.epoch_loss.append(weighted_loss / seen)
+
+
+def _check_finite(
+    loss: float, grad_norm: float, step: int, epoch: int, optimizer: Optimizer, kept: int
+) -> None:
+    if math.isfinite(loss) and math.isfinite(grad_norm):
+        return
+    what = "the loss" if not math.isfinite(loss) else "the gradient"
+    raise _Stop(_divergence(step, epoch, what, optimizer, kept), diverged=True)
+
+
+def _divergence(step: int, epoch: int, what: str, optimizer: Optimizer, kept: int) -> str:
+    """Which step diverged, which parameters are kept, and what to try."""
+    source = f"step {kept}" if kept >= 0 else "the initial values"
+    return (
+        f"diverged at step {step} (epoch {epoch}): {what} became NaN or infinite; "
+        f"kept the parameters of {source}, the last with a finite loss and gradient; "
+        f"try a smaller learning rate than {optimizer.learning_rate(step):g}"
+    )
+
+
+def _check_loss_change(epoch_loss: list[float], tol: float | None) -> None:
+    if tol is None or len(epoch_loss) < 2:
+        return
+    previous, current = epoch_loss[-2], epoch_loss[-1]
+    change = abs(current - previous)
+    if change <= tol * max(1.0, abs(previous)):
+        raise _Stop(
+            f"converged: loss changed by {change:.3g} <= tol {tol:g} in epoch {len(epoch_loss)}",
+            converged=True,
+        )
+
+
+def _tolerance_note(tol: float | None, gtol: float | None) -> str:
+    if tol is None and gtol is None:
+        return " (no tolerance set)"
+    return " without meeting the tolerance"
+
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name} must be a positive whole number, got {value!r}")
