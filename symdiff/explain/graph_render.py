@@ -1,0 +1,366 @@
+"""Rendering of a computational graph: the ``GraphRendering`` mixin of ``Graph`` (text tables,
+Markdown, LaTeX, JSON and Graphviz DOT of the forward / reverse sweeps) and its formatting helpers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+
+from .graph_nodes import Cost, Node, ascii_name
+from .render import Explained, latex_text, number_text, wrap
+
+#: Exact values at most this long are shown as such in text tables; longer ones as decimals.
+TEXT_EXACT_LENGTH = 12
+#: Significant digits of numbers in text tables (the final derivative is printed with 10).
+TEXT_DIGITS = 7
+#: Width of text output.
+WIDTH = 80
+
+
+class GraphRendering(Explained):
+    """Text / Markdown / LaTeX / JSON / DOT output of ``Graph``, which supplies these fields."""
+
+    outputs: tuple[sp.Expr, ...]
+    output_symbols: tuple[sp.Symbol, ...]
+    nodes: tuple[Node, ...]
+    variables: tuple[sp.Symbol, ...]
+    point: dict[sp.Symbol, sp.Expr]
+    wrt: tuple[sp.Symbol, ...]
+    mode: str
+    tangents: dict[sp.Symbol, dict[sp.Symbol, sp.Expr]]
+    adjoints: dict[sp.Symbol, dict[sp.Symbol, sp.Expr]]
+
+    formats = ("text", "markdown", "latex", "json", "dot")
+
+    def derivative(self, output: int = 0, wrt: str | sp.Symbol | None = None) -> sp.Expr:
+        raise NotImplementedError  # pragma: no cover - Graph overrides
+
+    def cost(self) -> Cost:
+        raise NotImplementedError  # pragma: no cover - Graph overrides
+
+    # ----------------------------------------------------------------- helpers
+
+    def _latex_names(self) -> dict[sp.Symbol, str]:
+        names = {}
+        for node in self.nodes:
+            name = node.symbol.name
+            if name.startswith("ξ"):
+                names[node.symbol] = rf"\xi_{{{name[1:]}}}"
+            elif name.startswith("L"):
+                names[node.symbol] = (
+                    rf"\mathcal{{L}}_{{{name[1:]}}}" if name[1:] else r"\mathcal{L}"
+                )
+        return names
+
+    def _latex(self, expr: sp.Expr) -> str:
+        return sp.latex(expr, symbol_names=self._latex_names(), order="none")
+
+    def _modes(self) -> list[str]:
+        return ["forward", "reverse"] if self.mode == "both" else [self.mode]
+
+    def _point_text(self) -> str:
+        return ", ".join(f"{s}={v}" for s, v in self.point.items())
+
+    # ----------------------------------------------------------------- text
+
+    def text(self) -> str:
+        out = wrap(
+            "Computational graph of "
+            + "; ".join(
+                f"{s} = {e}" for s, e in zip(self.output_symbols, self.outputs, strict=True)
+            )
+            + f" at {self._point_text()}"
+        )
+        for mode in self._modes():
+            for seed in self.wrt if mode == "forward" else self.output_symbols:
+                out.append("")
+                out += self._sweep_text(mode, seed)
+        out.append("")
+        out += self.cost().lines()
+        return "\n".join(out)
+
+    def _sweep_text(self, mode: str, seed: sp.Symbol) -> list[str]:
+        if mode == "forward":
+            title = f"Forward mode: tangents dξ/d{seed}, seeded with d{seed}/d{seed} = 1"
+            column = f"dξ/d{seed}"
+            order = list(self.nodes)
+            carried = self.tangents[seed]
+        else:
+            title = f"Reverse mode: adjoints ∂{seed}/∂ξ, seeded with ∂{seed}/∂{seed} = 1"
+            column = f"∂{seed}/∂ξ"
+            order = list(reversed(self.nodes))
+            carried = self.adjoints[seed]
+        headers = ["node", "definition", "local partials", "value", "partial values", column]
+        inputs = [
+            [[str(v)], ["input"], [], [_short(self.point[v])], [], [_short(carried.get(v, 0))]]
+            for v in self.wrt
+        ]
+        rows = inputs if mode == "forward" else []
+        for node in order:
+            partial_lines = [
+                f"∂/∂{i} = {_str(p)}" for i, p in zip(node.inputs, node.partials, strict=True)
+            ]
+            rows.append(
+                [
+                    [str(node.symbol)],
+                    [_str(node.definition)],
+                    partial_lines,
+                    [_short(node.value)],
+                    [_short(v) for v in node.partial_values],
+                    [_short(carried.get(node.symbol, sp.Integer(0)))],
+                ]
+            )
+        rows += inputs if mode == "reverse" else []
+        lines = wrap(title) + text_table(headers, rows)
+        lines += self._result_lines(mode, seed)
+        return lines
+
+    def _result_lines(self, mode: str, seed: sp.Symbol) -> list[str]:
+        pairs = (
+            [(out, seed) for out in self.output_symbols]
+            if mode == "forward"
+            else [(seed, v) for v in self.wrt]
+        )
+        lines = []
+        for out, var in pairs:
+            value = self.derivative(self.output_symbols.index(out), var)
+            lines += wrap(f"d{out}/d{var} = {number_text(value)}  (exact: {value})")
+        return lines
+
+    # ----------------------------------------------------------------- markdown / latex
+
+    def _rows_math(self, mode: str, seed: sp.Symbol) -> tuple[list[str], list[list[str]]]:
+        latex_seed = self._latex(seed)
+        if mode == "forward":
+            head = rf"\frac{{d\xi}}{{d{latex_seed}}}"
+            order, carried = list(self.nodes), self.tangents[seed]
+        else:
+            head = rf"\frac{{\partial {latex_seed}}}{{\partial \xi}}"
+            order, carried = list(reversed(self.nodes)), self.adjoints[seed]
+        headers = ["node", "local partial derivatives", "value", "local derivative value", head]
+        rows = []
+        for node in order:
+            sym = self._latex(node.symbol)
+            partials = ", ".join(
+                rf"\frac{{\partial {sym}}}{{\partial {self._latex(i)}}} = {self._latex(p)}"
+                for i, p in zip(node.inputs, node.partials, strict=True)
+            )
+            rows.append(
+                [
+                    rf"{sym} = {self._latex(node.definition)}",
+                    partials,
+                    _latex_value(node.value),
+                    ", ".join(_latex_value(v) for v in node.partial_values),
+                    _latex_value(carried.get(node.symbol, sp.Integer(0))),
+                ]
+            )
+        return headers, rows
+
+    def _sweep_title(self, mode: str, seed: sp.Symbol) -> str:
+        if mode == "forward":
+            return f"Forward mode: tangents, seeded with d{seed}/d{seed} = 1"
+        return f"Reverse mode: adjoints, seeded with ∂{seed}/∂{seed} = 1"
+
+    def _latex_title(self, mode: str, seed: sp.Symbol) -> str:
+        s = self._latex(seed)
+        if mode == "forward":
+            return rf"\text{{Forward mode: tangents, seeded with }} \frac{{d{s}}}{{d{s}}} = 1"
+        return (
+            rf"\text{{Reverse mode: adjoints, seeded with }} "
+            rf"\frac{{\partial {s}}}{{\partial {s}}} = 1"
+        )
+
+    def _results_latex(self, mode: str, seed: sp.Symbol) -> list[str]:
+        pairs = (
+            [(out, seed) for out in self.output_symbols]
+            if mode == "forward"
+            else [(seed, v) for v in self.wrt]
+        )
+        return [
+            rf"\frac{{\partial {self._latex(o)}}}{{\partial {self._latex(v)}}} = "
+            + _latex_value(self.derivative(self.output_symbols.index(o), v), digits=10)
+            for o, v in pairs
+        ]
+
+    def markdown(self) -> str:
+        out = [f"**Computational graph** at {self._point_text()}", ""]
+        for mode in self._modes():
+            for seed in self.wrt if mode == "forward" else self.output_symbols:
+                headers, rows = self._rows_math(mode, seed)
+                out += [f"*{self._sweep_title(mode, seed)}*", ""]
+                out.append("| " + " | ".join(f"${h}$" if "\\" in h else h for h in headers) + " |")
+                out.append("|" + "---|" * len(headers))
+                out += ["| " + " | ".join(f"${c}$" for c in row) + " |" for row in rows]
+                out += [""] + [f"${r}$" for r in self._results_latex(mode, seed)] + [""]
+        out += ["```", *self.cost().lines(), "```"]
+        return "\n".join(out)
+
+    def latex(self) -> str:
+        parts = []
+        for mode in self._modes():
+            for seed in self.wrt if mode == "forward" else self.output_symbols:
+                headers, rows = self._rows_math(mode, seed)
+                body = [
+                    self._latex_title(mode, seed) + r" \\[2pt]",
+                    r"\begin{array}{lllll}",
+                    " & ".join(
+                        f"\\text{{{latex_text(h)}}}" if "\\" not in h else h for h in headers
+                    )
+                    + r" \\ \hline",
+                ]
+                body += [" & ".join(row) + r" \\" for row in rows]
+                body.append(r"\end{array} \\[4pt]")
+                body += [r + r" \\" for r in self._results_latex(mode, seed)]
+                parts.append("\n".join(body))
+        return "\\begin{align*}\n&" + "\n&".join(parts).rstrip(" \\") + "\n\\end{align*}"
+
+    # ----------------------------------------------------------------- json / dot
+
+    def to_dict(self) -> dict[str, Any]:
+        single = len(self.wrt) == 1 and len(self.outputs) == 1
+        nodes = []
+        for node in self.nodes:
+            item: dict[str, Any] = {
+                "id": node.id,
+                "op": node.op,
+                "definition": _ascii(node.definition),
+                "expression": str(node.expression),
+                "inputs": [ascii_name(i) for i in node.inputs],
+                "value": _json_number(node.value),
+                "exact_value": str(node.value),
+                "local_derivatives": [
+                    {"input": ascii_name(i), "symbolic": _ascii(p), "value": _json_number(v)}
+                    for i, p, v in zip(node.inputs, node.partials, node.partial_values, strict=True)
+                ],
+            }
+            if self.mode in ("forward", "both"):
+                tangents = {
+                    v.name: _json_number(self.tangents[v].get(node.symbol, sp.Integer(0)))
+                    for v in self.wrt
+                }
+                item["tangent"] = tangents[self.wrt[0].name] if single else tangents
+            if self.mode in ("reverse", "both"):
+                adjoints = {
+                    ascii_name(o): _json_number(self.adjoints[o].get(node.symbol, sp.Integer(0)))
+                    for o in self.output_symbols
+                }
+                item["adjoint"] = (
+                    adjoints[ascii_name(self.output_symbols[0])] if single else adjoints
+                )
+            nodes.append(item)
+        derivatives = {
+            ascii_name(o): {v.name: _json_number(self.derivative(k, v)) for v in self.wrt}
+            for k, o in enumerate(self.output_symbols)
+        }
+        first = ascii_name(self.output_symbols[0])
+        return {
+            "expression": [str(e) for e in self.outputs] if not single else str(self.outputs[0]),
+            "at": {s.name: str(v) for s, v in self.point.items()},
+            "mode": self.mode,
+            "nodes": nodes,
+            "output": first if single else [ascii_name(o) for o in self.output_symbols],
+            "wrt": self.wrt[0].name if single else [v.name for v in self.wrt],
+            "derivative": derivatives[first][self.wrt[0].name] if single else derivatives,
+            "exact_derivative": str(self.derivative()) if single else None,
+            "cost": self.cost().to_dict(),
+        }
+
+    def dot(self) -> str:
+        """Graphviz DOT text: variables as ellipses, ξ nodes as boxes, edges ∂ξ/∂input."""
+        lines = [
+            "digraph computational_graph {",
+            "  rankdir=LR;",
+            '  node [fontname="Helvetica"];',
+        ]
+        for variable in self.variables:
+            label = f"{variable} = {number_text(self.point[variable])}"
+            lines.append(f'  "v_{variable.name}" [shape=ellipse, label="{_dot(label)}"];')
+        for node in self.nodes:
+            label = [
+                f"{node.symbol} = {_str(node.definition)}",
+                f"value = {number_text(node.value)}",
+            ]
+            for var in self.wrt if self.mode in ("forward", "both") else ():
+                tangent = self.tangents[var].get(node.symbol, sp.Integer(0))
+                label.append(f"d{node.symbol}/d{var} = {number_text(tangent)}")
+            for out in self.output_symbols if self.mode in ("reverse", "both") else ():
+                adjoint = self.adjoints[out].get(node.symbol, sp.Integer(0))
+                label.append(f"∂{out}/∂{node.symbol} = {number_text(adjoint)}")
+            lines.append(f'  "{node.id}" [shape=box, label="{_dot(chr(10).join(label))}"];')
+        known = {n.symbol for n in self.nodes}
+        for node in self.nodes:
+            for i, p, v in zip(node.inputs, node.partials, node.partial_values, strict=True):
+                source = ascii_name(i) if i in known else f"v_{i.name}"
+                edge = f"∂/∂{i} = {_str(p)} = {number_text(v)}"
+                lines.append(f'  "{source}" -> "{node.id}" [label="{_dot(edge)}"];')
+        lines.append("}")
+        return "\n".join(lines)
+
+
+def _str(expr: sp.Expr) -> str:
+    """Text of ``expr`` with terms in SymPy's stored order (``1 + ξ2``, as people write it)."""
+    return sp.sstr(expr, order="none")
+
+
+def _ascii(expr: sp.Expr) -> str:
+    return _str(expr).replace("ξ", "xi")
+
+
+def _dot(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _short(value: sp.Expr) -> str:
+    """Exact when short (``exp(-9)``), otherwise a decimal with TEXT_DIGITS digits."""
+    text = str(value)
+    if len(text) <= TEXT_EXACT_LENGTH and not isinstance(value, sp.Float):
+        return text
+    return number_text(value, TEXT_DIGITS)
+
+
+def _latex_value(value: sp.Expr, digits: int = TEXT_DIGITS) -> str:
+    if isinstance(value, (sp.Integer, sp.Float)):
+        return number_text(value, digits)
+    return rf"{sp.latex(value)} \approx {number_text(value, digits)}"
+
+
+def _json_number(value: sp.Expr) -> float | int | str:
+    if isinstance(value, sp.Integer):
+        return int(value)
+    text = number_text(value, 17)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def text_table(headers: list[str], rows: list[list[list[str]]], width: int = WIDTH) -> list[str]:
+    """A plain-text table of multi-line cells, wrapping the widest columns to fit ``width``."""
+    columns = len(headers)
+    natural = [
+        max([len(headers[c])] + [len(line) for row in rows for line in row[c]])
+        for c in range(columns)
+    ]
+    widths = list(natural)
+    while sum(widths) + 2 * (columns - 1) > width:
+        widest = max(range(columns), key=lambda c: widths[c])
+        if widths[widest] <= 10:
+            break
+        widths[widest] -= 1
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    out.append("-" * min(width, sum(widths) + 2 * (columns - 1)))
+    for row in rows:
+        cells = [
+            [piece for line in cell for piece in (wrap(line, "", w) if line else [""])]
+            for cell, w in zip(row, widths, strict=True)
+        ]
+        height = max(len(cell) for cell in cells)
+        for k in range(height):
+            parts = [
+                (cell[k] if k < len(cell) else "").ljust(w)
+                for cell, w in zip(cells, widths, strict=True)
+            ]
+            out.append("  ".join(parts).rstrip())
+    return out
