@@ -13,24 +13,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ir.nodes import (
-    ELEMENTWISE,
     Node,
     add,
     broadcast_to,
     const,
     div,
     expand_dims,
-    eye,
     matmul,
     mul,
     neg,
     power,
-    softmax,
     sub,
     sum_,
     transpose,
     walk,
 )
+from ..ir.ops import ELEMENTWISE, eye, softmax
 from ..ir.simplify import tidy
 from .reverse import VJP_RULES, reverse_mode
 

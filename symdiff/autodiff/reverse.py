@@ -18,27 +18,20 @@ import sympy as sp
 from ..errors import InputError, ShapeError, UnknownFunctionError
 from ..frontend.tensor_parse import parse_tensor
 from ..ir.nodes import (
-    IR_FUNCTIONS,
     Node,
     Shape,
     add,
-    apply,
     const,
     dim_expr,
     div,
-    elementwise,
     expand_dims,
-    eye,
     format_shape,
     is_const,
-    log_softmax,
     matmul,
     mul,
     neg,
-    outer,
     power,
     scale,
-    softmax,
     sub,
     sum_,
     transpose,
@@ -47,6 +40,7 @@ from ..ir.nodes import (
     walk,
 )
 from ..ir.nodes import broadcast_to as broadcast
+from ..ir.ops import IR_FUNCTIONS, apply, elementwise, eye, log_softmax, outer, softmax
 from ..ir.simplify import tidy_all
 from ..primitives import PRIMITIVES, Primitive
 

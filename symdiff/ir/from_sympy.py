@@ -13,7 +13,8 @@ import sympy as sp
 
 from ..errors import InputError
 from ..primitives import for_sympy
-from .nodes import Node, Shape, add, apply, binary, const, div, elementwise, mul, power, var
+from .nodes import Node, Shape, add, const, div, mul, power, var
+from .ops import apply, binary, elementwise
 
 
 class NoLowering(InputError):

@@ -26,20 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .nodes import (
-    Node,
-    add,
-    binary,
-    const,
-    elementwise,
-    is_const,
-    make_node,
-    mul,
-    scale,
-    scaled,
-    sub,
-    walk,
-)
+from .nodes import Node, add, const, is_const, make_node, mul, scale, scaled, sub, walk
+from .ops import binary, elementwise
 
 Rule = Callable[[Node], Node | None]
 

@@ -16,20 +16,8 @@ from collections.abc import Callable, Sequence
 
 import sympy as sp
 
-from .nodes import (
-    Node,
-    add,
-    const,
-    div,
-    elementwise,
-    is_const,
-    make_node,
-    mul,
-    power,
-    scale,
-    scaled,
-    walk,
-)
+from .nodes import Node, add, const, div, is_const, make_node, mul, power, scale, scaled, walk
+from .ops import elementwise
 
 #: Largest block (operations) given to SymPy.
 MAX_BLOCK = 40

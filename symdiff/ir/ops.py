@@ -1,0 +1,223 @@
+"""Elementwise functions (every primitive of the table) and the tensor operations built on them.
+
+``elementwise``/``binary``/``apply`` build primitive applications with the stabilising rewrites
+(``log(sigmoid(z)) = -softplus(-z)``, ``log(softmax(Z)) = log_softmax(Z)``); softmax, log_softmax,
+logsumexp, the fused cross-entropy, trace, outer, eye and the norms are the operations tensor
+losses use. ``IR_FUNCTIONS`` is the namespace the primitives table's derivative formulas and the
+composite functions are built with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from types import SimpleNamespace
+from typing import Any
+
+import sympy as sp
+
+from ..primitives import PRIMITIVES
+from .nodes import (
+    Dim,
+    Node,
+    Shape,
+    ShapeMismatch,
+    _axis,
+    _broadcast,
+    as_node,
+    const,
+    dim_expr,
+    format_shape,
+    is_const,
+    make_node,
+    matmul,
+    mul,
+    neg,
+    note_rewrite,
+    power,
+    scale,
+    scaled,
+    sum_,
+)
+
+#: Elementwise functions of one argument: every one-argument primitive of the table.
+ELEMENTWISE: tuple[str, ...] = tuple(name for name, row in PRIMITIVES.items() if row.arity == 1)
+#: Elementwise functions of two arguments, with broadcasting (maximum, minimum, logaddexp).
+BINARY_ELEMENTWISE: tuple[str, ...] = tuple(
+    name for name, row in PRIMITIVES.items() if row.arity == 2
+)
+
+
+def elementwise(op: str, a: Node, at_zero: object = 0) -> Node:
+    """f(a) applied to every element, with stabilising rewrites for log and exp.
+
+    ``at_zero`` is heaviside's value at 0 (0 for relu', 1/2 for max/min at a tie).
+    """
+    if op not in ELEMENTWISE:
+        raise ValueError(f"unknown elementwise function {op}")
+    if op == "log":
+        if a.op == "exp":
+            return a.args[0]
+        if a.op == "sigmoid":  # log(sigmoid(z)) = -softplus(-z)
+            note_rewrite("log_sigmoid")
+            return neg(elementwise("softplus", neg(a.args[0])))
+        if a.op == "softmax":
+            note_rewrite("log_softmax")
+            return make_node("log_softmax", a.args, a.attrs, a.shape)
+        if a.op == "add" and is_const(a.args[0], 1):  # log(1 - sigmoid(z)) = -softplus(z)
+            c, x = scaled(a.args[1])
+            if c == -1 and x.op == "sigmoid" and x.shape == a.shape:
+                note_rewrite("log_one_minus_sigmoid")
+                return neg(elementwise("softplus", x.args[0]))
+    if op == "exp" and a.op == "log_softmax":
+        return make_node("softmax", a.args, a.attrs, a.shape)
+    attrs: tuple[Any, ...] = (sp.sympify(at_zero),) if op == "heaviside" else ()
+    if is_const(a):
+        folded = _fold(op, (a.value, *attrs))
+        if folded is not None:
+            return const(folded)
+    return make_node(op, (a,), attrs, a.shape)
+
+
+def _fold(op: str, values: tuple[sp.Expr, ...]) -> sp.Expr | None:
+    """f(constants) when SymPy gives a finite real number, else None (kept as a node)."""
+    builder = PRIMITIVES[op].sympy
+    if builder is None or any(v.free_symbols for v in values):
+        return None
+    value = builder(*values)
+    if value.is_real and value.is_finite and value.is_number:
+        return value
+    return None
+
+
+def binary(op: str, a: Node, b: Node) -> Node:
+    """An elementwise function of two arguments with broadcasting: maximum, minimum, logaddexp."""
+    if op not in BINARY_ELEMENTWISE:
+        raise ValueError(f"unknown elementwise function {op}")
+    shape = _broadcast(a, b, op)
+    if is_const(a) and is_const(b):
+        folded = _fold(op, (a.value, b.value))
+        if folded is not None:
+            return const(folded)
+    return make_node(op, (a, b), (), shape)
+
+
+def apply(name: str, *args: Node) -> Node:
+    """The primitive ``name`` applied elementwise to ``args``."""
+    if len(args) == 1:
+        return elementwise(name, args[0])
+    return binary(name, *args)
+
+
+def _softmax_family(op: str, a: Node, axis: int | None, keepdims: bool = False) -> Node:
+    if a.ndim == 0:
+        raise ShapeMismatch(f"{op} needs a vector or matrix, got a scalar")
+    axis = _axis(a, axis)
+    if axis is None and a.ndim == 1 and op != "logsumexp":
+        axis = 0
+    if op != "logsumexp":
+        return make_node(op, (a,), (axis,), a.shape)
+    if axis is None:
+        shape: Shape = tuple(1 for _ in a.shape) if keepdims else ()
+    else:
+        shape = a.shape[:axis] + ((1,) if keepdims else ()) + a.shape[axis + 1 :]
+    return make_node(op, (a,), (axis, bool(keepdims)), shape)
+
+
+def softmax(a: Node, axis: int | None = -1) -> Node:
+    """exp(a) / sum(exp(a), axis) (the last axis by default; None for all elements)."""
+    return _softmax_family("softmax", a, axis)
+
+
+def log_softmax(a: Node, axis: int | None = -1) -> Node:
+    """a - logsumexp(a, axis, keepdims)."""
+    return _softmax_family("log_softmax", a, axis)
+
+
+def logsumexp(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
+    """log(sum(exp(a), axis)), computed stably."""
+    return _softmax_family("logsumexp", a, axis, keepdims)
+
+
+def cross_entropy(targets: Node, probabilities: Node) -> Node:
+    """Mean over rows of -sum(Y * log(P)); rows of Y are probability vectors (e.g. one-hot).
+
+    ``cross_entropy(Y, softmax(Z))`` with a symbol Y becomes one fused node whose gradient is
+    (softmax(Z) - Y)/n, which holds because the rows of Y sum to 1 (generated modules check it).
+    """
+    if targets.shape != probabilities.shape or targets.ndim not in (1, 2):
+        raise ShapeMismatch(
+            "cross_entropy(Y, P) needs Y and P of the same vector or matrix shape, got "
+            f"{format_shape(targets.shape)} and {format_shape(probabilities.shape)}"
+        )
+    last = probabilities.ndim - 1
+    fusable = probabilities.op == "softmax" and probabilities.attrs == (last,)
+    if fusable and targets.op == "var":  # generated code checks that Y's rows sum to 1
+        logits = probabilities.args[0]
+        note_rewrite("softmax_cross_entropy")
+        return make_node("softmax_cross_entropy", (targets, logits), (), ())
+    rows = dim_expr(targets.shape[0]) if targets.ndim == 2 else sp.Integer(1)
+    return scale(-1 / rows, sum_(mul(targets, elementwise("log", probabilities))))
+
+
+def trace(a: Node) -> Node:
+    """Sum of the diagonal of a square matrix."""
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ShapeMismatch(f"trace needs a square matrix, got {format_shape(a.shape)}")
+    c, x = scaled(a)
+    if c != 1:
+        return scale(c, trace(x))
+    return make_node("trace", (a,), (), ())
+
+
+def outer(a: Node, b: Node) -> Node:
+    """Outer product of two vectors: (m,) x (p,) -> (m, p)."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise ShapeMismatch(
+            f"outer needs two vectors, got {format_shape(a.shape)} and {format_shape(b.shape)}"
+        )
+    (ca, xa), (cb, xb) = scaled(a), scaled(b)
+    if ca != 1 or cb != 1:
+        return scale(ca * cb, outer(xa, xb))
+    return make_node("outer", (a, b), (), (a.shape[0], b.shape[0]))
+
+
+def eye(dim: Dim) -> Node:
+    """The identity matrix of size dim x dim (only the gradient of a trace needs it)."""
+    return make_node("eye", (), (dim,), (dim, dim))
+
+
+def dot(a: Node, b: Node) -> Node:
+    """Inner product of vectors; matrix product otherwise (like numpy.dot)."""
+    return matmul(a, b)
+
+
+def squared_norm(a: Node) -> Node:
+    """sum(a**2): the squared Euclidean (Frobenius) norm."""
+    return sum_(power(a, const(2)))
+
+
+def norm(a: Node) -> Node:
+    """sqrt(sum(a**2))."""
+    return elementwise("sqrt", squared_norm(a))
+
+
+def _ir_function(name: str) -> Callable[..., Node]:
+    return lambda *args: apply(name, *as_nodes(args))
+
+
+def as_nodes(values: Iterable[object]) -> tuple[Node, ...]:
+    return tuple(as_node(v) for v in values)
+
+
+#: The IR namespace of primitives (for ``Primitive.partials`` and ``Composite.build``).
+IR_FUNCTIONS = SimpleNamespace(
+    **{
+        **{name: _ir_function(name) for name in PRIMITIVES},
+        "heaviside": lambda u, at_zero=0: elementwise("heaviside", as_node(u), at_zero),
+        "pi": const(sp.pi),
+        "half": sp.Rational(1, 2),
+    }
+)
+
+
+#: Functions a tensor expression may call, by the name typed.
