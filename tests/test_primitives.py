@@ -4,8 +4,10 @@ The table holds one row per function: names, SymPy class, derivative (written on
 the IR), NumPy lowering, float64 evaluator and LaTeX. Each registry derived from it is checked
 here row by row — the scalar and tensor parsers, SymPy's derivative rules, the IR's reverse and
 forward modes, the NumPy printer, the float evaluators, the SymPy -> IR converter and the two code
-generators — so a new row is covered by every test without editing this file (a row whose
-function needs a narrower domain than the default gets an entry in ``DOMAINS``).
+generators — so a new row is covered by every test without editing this file. A row whose
+function needs a narrower domain than the default gets an entry in ``DOMAINS``; a row without a
+SymPy class needs a reference definition in ``SYMPY_REFERENCES``; a typed name a parser lacks on
+purpose is listed in ``SCALAR_PARSER_GAPS`` / ``TENSOR_PARSER_GAPS`` (a new gap fails).
 """
 
 from __future__ import annotations
