@@ -6,7 +6,7 @@ The pipeline, one pure stage after another::
          --program.differentiate--> loss, gradient (and Hessian) --assemble.render_module--> module
 
 The generated module (see ``MODULE_INTERFACE``) needs nothing but NumPy at run time. Every user
-name is checked by :func:`symdiff.parse.check_name` and against ``RESERVED_NAMES`` (what the module
+name is checked by :func:`symdiff.checks.check_name` and against ``RESERVED_NAMES`` (what the module
 itself uses), and user text only reaches the file inside escaped docstrings, so the generated code
 is safe to import whatever the input was. :func:`compile` runs that same generated source (never the
 user's text) into an in-memory module object.

@@ -1,6 +1,6 @@
 """Tensor losses -> a standalone NumPy module: the tensor front door of the one code generator.
 
-Pipeline: parse with shapes -> reverse mode (``tensor_rules``), for the docstring's matrix
+Pipeline: parse with shapes -> reverse mode (``autodiff.reverse``), for the docstring's matrix
 formulas -> ``program.differentiate`` (stability rewrites, reverse mode, lowering) ->
 ``assemble.render_module``, the same stages and template as per-sample losses. No diagonal
 matrix is ever built and nothing loops over samples.

@@ -1,15 +1,10 @@
-"""Shaped expressions: the tensor IR, shape checking, and the safe tensor parser.
+"""The tensor parser: text and declared shapes to an IR node, nothing evaluated.
 
-A tensor expression is a DAG of interned :class:`Node` objects (identical sub-expressions are the
-same object, so sharing is free). Every node carries its shape, a tuple of dimensions, each an
-``int`` or a symbolic name such as ``"n"``. Nodes are built only through the *smart constructors*
-below (``add``, ``mul``, ``matmul``, ``sum_`` ...), which check shapes and apply local
-simplifications: constants are folded and pulled to the front (``c*(d*x) = (c*d)*x``, ``A @ (c*B)
-= c*(A @ B)``), ``x.T.T = x``, ``log(sigmoid(z)) = -softplus(-z)``, ``log(softmax(Z)) =
-log_softmax(Z)`` and ``cross_entropy(Y, softmax(Z))`` becomes one fused node.
-
-Text is parsed by the shared front end :func:`symdiff.parse.parse_tree` and a whitelisting
-builder over its ``ast``; nothing the user typed is ever evaluated.
+Text is tokenized and checked by the shared front end :func:`symdiff.frontend.parse.parse_tree`;
+a whitelisting builder walks its ``ast`` and calls the IR's smart constructors, so shape errors
+name the sub-expression and its column. Every primitive of the table (and its aliases), the
+composite functions and the tensor operations (``sum``, ``mean``, ``softmax``, ``@``, ``.T``, ...)
+may be called.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Shaped expressions: the tensor IR, shape checking, and the safe tensor parser.
+"""The IR: interned, shaped expression DAGs built by smart constructors.
 
 A tensor expression is a DAG of interned :class:`Node` objects (identical sub-expressions are the
 same object, so sharing is free). Every node carries its shape, a tuple of dimensions, each an
@@ -8,8 +8,8 @@ simplifications: constants are folded and pulled to the front (``c*(d*x) = (c*d)
 = c*(A @ B)``), ``x.T.T = x``, ``log(sigmoid(z)) = -softplus(-z)``, ``log(softmax(Z)) =
 log_softmax(Z)`` and ``cross_entropy(Y, softmax(Z))`` becomes one fused node.
 
-Text is parsed by the shared front end :func:`symdiff.parse.parse_tree` and a whitelisting
-builder over its ``ast``; nothing the user typed is ever evaluated.
+The tensor parser (``symdiff.frontend.tensor_parse``) builds nodes from text; elementwise
+functions and the softmax family live in ``symdiff.ir.ops``.
 """
 
 from __future__ import annotations

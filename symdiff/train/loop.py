@@ -1,6 +1,6 @@
 """The training loop: ``fit(model, data, optimizer, ...)`` -> ``FitResult``.
 
-``model`` is anything with the generated-module interface (``symdiff.codegen.compile`` or a module
+``model`` is anything with the generated-module interface (``symdiff.compile`` or a module
 written by ``symdiff codegen``): ``PARAMS`` ((name, shape) pairs), ``DATA`` (names) and
 ``loss_and_grad(params, *data)`` taking the parameters as one flat float64 vector in ``PARAMS``
 order. The loop works on that flat vector; the result gives the parameters back by name.
