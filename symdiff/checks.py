@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import keyword
 import math
 import re
-from collections.abc import Callable
+import sys
+import threading
+from collections.abc import Callable, Iterator
 
 import sympy as sp
 
 from .errors import ParseError
 
-MAX_EXACT_DIGITS = 10_000
+#: Exact numbers are never built with more than this many digits (``9**9**9`` is refused). Kept
+#: well below Python's default limit of 4,300 digits for ``str(int)`` (a product of two such
+#: numbers still prints), so symdiff never changes that interpreter-wide setting.
+MAX_EXACT_DIGITS = 2_000
 
 
 def check_name(name: str, text: str = "", column: int | None = None) -> str:
@@ -55,3 +61,29 @@ def check_power_size(base: sp.Expr, exponent: sp.Expr, error: Callable[[str], Ex
             f"number too large: the power would have about {digits:.3g} digits "
             f"(limit {MAX_EXACT_DIGITS})"
         )
+
+
+_RECURSION_LOCK = threading.Lock()
+_RECURSION_USERS = 0
+_RECURSION_SAVED = 0
+
+
+@contextlib.contextmanager
+def deep_recursion(limit: int) -> Iterator[None]:
+    """Room for ``limit`` nested frames inside the block, restored exactly when the last block
+    (of any thread) ends. Only for walks that cannot be iterative: CPython's own ``ast``
+    construction counts against the recursion limit."""
+    global _RECURSION_USERS, _RECURSION_SAVED
+    with _RECURSION_LOCK:
+        if _RECURSION_USERS == 0:
+            _RECURSION_SAVED = sys.getrecursionlimit()
+        _RECURSION_USERS += 1
+        if sys.getrecursionlimit() < limit:
+            sys.setrecursionlimit(limit)
+    try:
+        yield
+    finally:
+        with _RECURSION_LOCK:
+            _RECURSION_USERS -= 1
+            if _RECURSION_USERS == 0:
+                sys.setrecursionlimit(_RECURSION_SAVED)

@@ -1,16 +1,19 @@
-"""Simplification within a time budget, as an ordered tuple of passes.
+"""Simplification within a budget, as an ordered tuple of passes.
 
-SymPy's ``simplify`` can run for minutes on modest expressions, so each pass runs under a
-wall-clock budget (``signal.setitimer`` in the main thread). A pass that runs out of time is
-skipped and the best form found so far is kept. The budget covers all passes together.
-Off the main thread, where no timer can interrupt SymPy, only the cheap passes run (a small
-expression can keep ``simplify`` busy for minutes, so "small" is no guarantee).
+SymPy's ``simplify`` can run for minutes on modest expressions, so the expensive pass runs under
+a budget: a watchdog thread measures the *calling thread's own CPU time* and, when the budget is
+spent, raises :class:`BudgetExceeded` inside that thread (``PyThreadState_SetAsyncExc``, which
+interrupts pure-Python code such as SymPy between two bytecodes). This works the same in the main
+thread, a worker thread, a notebook kernel or a server; it changes no signal handler or timer;
+and because it counts the thread's own CPU time, the same input and budget give the same result
+when other threads compete for the processor. A pass that runs out of budget is skipped and the
+best form found so far is kept; the cheap passes always run to the end.
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
+import ctypes
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,8 +22,10 @@ import sympy as sp
 
 from ..errors import BudgetExceeded
 
-#: Default wall-clock budget, in seconds, for simplifying one expression.
+#: Default budget, in seconds of the calling thread's CPU time, for simplifying one expression.
 DEFAULT_BUDGET = 3.0
+#: How often the watchdog looks at the thread's CPU time, in seconds.
+POLL = 0.01
 Pass = Callable[[sp.Expr], sp.Expr]
 
 
@@ -33,48 +38,73 @@ def _factor_terms_pass(expr: sp.Expr) -> sp.Expr:
 
 
 #: The passes, cheapest first, as (name, pass, cheap); each result competes on count_ops with
-#: the best so far. Only cheap passes run where no timer can interrupt.
+#: the best so far. Cheap passes run unbudgeted (they are polynomial in the expression's size).
 PASSES: tuple[tuple[str, Pass, bool], ...] = (
     ("factor_terms", _factor_terms_pass, True),
     ("simplify", _simplify_pass, False),
 )
 
 
-@contextlib.contextmanager
-def time_budget(seconds: float) -> Iterator[bool]:
-    """Raise BudgetExceeded inside the block after ``seconds``; yields False if no timer works."""
-    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
-        yield False
-        return
-
-    def expire(signum: int, frame: object) -> None:
-        raise BudgetExceeded(f"simplification took longer than {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
-    if 0 < outer_delay < seconds:  # a caller's own timer is due first: stop by then
-        signal.setitimer(signal.ITIMER_REAL, outer_delay)
-    started = time.monotonic()
+def _cpu_clock(thread_id: int) -> Callable[[], float]:
+    """A clock of ``thread_id``'s CPU time; wall time where the platform has no such clock."""
     try:
-        yield True
+        clock = time.pthread_getcpuclockid(thread_id)
+        time.clock_gettime(clock)
+    except (AttributeError, OSError):
+        return time.monotonic
+    return lambda: time.clock_gettime(clock)
+
+
+class _OutOfBudget(BaseException):
+    """Raised inside a budgeted block: a BaseException, so SymPy's ``except Exception`` lets it
+    through (as it does KeyboardInterrupt)."""
+
+
+def _raise_in(thread_id: int, exception: type[BaseException] | None) -> None:
+    """Schedule ``exception`` in the thread (None clears a scheduled one)."""
+    target = ctypes.py_object(exception) if exception is not None else None
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), target)
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """Raise BudgetExceeded inside the block once this thread has used ``seconds`` of CPU."""
+    thread_id = threading.get_ident()
+    clock = _cpu_clock(thread_id)
+    deadline = clock() + seconds
+    lock = threading.Lock()
+    state = {"inside": True, "fired": False}
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(POLL):
+            if clock() >= deadline:
+                with lock:  # again at every poll, in case a bare ``except:`` swallowed it
+                    if state["inside"]:
+                        state["fired"] = True
+                        _raise_in(thread_id, _OutOfBudget)
+
+    watchdog = threading.Thread(target=watch, name="symdiff-budget", daemon=True)
+    watchdog.start()
+    try:
+        yield
+    except _OutOfBudget:
+        raise BudgetExceeded(f"simplification used more than {seconds:g} s of CPU") from None
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer_delay > 0:  # re-arm the caller's timer with what is left of it
-            left = max(outer_delay - (time.monotonic() - started), 1e-3)
-            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
+        with lock:
+            state["inside"] = False
+            if state["fired"]:
+                _raise_in(thread_id, None)  # not yet delivered: never let it escape the block
+        finished.set()
+        watchdog.join()
 
 
 def simplify_within(expr: sp.Expr, budget: float = DEFAULT_BUDGET) -> sp.Expr:
-    """The simplest form of ``expr`` the passes reach within ``budget`` seconds (never worse)."""
+    """The simplest form of ``expr`` the passes reach within ``budget`` (never worse)."""
     best = expr
     best_ops = sp.count_ops(expr)
-    deadline = time.monotonic() + budget
     for _name, run, cheap in PASSES:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        candidate = _run_pass(run, best, left, cheap)
+        candidate = _run_pass(run, best, budget, cheap)
         if candidate is None:
             continue
         ops = sp.count_ops(candidate)
@@ -85,9 +115,11 @@ def simplify_within(expr: sp.Expr, budget: float = DEFAULT_BUDGET) -> sp.Expr:
 
 def _run_pass(run: Pass, expr: sp.Expr, budget: float, cheap: bool) -> sp.Expr | None:
     try:
-        with time_budget(budget) as timed:
-            if not timed and not cheap:
-                return None
+        if cheap:
+            return run(expr)
+        if budget <= 0:
+            return None
+        with time_budget(budget):
             return run(expr)
     except BudgetExceeded:
         return None

@@ -10,14 +10,13 @@ from __future__ import annotations
 import ast
 import keyword
 import re
-import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import sympy as sp
 
-from ..checks import MAX_EXACT_DIGITS, check_name, check_power_size, digits
+from ..checks import MAX_EXACT_DIGITS, check_name, check_power_size, deep_recursion, digits
 from ..errors import ParseError
 from ..functions import expm1, log1p, relu, sigmoid, softplus
 from ..primitives import COMPOSITES, SYMPY, Composite
@@ -28,12 +27,7 @@ MAX_LENGTH = 10_000
 MAX_DEPTH = 100
 #: Longest accepted number literal, in digits.
 MAX_LITERAL_DIGITS = 1_000
-#: Exact numbers are never built with more than this many digits (``9**9**9`` is refused).
 
-# Python refuses str() of integers above 4,300 digits; symdiff's exact numbers may reach
-# MAX_EXACT_DIGITS (a little more after sums), so printing them must stay possible.
-if 0 < getattr(sys, "get_int_max_str_digits", lambda: 0)() < 2 * MAX_EXACT_DIGITS:
-    sys.set_int_max_str_digits(2 * MAX_EXACT_DIGITS)
 
 # --------------------------------------------------------------------------- tokens
 
@@ -189,12 +183,8 @@ def parse_tree(text: str, functions: Iterable[str] = ()) -> SourceTree:
 
 def _parse_python(source: str) -> ast.Expression:
     """``ast.parse`` with room for long flat chains (a sum of 5,000 terms is legal, not deep)."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 4 * MAX_LENGTH))
-    try:
+    with deep_recursion(4 * MAX_LENGTH):
         return ast.parse(source, mode="eval")
-    finally:
-        sys.setrecursionlimit(limit)
 
 
 def _refuse_glued_literal(previous: Token, token: Token, text: str) -> None:

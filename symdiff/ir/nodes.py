@@ -15,6 +15,8 @@ functions and the softmax family live in ``symdiff.ir.ops``.
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from itertools import zip_longest
@@ -97,18 +99,28 @@ class Node:
         return neg(self)
 
 
-_INTERNED: dict[tuple[Any, ...], Node] = {}
+#: The interning table holds nodes weakly: a node lives as long as an expression uses it. Keys
+#: hold the ids of the arguments, which a live node keeps alive, so an id is never reused while
+#: its key is in the table.
+_INTERNED: weakref.WeakValueDictionary[tuple[Any, ...], Node] = weakref.WeakValueDictionary()
+_INTERNING = threading.Lock()
 
 
 def make_node(op: str, args: Sequence[Node], attrs: tuple[Any, ...], shape: Shape) -> Node:
     """The unique node for (op, args, attrs): identical sub-expressions are one object."""
     key = (op, tuple(id(a) for a in args), attrs, shape)
-    node = _INTERNED.get(key)
-    if node is None:
-        node = object.__new__(Node)
-        node.op, node.args, node.attrs, node.shape = op, tuple(args), attrs, shape
-        _INTERNED[key] = node
+    with _INTERNING:
+        node = _INTERNED.get(key)
+        if node is None:
+            node = object.__new__(Node)
+            node.op, node.args, node.attrs, node.shape = op, tuple(args), attrs, shape
+            _INTERNED[key] = node
     return node
+
+
+def interned_count() -> int:
+    """How many nodes are alive in the interning table (for memory tests)."""
+    return len(_INTERNED)
 
 
 def var(name: str, shape: Shape = ()) -> Node:

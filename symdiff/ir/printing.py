@@ -5,12 +5,12 @@ sub-expressions (``Z1 = X @ W1 + b1``) and the ``symdiff grad --shape`` report.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sympy as sp
 
+from ..checks import deep_recursion
 from ..errors import SymdiffError
 from .nodes import Node, const, format_shape, is_const, scale, scaled, walk
 
@@ -47,14 +47,11 @@ class TextPrinter:
 
     # -- entry points
     def __call__(self, node: Node) -> str:
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(limit, 20_000))
         try:
-            return self.visit(node, top=True)[0]
+            with deep_recursion(20_000):
+                return self.visit(node, top=True)[0]
         except RecursionError:
             raise SymdiffError("the expression is nested too deeply to print") from None
-        finally:
-            sys.setrecursionlimit(limit)
 
     def visit(self, node: Node, top: bool = False) -> Printed:
         if not top and node in self.names:
