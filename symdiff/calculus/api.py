@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import sympy as sp
 
@@ -15,9 +16,9 @@ from .differentiate import derivative_steps
 from .simplify import DEFAULT_BUDGET, simplify_within
 from .steps import Step
 
-ExprLike = str | sp.Expr
-Names = str | sp.Symbol | Iterable[str | sp.Symbol] | None
-PointLike = Mapping[str | sp.Symbol, object]
+ExprLike: TypeAlias = str | sp.Expr
+Names: TypeAlias = str | sp.Symbol | Iterable[str | sp.Symbol] | None
+PointLike: TypeAlias = Mapping[str | sp.Symbol, object]
 
 #: Exact evaluation is skipped when a value would have more digits than this.
 MAX_EXACT_EXPONENT = 10_000
@@ -224,7 +225,9 @@ def parse_point(point: str | PointLike) -> dict[str, sp.Expr]:
 
 def split_top_level(text: str) -> list[str]:
     """Split at commas that are not inside brackets."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         depth += char in "(["
         depth -= char in ")]"

@@ -22,7 +22,7 @@ from ..errors import SymdiffError
 class SymdiffGroup(click.Group):
     """A click group that maps every failure to one ``Error:`` line and an exit code."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

@@ -7,7 +7,7 @@ import click
 from ..errors import InputError
 from ..explain.graph import MODES, build_graph
 from ..explain.limit import limit_derivation
-from ..explain.render import check_answer, explain, rules_table
+from ..explain.render import Explained, check_answer, explain, rules_table
 from . import cli
 from . import tensor as tensor_cli
 from .common import EXPRESSION_FIRST, format_option, read_expression, split_names
@@ -59,6 +59,7 @@ def steps_command(
     if expr is None:
         raise InputError("missing EXPR (or use --list-rules)")
     text = read_expression(expr)
+    derivation: Explained
     if method == "limit":
         derivation = limit_derivation(text, wrt, at)
     else:

@@ -166,9 +166,14 @@ def fit_command(
     if input_path and not data_names:
         raise InputError("--input needs --data names saying which columns to use")
     optimizers = {spec: _optimizer(spec, lr, schedule, clip_norm) for spec in (optimizer, *compare)}
-    model = tensor_model or compile_loss(
-        read_expression(loss), params=param_names, data=data_names, reduce=reduce
-    )
+    if tensor_model is not None:
+        model = tensor_model
+    elif loss is not None:
+        model = compile_loss(
+            read_expression(loss), params=param_names, data=data_names, reduce=reduce
+        )
+    else:  # ruled out above; kept so that a missing LOSS can never reach read_expression
+        raise click.UsageError("Missing argument 'LOSS'.")
     arrays = load_data(input_path, data_names, parse_columns(column)) if input_path else {}
     if save_path is not None:
         check_folder(save_path)

@@ -50,7 +50,13 @@ def resolve(
     return text, shapes, wrt or (list(model.params) or None)
 
 
-def grad(expr: str | None, shape, model_path, wrt: list[str] | None, fmt: str) -> None:
+def grad(
+    expr: str | None,
+    shape: tuple[str, ...],
+    model_path: str | None,
+    wrt: list[str] | None,
+    fmt: str,
+) -> None:
     """``symdiff grad EXPR --shape ...``: matrix-form gradients with their shapes."""
     text, shapes, params = resolve(expr, shape, model_path, wrt)
     gradient = tensor_gradient(text, shapes, params)
@@ -59,7 +65,11 @@ def grad(expr: str | None, shape, model_path, wrt: list[str] | None, fmt: str) -
 
 
 def jacobian_command(
-    exprs: tuple[str, ...], shape, model_path, wrt: list[str] | None, fmt: str
+    exprs: tuple[str, ...],
+    shape: tuple[str, ...],
+    model_path: str | None,
+    wrt: list[str] | None,
+    fmt: str,
 ) -> None:
     """``symdiff jacobian EXPR --shape ...``: the Jacobian's shape and vᵀJ as a matrix formula."""
     if len(exprs) > 1:
@@ -70,7 +80,13 @@ def jacobian_command(
     emit(jacobian_report(text, shapes, product, explicit), fmt)
 
 
-def steps(expr: str | None, shape, model_path, wrt: list[str] | None, fmt: str) -> None:
+def steps(
+    expr: str | None,
+    shape: tuple[str, ...],
+    model_path: str | None,
+    wrt: list[str] | None,
+    fmt: str,
+) -> None:
     """``symdiff steps EXPR --shape ...``: the matrix chain rule node by node, with shapes."""
     text, shapes, params = resolve(expr, shape, model_path, wrt)
     gradient = tensor_gradient(text, shapes, params)

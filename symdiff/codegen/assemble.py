@@ -14,13 +14,14 @@ import linecache
 import re
 import textwrap
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from .. import __version__
 from ..checks import check_name
 from ..errors import InputError
-from ..ir.nodes import Shape, format_shape
+from ..ir.nodes import Node, Shape, format_shape
 from .numpy_print import format_names
 from .program import BLOCK, LossProgram, Namer, emit
 from .templating import render
@@ -182,6 +183,12 @@ def _pack(results: Sequence[str]) -> str:
     return f"_pack({format_names(list(results))}, as_dict)"
 
 
+#: The return statements of a generated function, given the code of its results.
+Returns: TypeAlias = Callable[[Sequence[str]], list[str]]
+#: ``functions``' builder of one function: name, summary, doc lines, the roots, its returns.
+Builder: TypeAlias = Callable[[str, str, Sequence[str], list[Node], Returns], None]
+
+
 def functions(program: LossProgram) -> tuple[list[dict], set[str]]:
     """loss, grad, loss_and_grad (and hessian) as template records; the helpers they call."""
     inputs = {name: name for name in [*program.params, *program.data]}
@@ -191,7 +198,9 @@ def functions(program: LossProgram) -> tuple[list[dict], set[str]]:
     labels = {program.loss: "L"}
     labels.update({g: f"dL/d{p}" for p, g in zip(program.params, program.gradients, strict=True)})
 
-    def build(name: str, summary: str, doc: Sequence[str], roots: list, result) -> None:  # type: ignore[no-untyped-def]
+    def build(
+        name: str, summary: str, doc: Sequence[str], roots: list[Node], result: Returns
+    ) -> None:
         body = emit(roots, program, _namer(program), inputs, labels)
         helpers.update(body.helpers)
         returned = result(body.results)
@@ -225,7 +234,7 @@ def functions(program: LossProgram) -> tuple[list[dict], set[str]]:
     return records, helpers
 
 
-def _hessian(program: LossProgram, build) -> None:  # type: ignore[no-untyped-def]
+def _hessian(program: LossProgram, build: Builder) -> None:
     size = len(program.params)
     entries = [(i, j, h) for i, j, h in program.hessian if not _is_zero(h)]
 
@@ -245,7 +254,7 @@ def _hessian(program: LossProgram, build) -> None:  # type: ignore[no-untyped-de
     )
 
 
-def _is_zero(node) -> bool:  # type: ignore[no-untyped-def]
+def _is_zero(node: Node) -> bool:
     if node.op == "broadcast_to":
         node = node.args[0]
     return node.op == "const" and node.value == 0

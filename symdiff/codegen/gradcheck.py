@@ -141,9 +141,10 @@ def _finite_point(
     """Parameters (and data) where loss and gradient are finite."""
     for _ in range(MAX_DRAWS):
         params = scale * rng.standard_normal(size)
+        arrays: tuple[object, ...]
         if data is None:  # tensor modules declare DATA_SHAPES; str dimensions get `samples`
             shapes = dict(getattr(module, "DATA_SHAPES", ()))
-            arrays = tuple(
+            drawn = tuple(
                 rng.standard_normal(
                     [samples if isinstance(d, str) else d for d in shapes.get(name, ("n",))]
                 )
@@ -153,7 +154,7 @@ def _finite_point(
                 np.abs(a) / np.sum(np.abs(a), axis=-1, keepdims=True)
                 if name in getattr(module, "TARGETS", ())
                 else a
-                for name, a in zip(module.DATA, arrays, strict=True)
+                for name, a in zip(module.DATA, drawn, strict=True)
             )
         else:
             arrays = tuple(data)

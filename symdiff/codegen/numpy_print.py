@@ -9,7 +9,7 @@ it. ``helpers`` collects the template helpers the printed code calls.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import sympy as sp
 
@@ -32,18 +32,19 @@ class NumpyPrinter(TextPrinter):
         super().__init__(names)
         self.helpers: set[str] = set()
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str) -> Callable[[Node], Printed]:
         if name.startswith("op_"):
             op = name[3:]
             row = PRIMITIVES.get(op)
             if row is None:
                 raise NoLowering(f"generated code cannot compute the operation '{op}'")
-            if row.numpy is None:
+            lowering, helper = row.numpy, row.helper
+            if lowering is None:
                 raise NoLowering(
                     f"'{op}' has no NumPy equivalent, and generated modules use only NumPy "
                     "(symdiff can still differentiate and print it)"
                 )
-            return lambda node: self.primitive(node, row.numpy, row.helper)
+            return lambda node: self.primitive(node, lowering, helper)
         raise AttributeError(name)
 
     def primitive(self, node: Node, lowering: str, helper: str | None) -> Printed:

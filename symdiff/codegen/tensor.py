@@ -14,6 +14,7 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..autodiff.reverse import TensorGradient, reverse_mode
@@ -184,7 +185,9 @@ def evaluate(node: Node, values: Mapping[str, object]) -> object:
             raise InputError(f"'{leaf.name}' needs shape {format_shape(leaf.shape)}, got {actual}")
         for declared, size in zip(leaf.shape, actual, strict=True):
             if dims.setdefault(str(declared), size) != size:
-                raise InputError(f"'{leaf.name}' has shape {actual}; {declared} = {dims[declared]}")
+                raise InputError(
+                    f"'{leaf.name}' has shape {actual}; {declared} = {dims[str(declared)]}"
+                )
     for each in walk(lowered):
         needed = [str(s) for s in each.value.free_symbols] if each.op == "const" else []
         needed += (
@@ -204,9 +207,9 @@ def evaluate(node: Node, values: Mapping[str, object]) -> object:
     lines += [f"    {line}" for line in body.lines] + [f"    return {body.results[0]}"]
     helpers = "\n\n".join(template_source(f"helpers/{h}.py.jinja") for h in sorted(body.helpers))
     source = helpers + "\n\ndef _evaluate(values, dims):\n" + "\n".join(lines) + "\n"
-    namespace: dict[str, object] = {"np": np}
+    namespace: dict[str, Any] = {"np": np}  # filled by the generated code
     exec(builtins.compile(source, "<symdiff evaluate>", "exec"), namespace)  # noqa: S102
-    return namespace["_evaluate"](arrays, dims)  # type: ignore[operator]
+    return namespace["_evaluate"](arrays, dims)
 
 
 def initial_params(module: types.ModuleType, seed: int = 0) -> dict[str, object]:

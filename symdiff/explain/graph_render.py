@@ -278,17 +278,18 @@ class GraphRendering(Explained):
             label = f"{variable} = {number_text(self.point[variable])}"
             lines.append(f'  "v_{variable.name}" [shape=ellipse, label="{_dot(label)}"];')
         for node in self.nodes:
-            label = [
+            label_lines = [
                 f"{node.symbol} = {_str(node.definition)}",
                 f"value = {number_text(node.value)}",
             ]
             for var in self.wrt if self.mode in ("forward", "both") else ():
                 tangent = self.tangents[var].get(node.symbol, sp.Integer(0))
-                label.append(f"d{node.symbol}/d{var} = {number_text(tangent)}")
+                label_lines.append(f"d{node.symbol}/d{var} = {number_text(tangent)}")
             for out in self.output_symbols if self.mode in ("reverse", "both") else ():
                 adjoint = self.adjoints[out].get(node.symbol, sp.Integer(0))
-                label.append(f"∂{out}/∂{node.symbol} = {number_text(adjoint)}")
-            lines.append(f'  "{node.id}" [shape=box, label="{_dot(chr(10).join(label))}"];')
+                label_lines.append(f"∂{out}/∂{node.symbol} = {number_text(adjoint)}")
+            label = "\n".join(label_lines)
+            lines.append(f'  "{node.id}" [shape=box, label="{_dot(label)}"];')
         known = {n.symbol for n in self.nodes}
         for node in self.nodes:
             for i, p, v in zip(node.inputs, node.partials, node.partial_values, strict=True):

@@ -198,7 +198,9 @@ class LimitDerivation(Explained):
         return ", ".join(f"{k}={v}" for k, v in (self.point or {}).items())
 
     def _table_text(self) -> list[str]:
-        exact = numeric(self.exact_value) if self.exact_value is not None else None
+        if self.exact_value is None:  # limit_derivation makes a table only with the exact value
+            raise ValueError("a difference-quotient table needs the exact value")
+        exact = numeric(self.exact_value)
         shown = str(self.exact_value)
         if not self.exact_value.is_Integer:
             shown += f" = {exact:.12g}"

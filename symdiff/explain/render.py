@@ -152,6 +152,8 @@ def _numbered(steps: tuple[Step, ...], prefix: str = "") -> list[tuple[str, Step
 
 def _outer_at_inner(step: Step) -> sp.Expr:
     """f'(g(x)): the chain step's outer derivative with u replaced by the inner function."""
+    if step.outer is None:  # derivative_steps records outer on every chain-rule step
+        raise ValueError(f"a '{step.rule}' step has no outer derivative")
     return step.outer.xreplace({step.variable: step.inner})
 
 

@@ -8,6 +8,7 @@ A shape is a tuple of dimensions, each a positive ``int`` or a symbolic name suc
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ _DIM_RE = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*))\s*")
 
 def parse_dims(text: str | Sequence[object], where: str = "") -> Shape:
     """'n,d' or ['n', 64] -> ('n', 64); '' or [] is a scalar."""
-    items: Sequence[object] = list(text) if not isinstance(text, str) else text.split(",")
+    items: Sequence[object] = text.split(",") if isinstance(text, str) else tuple(text)
     if isinstance(text, str) and not text.strip():
         items = []
     dims: list[Dim] = []
@@ -89,10 +90,10 @@ def shapes_from_options(options: Iterable[str]) -> dict[str, Shape]:
 
 def load_model(path: str | Path) -> Model:
     """Read a TOML model file: ``loss = "..."``, ``[params]`` and ``[data]`` name -> shape."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # Python 3.10: the tomli backport (a dependency there)
+        import tomli as tomllib
     path = Path(path)
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -146,11 +146,17 @@ class _TensorBuilder:
         if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
             items = flatten_chain(node)
             result = self.build(items[0][1])
-            combine = {ast.Add: add, ast.Sub: sub, ast.Mult: mul, ast.Div: div}
+            # keyed like flatten_chain's items; only the first item has op None, and it is skipped
+            combine: dict[type[ast.operator] | None, Callable[[Node, Node], Node]] = {
+                ast.Add: add,
+                ast.Sub: sub,
+                ast.Mult: mul,
+                ast.Div: div,
+            }
             for op, operand in items[1:]:
                 right = self.build(operand)
                 try:
-                    result = combine[op](result, right)  # type: ignore[index]
+                    result = combine[op](result, right)
                 except ShapeMismatch as exc:
                     raise self._shape_error(str(exc), _span(node, operand)) from None
             return result
@@ -201,7 +207,7 @@ class _TensorBuilder:
             options[key] = self._integer(keyword_node.value)
         args = [self.build(arg) for arg in node.args]
         if "keepdims" in options:
-            options["keepdims"] = bool(options["keepdims"])  # type: ignore[assignment]
+            options["keepdims"] = bool(options["keepdims"])
         return spec.build(*args, **options)
 
     def _composite(self, composite: Composite, node: ast.Call) -> Node:

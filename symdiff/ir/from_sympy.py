@@ -7,7 +7,7 @@ is refused with an error that names it, before any code is generated.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import sympy as sp
 
@@ -33,14 +33,14 @@ def to_ir(expr: sp.Expr, shapes: Mapping[str, Shape]) -> Node:
     return convert(expr)
 
 
-def _chain(nodes: list[Node], combine) -> Node:  # type: ignore[no-untyped-def]
+def _chain(nodes: list[Node], combine: Callable[[Node, Node], Node]) -> Node:
     result = nodes[0]
     for node in nodes[1:]:
         result = combine(result, node)
     return result
 
 
-def _convert(e: sp.Basic, convert, shapes: Mapping[str, Shape]) -> Node:  # type: ignore[no-untyped-def]
+def _convert(e: sp.Basic, convert: Callable[[sp.Basic], Node], shapes: Mapping[str, Shape]) -> Node:
     if isinstance(e, sp.Symbol):
         return var(e.name, tuple(shapes.get(e.name, ())))
     if e.is_number:

@@ -211,7 +211,7 @@ def fit(
       (diverged: the last parameters with a finite loss and gradient are returned).
     """
     if isinstance(optimizer, str):
-        optimizer = make_optimizer(optimizer, **({} if lr is None else {"lr": lr}))
+        optimizer = make_optimizer(optimizer) if lr is None else make_optimizer(optimizer, lr=lr)
     elif lr is not None:
         raise InputError("give lr inside the Optimizer object, not next to it")
     _check_count("epochs", epochs)

@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
@@ -60,12 +60,23 @@ State = dict[str, np.ndarray]
 # ---------------------------------------------------------------------------------------------
 
 
-def registrar(registry: dict[str, type]) -> Callable[[str], Callable[[type], type]]:
+class Named(Protocol):
+    """A class the registries hold: its registered name is a class attribute."""
+
+    name: ClassVar[str]
+
+
+NamedT = TypeVar("NamedT", bound=Named)
+
+
+def registrar(
+    registry: dict[str, type[NamedT]],
+) -> Callable[[str], Callable[[type[NamedT]], type[NamedT]]]:
     """``@registrar(TABLE)("name")``: a class decorator that files the class in TABLE by name."""
 
-    def register(name: str) -> Callable[[type], type]:
-        def add(cls: type) -> type:
-            cls.name = name  # type: ignore[attr-defined]
+    def register(name: str) -> Callable[[type[NamedT]], type[NamedT]]:
+        def add(cls: type[NamedT]) -> type[NamedT]:
+            cls.name = name
             registry[name] = cls
             return cls
 
@@ -214,7 +225,9 @@ class Optimizer:
 class GradientDescent(Optimizer):
     """w <- w - lr * g, with g over all samples (batch gradient descent)."""
 
-    def rule(self, params, grad, state, lr):  # type: ignore[no-untyped-def]
+    def rule(
+        self, params: np.ndarray, grad: np.ndarray, state: State, lr: float
+    ) -> tuple[np.ndarray, State]:
         return params - lr * grad, state
 
 
@@ -245,10 +258,12 @@ class Momentum(Optimizer):
         super().__post_init__()
         _check_fraction("mu", self.mu)
 
-    def init(self, params):  # type: ignore[no-untyped-def]
+    def init(self, params: np.ndarray) -> State:
         return {"velocity": np.zeros_like(params)}
 
-    def rule(self, params, grad, state, lr):  # type: ignore[no-untyped-def]
+    def rule(
+        self, params: np.ndarray, grad: np.ndarray, state: State, lr: float
+    ) -> tuple[np.ndarray, State]:
         velocity = self.mu * state["velocity"] - lr * grad
         return params + velocity, {"velocity": velocity}
 
@@ -261,7 +276,9 @@ class Nesterov(Momentum):
     The seed's momentum loop with the velocity sign as in Keras (see the module docstring).
     """
 
-    def rule(self, params, grad, state, lr):  # type: ignore[no-untyped-def]
+    def rule(
+        self, params: np.ndarray, grad: np.ndarray, state: State, lr: float
+    ) -> tuple[np.ndarray, State]:
         velocity = self.mu * state["velocity"] - lr * grad
         return params + self.mu * velocity - lr * grad, {"velocity": velocity}
 
@@ -273,10 +290,12 @@ class AdaGrad(Optimizer):
 
     eps: float = 1e-8
 
-    def init(self, params):  # type: ignore[no-untyped-def]
+    def init(self, params: np.ndarray) -> State:
         return {"sum_sq": np.zeros_like(params)}
 
-    def rule(self, params, grad, state, lr):  # type: ignore[no-untyped-def]
+    def rule(
+        self, params: np.ndarray, grad: np.ndarray, state: State, lr: float
+    ) -> tuple[np.ndarray, State]:
         sum_sq = state["sum_sq"] + grad * grad
         return params - lr * grad / (np.sqrt(sum_sq) + self.eps), {"sum_sq": sum_sq}
 
@@ -293,10 +312,12 @@ class RMSProp(Optimizer):
         super().__post_init__()
         _check_fraction("rho", self.rho)
 
-    def init(self, params):  # type: ignore[no-untyped-def]
+    def init(self, params: np.ndarray) -> State:
         return {"mean_sq": np.zeros_like(params)}
 
-    def rule(self, params, grad, state, lr):  # type: ignore[no-untyped-def]
+    def rule(
+        self, params: np.ndarray, grad: np.ndarray, state: State, lr: float
+    ) -> tuple[np.ndarray, State]:
         mean_sq = self.rho * state["mean_sq"] + (1.0 - self.rho) * grad * grad
         return params - lr * grad / (np.sqrt(mean_sq) + self.eps), {"mean_sq": mean_sq}
 
@@ -316,10 +337,12 @@ class Adam(Optimizer):
         _check_fraction("beta1", self.beta1)
         _check_fraction("beta2", self.beta2)
 
-    def init(self, params):  # type: ignore[no-untyped-def]
+    def init(self, params: np.ndarray) -> State:
         return {"m": np.zeros_like(params), "s": np.zeros_like(params), "t": np.zeros(())}
 
-    def rule(self, params, grad, state, lr):  # type: ignore[no-untyped-def]
+    def rule(
+        self, params: np.ndarray, grad: np.ndarray, state: State, lr: float
+    ) -> tuple[np.ndarray, State]:
         t = state["t"] + 1.0
         m = self.beta1 * state["m"] + (1.0 - self.beta1) * grad
         s = self.beta2 * state["s"] + (1.0 - self.beta2) * grad * grad
@@ -371,20 +394,24 @@ def describe_schedule(schedule: Schedule) -> str:
     return f"{schedule.name}:{settings}" if settings else schedule.name
 
 
-def _lookup(registry: Mapping[str, type], name: str, kind: str) -> type:
+def _lookup(registry: Mapping[str, type[NamedT]], name: str, kind: str) -> type[NamedT]:
     if name not in registry:
         raise InputError(f"unknown {kind} '{name}' (choose from: {', '.join(sorted(registry))})")
     return registry[name]
 
 
-def _build(cls: type, settings: Mapping[str, object], what: str):  # type: ignore[no-untyped-def]
+Built = TypeVar("Built", Optimizer, Schedule)
+
+
+def _build(cls: type[Built], settings: Mapping[str, object], what: str) -> Built:
     allowed = {f.name: f for f in fields(cls)}
     unknown = sorted(set(settings) - set(allowed))
     if unknown:
         raise InputError(
             f"{what} has no setting '{unknown[0]}' (settings: {', '.join(allowed) or 'none'})"
         )
-    values = dict(settings)
+    # checked by name against the fields above; each class's __post_init__ checks the values
+    values: dict[str, Any] = dict(settings)
     for key, value in settings.items():
         if allowed[key].type in ("int", int) and isinstance(value, float):
             if not value.is_integer():

@@ -62,9 +62,10 @@ def plot_training(
     surface = _surface_kind(runs, model)
     figure, axes = new_figure(2 if surface else 1)
     draw_loss_curves(axes[0], runs)
-    if surface == 1:
+    # (_surface_kind is 0 when there is no model)
+    if model is not None and surface == 1:
         draw_curve_path(axes[1], runs, model, data)
-    elif surface == 2:
+    elif model is not None and surface == 2:
         draw_contour_path(axes[1], runs, model, data)
     if title:
         figure.suptitle(title)
