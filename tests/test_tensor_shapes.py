@@ -329,3 +329,13 @@ def test_generated_sigmoid_softplus_and_softmax_are_stable_at_extremes():
     expected = sigmoid * (1 - sigmoid) + sigmoid + np.exp(z[1:-1] - 1000.0)
     np.testing.assert_allclose(grad[1:-1], expected, rtol=1e-14)
     assert grad[0] == 0.0 and grad[-1] == 2.0  # sigmoid'(1000) = 0, sigmoid(1000) = 1, softmax 1
+
+
+def test_evaluate_refuses_an_array_of_the_wrong_fixed_size():
+    from symdiff.codegen.tensor import evaluate
+    from symdiff.frontend.tensor_parse import parse_tensor
+
+    node = parse_tensor("sum(a * b)", {"a": (3,), "b": (3,)})
+    assert evaluate(node, {"a": np.ones(3), "b": np.ones(3)}) == 3.0
+    with pytest.raises(InputError, match=r"'a' needs shape \(3,\)"):
+        evaluate(node, {"a": np.ones(4), "b": np.ones(3)})

@@ -256,7 +256,10 @@ def _progress(total: int) -> Iterator[Callback]:
     if total < PROGRESS_MIN_STEPS or not sys.stdout.isatty():
         yield lambda info: None
         return
-    with click.progressbar(length=total, label="training", file=sys.stderr) as bar:
+    progress: click._termui_impl.ProgressBar[int] = click.progressbar(
+        length=total, label="training", file=sys.stderr
+    )
+    with progress as bar:
 
         def advance(info: StepInfo) -> None:
             bar.update(1)

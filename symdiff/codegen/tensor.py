@@ -184,6 +184,10 @@ def evaluate(node: Node, values: Mapping[str, object]) -> object:
         if len(actual) != leaf.ndim:
             raise InputError(f"'{leaf.name}' needs shape {format_shape(leaf.shape)}, got {actual}")
         for declared, size in zip(leaf.shape, actual, strict=True):
+            if isinstance(declared, int) and declared != size:
+                raise InputError(
+                    f"'{leaf.name}' needs shape {format_shape(leaf.shape)}, got {actual}"
+                )
             if dims.setdefault(str(declared), size) != size:
                 raise InputError(
                     f"'{leaf.name}' has shape {actual}; {declared} = {dims[str(declared)]}"
