@@ -1,15 +1,16 @@
 """mypy runs clean on the installed symdiff package, with the repository's [tool.mypy] settings.
 
 The suite tests the installed copy (see conftest.py), so that is the copy type-checked here: the
-directory of ``symdiff.__file__``, with ``--config-file`` pointing at this checkout's
-pyproject.toml (mypy would not find it from site-packages). No cache is written (``--cache-dir``
-is the null device), so nothing is left in the checkout or in site-packages.
+directory of ``symdiff.__file__``, copied alone into a temporary folder, with ``--config-file``
+pointing at this checkout's pyproject.toml (mypy would not find it from site-packages). No cache
+is written (``--cache-dir`` is the null device), so nothing is left behind.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,11 @@ def test_mypy_is_clean_on_the_installed_package(tmp_path: Path) -> None:
         "--cache-dir",
         os.devnull,
         "--no-color-output",
-        str(PACKAGE_DIR),
+        "symdiff",
     ]
+    # a copy of the installed package alone in a folder: mypy takes a package's parent folder as
+    # a source root, and site-packages holds modules that would shadow its own stubs
+    shutil.copytree(PACKAGE_DIR, tmp_path / "symdiff", ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "MYPY_FORCE_COLOR": "0"}
     env.pop("MYPYPATH", None)
     completed = subprocess.run(
