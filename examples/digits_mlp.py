@@ -17,7 +17,7 @@ from symdiff import fit
 from symdiff.autodiff.reverse import tensor_gradient
 from symdiff.codegen.tensor import compile as compile_tensor
 from symdiff.codegen.tensor import evaluate
-from symdiff.explain.tensor_report import gradient_report
+from symdiff.explain.tensor_report import tensor_gradient_report
 from symdiff.frontend.tensor_parse import parse_tensor
 
 LOSS = "cross_entropy(Y, softmax(relu(X @ W1 + b1) @ W2 + b2))"
@@ -41,9 +41,9 @@ def formulas(hidden: int) -> str:
     """The printed matrix-form gradients of the loss (what the README shows)."""
     declared = shapes(hidden)
     gradient = tensor_gradient(LOSS, declared, PARAMS)
-    return gradient_report(
+    return tensor_gradient_report(
         LOSS, declared, gradient.loss, gradient.as_dict(), gradient.adjoints
-    ).text
+    ).text()
 
 
 def initial_params(hidden: int, seed: int) -> dict[str, np.ndarray]:

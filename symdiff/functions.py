@@ -10,7 +10,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
-__all__ = ["sigmoid", "relu", "softplus", "log1p", "expm1", "ML_FUNCTIONS", "RELU_AT_ZERO"]
+__all__ = ["sigmoid", "relu", "softplus", "log1p", "expm1", "RELU_AT_ZERO"]
 
 #: relu'(0) is a subgradient choice; symdiff picks 0, like PyTorch and JAX.
 RELU_AT_ZERO = sp.Integer(0)
@@ -129,16 +129,6 @@ class softplus(sp.Function):  # noqa: N801
         return _power_latex(
             rf"\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)", exp
         )
-
-
-#: Functions symdiff adds to SymPy, by name.
-ML_FUNCTIONS: dict[str, type[sp.Function]] = {
-    "sigmoid": sigmoid,
-    "relu": relu,
-    "softplus": softplus,
-    "log1p": log1p,
-    "expm1": expm1,
-}
 
 
 def to_elementary(expr: sp.Expr) -> sp.Expr:

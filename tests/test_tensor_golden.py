@@ -8,7 +8,7 @@ from golden_support import assert_golden, assert_valid_latex
 
 from symdiff.autodiff.reverse import tensor_gradient, vector_jacobian
 from symdiff.codegen.tensor import generate
-from symdiff.explain.tensor_report import gradient_report, steps_report
+from symdiff.explain.tensor_report import steps_report, tensor_gradient_report
 
 MLP = "cross_entropy(Y, softmax(relu(X @ W1 + b1) @ W2 + b2))"
 MLP_SHAPES = {
@@ -30,7 +30,9 @@ def test_generated_mlp_module_golden():
 @pytest.mark.parametrize("fmt", ["txt", "tex", "json"])
 def test_mlp_gradient_report_golden(fmt):
     gradient = tensor_gradient(MLP, MLP_SHAPES, PARAMS)
-    report = gradient_report(MLP, MLP_SHAPES, gradient.loss, gradient.as_dict(), gradient.adjoints)
+    report = tensor_gradient_report(
+        MLP, MLP_SHAPES, gradient.loss, gradient.as_dict(), gradient.adjoints
+    )
     rendered = report.render({"txt": "text", "tex": "latex"}.get(fmt, fmt))
     assert_golden(f"tensor_mlp_grad.{fmt}", rendered)
     if fmt == "tex":
@@ -53,4 +55,4 @@ def test_jacobian_latex_is_valid():
 
     shapes = {"X": ("n", "d"), "w": ("d",)}
     report = jacobian_report("sigmoid(X @ w)", shapes, vector_jacobian("sigmoid(X @ w)", shapes))
-    assert_valid_latex(report.latex)
+    assert_valid_latex(report.latex())

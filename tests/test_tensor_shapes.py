@@ -9,11 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symdiff.codegen.tensor import compile as compile_tensor
-from symdiff.codegen.tensor import generate, write_module
+from symdiff.codegen.tensor import generate
 from symdiff.errors import InputError, ParseError, ShapeError
 from symdiff.frontend.shapes import load_model, parse_dims, parse_shape_option, shapes_from_options
 from symdiff.frontend.tensor_parse import parse_tensor
 from symdiff.ir.printing import to_latex, to_text
+from symdiff.train.data import write_atomic
 
 SHAPES = {"X": ("n", "d"), "w": ("d",), "y": ("n",), "W": ("d", "k"), "A": ("d", "d")}
 
@@ -172,7 +173,7 @@ def test_generated_source_is_deterministic_ruff_clean_and_documented(tmp_path):
     assert first == second
     assert "dL/dw = 2/n * X.T @ (X @ w - y)" in first
     path = tmp_path / "ls.py"
-    write_module(first, path)
+    write_atomic(path, first.encode("utf-8"))
     assert path.read_text(encoding="utf-8") == first
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     compile(first, str(path), "exec")
@@ -235,7 +236,7 @@ def test_templates_override_falls_back_to_ours_for_the_helpers(tmp_path):
 
 def test_long_products_print_and_generate_in_linear_size():
     from symdiff.autodiff.reverse import tensor_gradient
-    from symdiff.explain.tensor_report import gradient_report
+    from symdiff.explain.tensor_report import tensor_gradient_report
 
     def product(k):
         return "sum(" + " * ".join(["w"] * k) + ")"
@@ -244,10 +245,10 @@ def test_long_products_print_and_generate_in_linear_size():
     assert sizes[1] < 2.2 * sizes[0]
     text = product(1500)  # deeper than Python's default recursion limit
     gradient = tensor_gradient(text, {"w": (3,)}, ["w"])
-    report = gradient_report(
+    report = tensor_gradient_report(
         text, {"w": (3,)}, gradient.loss, gradient.as_dict(), gradient.adjoints
     )
-    assert len(report.text) < 400_000
+    assert len(report.text()) < 400_000
     assert report.data["gradient"]["w"]["expanded"] is None  # would be quadratic
     module = compile_tensor(text, {"w": (3,)}, ["w"])
     w = np.array([1.0001, 0.9999, 1.0])

@@ -285,6 +285,14 @@ def _has_huge_power(expr: sp.Expr, substitution: Mapping[sp.Symbol, sp.Expr]) ->
     return False
 
 
+def json_number(value: sp.Expr) -> int | float | str:
+    """A value for JSON: an int when exact and whole, else a float, else its text (1/0, nan)."""
+    if isinstance(value, sp.Integer):
+        return int(value)
+    number = numeric(value)
+    return number if number is not None else str(value)
+
+
 def format_point(values: Mapping[str, sp.Expr]) -> str:
     """{'x': 3, 'y': 1} -> 'x=3, y=1'."""
     return ", ".join(f"{k}={v}" for k, v in values.items())

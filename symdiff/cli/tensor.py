@@ -11,8 +11,8 @@ import click
 from ..autodiff.forward import jacobian
 from ..autodiff.reverse import tensor_gradient, vector_jacobian
 from ..errors import InputError
-from ..explain.tensor_report import gradient_report, jacobian_report, steps_report
-from ..frontend.shapes import Model, load_model, shapes_from_options
+from ..explain.tensor_report import jacobian_report, steps_report, tensor_gradient_report
+from ..frontend.shapes import TensorModel, load_model, shapes_from_options
 from ..ir.nodes import Shape
 from .common import emit, read_expression
 
@@ -36,7 +36,7 @@ def resolve(
     expr: str | None, shape: tuple[str, ...], model_path: str | None, wrt: list[str] | None
 ) -> tuple[str, dict[str, Shape], list[str] | None]:
     """(loss text, shapes, parameters) from EXPR + --shape, or from --model (EXPR optional)."""
-    model = load_model(model_path) if model_path else Model(expr or "")
+    model = load_model(model_path) if model_path else TensorModel(expr or "")
     if expr and model_path and expr != model.loss:
         raise InputError("give the loss either as EXPR or in the --model file, not both")
     text = expr or model.loss
@@ -61,7 +61,7 @@ def grad(
     text, shapes, params = resolve(expr, shape, model_path, wrt)
     gradient = tensor_gradient(text, shapes, params)
     grads = gradient.as_dict()
-    emit(gradient_report(text, shapes, gradient.loss, grads, gradient.adjoints), fmt)
+    emit(tensor_gradient_report(text, shapes, gradient.loss, grads, gradient.adjoints), fmt)
 
 
 def jacobian_command(

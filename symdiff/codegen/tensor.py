@@ -20,11 +20,9 @@ from .. import __version__
 from ..autodiff.reverse import TensorGradient, reverse_mode
 from ..checks import check_name
 from ..errors import InputError
-from ..explain.tensor_report import gradient_report
-from ..frontend.shapes import Model
+from ..explain.tensor_report import tensor_gradient_report
 from ..frontend.tensor_parse import parse_tensor
 from ..ir.nodes import Node, Shape, format_shape, var, variables, walk
-from ..train.data import write_atomic
 from .assemble import MODULE_INTERFACE, ModuleText, check_user_names, load_generated, render_module
 from .program import LossProgram, Namer, differentiate, emit, lower
 from .scalar import escape_docstring
@@ -103,7 +101,7 @@ def generate(
 def _module_doc(name: str, loss_text: str, program: TensorProgram) -> list[str]:
     """The docstring: the loss as typed and its gradients in matrix form."""
     gradient = program.gradient
-    report = gradient_report(
+    report = tensor_gradient_report(
         loss_text,
         {**program.data, **program.params},
         gradient.loss,
@@ -112,7 +110,7 @@ def _module_doc(name: str, loss_text: str, program: TensorProgram) -> list[str]:
     )
     gradient_lines = [
         "    " + wrapped
-        for line in report.text.splitlines()[2:]
+        for line in report.text().splitlines()[2:]
         for wrapped in textwrap.wrap(
             escape_docstring(line),
             width=88,
@@ -151,18 +149,6 @@ def compile(  # noqa: A001 - the public name mirrors symdiff.compile
     """The generated module, built in memory (same functions as the file ``generate`` writes)."""
     source = generate(loss_text, shapes, params, data, name=name, templates=templates)
     return load_generated(source, name)
-
-
-def compile_model(model: Model, *, name: str = "model") -> types.ModuleType:
-    """``compile`` for a TOML model: parameters from ``[params]``, data from ``[data]``."""
-    return compile(
-        model.loss, model.shapes, list(model.params), list(model.data) or None, name=name
-    )
-
-
-def write_module(source: str, path: str | Path) -> None:
-    """Write atomically: a temporary file in the same directory, then rename."""
-    write_atomic(path, source.encode("utf-8"))
 
 
 def evaluate(node: Node, values: Mapping[str, object]) -> object:

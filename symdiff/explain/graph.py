@@ -18,7 +18,7 @@ from ..errors import InputError
 from .graph_nodes import (
     MAX_EXACT_LENGTH,
     Cost,
-    Node,
+    GraphNode,
     _Builder,
     _evaluate,
     _forward,
@@ -36,7 +36,7 @@ __all__ = [
     "Cost",
     "Graph",
     "GraphRendering",
-    "Node",
+    "GraphNode",
     "ascii_name",
     "build_graph",
     "text_table",
@@ -55,7 +55,7 @@ class Graph(GraphRendering):
 
     outputs: tuple[sp.Expr, ...]
     output_symbols: tuple[sp.Symbol, ...]
-    nodes: tuple[Node, ...]
+    nodes: tuple[GraphNode, ...]
     variables: tuple[sp.Symbol, ...]
     point: dict[sp.Symbol, sp.Expr]
     wrt: tuple[sp.Symbol, ...]

@@ -32,7 +32,7 @@ MAX_EXACT_LENGTH = 60
 
 
 @dataclass(frozen=True)
-class Node:
+class GraphNode:
     """ξ = definition(inputs): one elementary operation, its local partials and its values."""
 
     symbol: sp.Symbol
@@ -139,7 +139,7 @@ def _value(expr: sp.Expr, values: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
 
 def _evaluate(
     records: list, renames: Mapping[sp.Symbol, sp.Symbol], point: Mapping[sp.Symbol, sp.Expr]
-) -> tuple[Node, ...]:
+) -> tuple[GraphNode, ...]:
     values: dict[sp.Symbol, sp.Expr] = dict(point)
     nodes = []
     for symbol, op, definition, expression, inputs in records:
@@ -151,12 +151,12 @@ def _evaluate(
         partial_values = tuple(_value(p, values) for p in partials)
         values[symbol] = value
         nodes.append(
-            Node(symbol, op, definition, expression, inputs, partials, value, partial_values)
+            GraphNode(symbol, op, definition, expression, inputs, partials, value, partial_values)
         )
     return tuple(nodes)
 
 
-def _forward(nodes: Sequence[Node], variable: sp.Symbol) -> dict[sp.Symbol, sp.Expr]:
+def _forward(nodes: Sequence[GraphNode], variable: sp.Symbol) -> dict[sp.Symbol, sp.Expr]:
     """dξ/dv for every node: ξ' = sum_k ∂ξ/∂input_k * input_k' (inputs' tangents 1 or 0)."""
     tangent: dict[sp.Symbol, sp.Expr] = {variable: sp.Integer(1)}
     for node in nodes:
@@ -170,7 +170,7 @@ def _forward(nodes: Sequence[Node], variable: sp.Symbol) -> dict[sp.Symbol, sp.E
     return tangent
 
 
-def _reverse(nodes: Sequence[Node], output: sp.Symbol) -> dict[sp.Symbol, sp.Expr]:
+def _reverse(nodes: Sequence[GraphNode], output: sp.Symbol) -> dict[sp.Symbol, sp.Expr]:
     """∂o/∂ξ for every node and variable: input_k_bar += ξ_bar * ∂ξ/∂input_k, last node first."""
     adjoint: dict[sp.Symbol, sp.Expr] = {output: sp.Integer(1)}
     for node in reversed(nodes):

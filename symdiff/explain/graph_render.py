@@ -8,7 +8,8 @@ from typing import Any
 
 import sympy as sp
 
-from .graph_nodes import Cost, Node, ascii_name
+from ..calculus.api import json_number
+from .graph_nodes import Cost, GraphNode, ascii_name
 from .render import Explained, latex_text, number_text, wrap
 
 #: Exact values at most this long are shown as such in text tables; longer ones as decimals.
@@ -24,7 +25,7 @@ class GraphRendering(Explained):
 
     outputs: tuple[sp.Expr, ...]
     output_symbols: tuple[sp.Symbol, ...]
-    nodes: tuple[Node, ...]
+    nodes: tuple[GraphNode, ...]
     variables: tuple[sp.Symbol, ...]
     point: dict[sp.Symbol, sp.Expr]
     wrt: tuple[sp.Symbol, ...]
@@ -228,22 +229,22 @@ class GraphRendering(Explained):
                 "definition": _ascii(node.definition),
                 "expression": str(node.expression),
                 "inputs": [ascii_name(i) for i in node.inputs],
-                "value": _json_number(node.value),
+                "value": json_number(node.value),
                 "exact_value": str(node.value),
                 "local_derivatives": [
-                    {"input": ascii_name(i), "symbolic": _ascii(p), "value": _json_number(v)}
+                    {"input": ascii_name(i), "symbolic": _ascii(p), "value": json_number(v)}
                     for i, p, v in zip(node.inputs, node.partials, node.partial_values, strict=True)
                 ],
             }
             if self.mode in ("forward", "both"):
                 tangents = {
-                    v.name: _json_number(self.tangents[v].get(node.symbol, sp.Integer(0)))
+                    v.name: json_number(self.tangents[v].get(node.symbol, sp.Integer(0)))
                     for v in self.wrt
                 }
                 item["tangent"] = tangents[self.wrt[0].name] if single else tangents
             if self.mode in ("reverse", "both"):
                 adjoints = {
-                    ascii_name(o): _json_number(self.adjoints[o].get(node.symbol, sp.Integer(0)))
+                    ascii_name(o): json_number(self.adjoints[o].get(node.symbol, sp.Integer(0)))
                     for o in self.output_symbols
                 }
                 item["adjoint"] = (
@@ -251,7 +252,7 @@ class GraphRendering(Explained):
                 )
             nodes.append(item)
         derivatives = {
-            ascii_name(o): {v.name: _json_number(self.derivative(k, v)) for v in self.wrt}
+            ascii_name(o): {v.name: json_number(self.derivative(k, v)) for v in self.wrt}
             for k, o in enumerate(self.output_symbols)
         }
         first = ascii_name(self.output_symbols[0])
@@ -325,16 +326,6 @@ def _latex_value(value: sp.Expr, digits: int = TEXT_DIGITS) -> str:
     if isinstance(value, (sp.Integer, sp.Float)):
         return number_text(value, digits)
     return rf"{sp.latex(value)} \approx {number_text(value, digits)}"
-
-
-def _json_number(value: sp.Expr) -> float | int | str:
-    if isinstance(value, sp.Integer):
-        return int(value)
-    text = number_text(value, 17)
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def text_table(headers: list[str], rows: list[list[list[str]]], width: int = WIDTH) -> list[str]:

@@ -3,7 +3,7 @@ or JSON, built from the foundation's ``Step`` records (``differentiate``) and th
 result of ``calculus.derive``.
 
 Also the small rendering toolkit shared by the limit and graph explanations (``Explained``,
-``wrap``, ``latex_of``) and the answer checker ``check_answer``.
+``wrap``) and the answer checker ``check_answer``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import sympy as sp
 
-from ..calculus.api import ExprLike, as_expr, derive, numeric, resolve_variables
+from ..calculus.api import ExprLike, as_expr, derive, json_number, numeric, resolve_variables
 from ..calculus.rules import RULE_FORMULAS
 from ..calculus.simplify import simplify_within
 from ..calculus.steps import Step
@@ -44,11 +44,6 @@ def wrap(line: str, indent: str = "", width: int = TEXT_WIDTH) -> list[str]:
         subsequent_indent=indent + "    ",
         break_on_hyphens=False,
     ) or [indent.rstrip()]
-
-
-def latex_of(expr: sp.Expr, names: Mapping[sp.Symbol, str] | None = None) -> str:
-    """LaTeX of ``expr``; ``names`` overrides how given symbols print (e.g. ξ1 -> \\xi_{1})."""
-    return sp.latex(expr, symbol_names=dict(names or {}))
 
 
 def number_text(value: sp.Expr, digits: int = 10) -> str:
@@ -500,7 +495,7 @@ def check_answer(
             continue
         if got is None or abs(want - got) > CHECK_TOLERANCE * max(1.0, abs(want)):
             counterexample = {
-                "point": {s.name: _json_number(v) for s, v in point.items()},
+                "point": {s.name: json_number(v) for s, v in point.items()},
                 "expected": want,
                 "answer": got,
             }
@@ -513,10 +508,6 @@ def check_answer(
     return CheckResult(
         expression, variable, expected, proposed, True, f"numerically, at {compared} points"
     )
-
-
-def _json_number(value: sp.Expr) -> int | float:
-    return int(value) if isinstance(value, sp.Integer) else float(value)
 
 
 __all__ = [

@@ -5,31 +5,36 @@ Each ``*_report`` function is pure: it takes computed SymPy results and returns 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sympy as sp
 
-from ..calculus.api import format_point, numeric
+from ..calculus.api import format_point, json_number, numeric
+from .render import Explained
 
 
 @dataclass(frozen=True)
-class Report:
-    """One result in every output format."""
+class Report(Explained):
+    """One computed result (a derivative, gradient, matrix or tensor gradient) in every format:
+    the same ``Explained`` protocol as derivations, limits and graphs."""
 
     data: dict[str, Any]
-    text: str
-    latex: str
+    plain: str
+    formula: str
 
-    def render(self, fmt: str) -> str:
-        """The report in ``fmt`` (text, latex or json)."""
-        if fmt == "json":
-            return json.dumps(self.data, indent=2, ensure_ascii=False)
-        if fmt == "latex":
-            return self.latex
-        return self.text
+    def text(self) -> str:
+        return self.plain
+
+    def latex(self) -> str:
+        return self.formula
+
+    def markdown(self) -> str:
+        return f"$$\n{self.formula}\n$$"
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
 
 
 def value_text(value: sp.Expr) -> str:
@@ -90,7 +95,7 @@ def diff_report(
         "operator": text_op,
         "derivative": str(result),
         "latex": sp.latex(result),
-        "value": None if value is None else _json_value(value),
+        "value": None if value is None else json_number(value),
         "exact_value": None if value is None else str(value),
     }
     return Report(data, "\n".join(lines), latex)
@@ -98,13 +103,6 @@ def diff_report(
 
 def _latex_point(point: Mapping[str, sp.Expr]) -> str:
     return ", ".join(f"{sp.latex(sp.Symbol(k))} = {sp.latex(v)}" for k, v in point.items())
-
-
-def _json_value(value: sp.Expr) -> float | int | str | None:
-    if value.is_Integer:
-        return int(value)
-    number = numeric(value)
-    return number if number is not None else str(value)
 
 
 def gradient_report(
@@ -141,13 +139,13 @@ def gradient_report(
         "wrt": [v.name for v in variables],
         "gradient": [str(g) for g in grad],
         "latex": [sp.latex(g) for g in grad],
-        "value": None if values is None else [_json_value(x) for x in values],
+        "value": None if values is None else [json_number(x) for x in values],
     }
     if directional is not None:
         data["direction"] = [str(c) for c in direction or []]
         data["directional"] = str(directional)
         data["directional_value"] = (
-            None if directional_value is None else _json_value(directional_value)
+            None if directional_value is None else json_number(directional_value)
         )
     latex = "\\begin{align}\n" + " \\\\\n".join(latex_rows) + "\n\\end{align}"
     return Report(data, "\n".join(lines), latex)
@@ -180,7 +178,7 @@ def matrix_report(
         value_rows = [[values[i, j] for j in range(values.cols)] for i in range(values.rows)]
         lines.append(f"at {format_point(point)}:")
         lines += _matrix_lines([[value_text(x) for x in row] for row in value_rows])
-        data["value"] = [[_json_value(x) for x in row] for row in value_rows]
+        data["value"] = [[json_number(x) for x in row] for row in value_rows]
         latex += rf" \quad\text{{at }} {_latex_point(point)}: {sp.latex(values)}"
     return Report(data, "\n".join(lines), latex)
 

@@ -24,7 +24,7 @@ from .report import Report
 # --------------------------------------------------------------------------- reports
 
 
-def gradient_report(
+def tensor_gradient_report(
     loss_text: str,
     shapes: Mapping[str, tuple],
     loss: Node,

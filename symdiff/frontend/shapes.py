@@ -65,7 +65,7 @@ def parse_shape_option(option: str) -> tuple[str, Shape]:
 
 
 @dataclass(frozen=True)
-class Model:
+class TensorModel:
     """A tensor loss with its declared shapes: ``params`` are differentiated, ``data`` are not."""
 
     loss: str
@@ -88,7 +88,7 @@ def shapes_from_options(options: Iterable[str]) -> dict[str, Shape]:
     return shapes
 
 
-def load_model(path: str | Path) -> Model:
+def load_model(path: str | Path) -> TensorModel:
     """Read a TOML model file: ``loss = "..."``, ``[params]`` and ``[data]`` name -> shape."""
     if sys.version_info >= (3, 11):
         import tomllib
@@ -124,4 +124,4 @@ def load_model(path: str | Path) -> Model:
         raise InputError(
             f"model file {path}: {', '.join(sorted(both))} in both [params] and [data]"
         )
-    return Model(loss, tables["params"], tables["data"])
+    return TensorModel(loss, tables["params"], tables["data"])

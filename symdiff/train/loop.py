@@ -25,7 +25,7 @@ from .optimize import Optimizer, make_optimizer
 InitValues = Mapping[str, Any] | Sequence[float] | np.ndarray | None
 
 
-class Model(Protocol):
+class GeneratedModule(Protocol):
     """The interface of a generated module or a compiled model."""
 
     PARAMS: tuple[tuple[str, tuple[int, ...]], ...]
@@ -42,7 +42,7 @@ class ParamLayout:
     shapes: tuple[tuple[int, ...], ...]
 
     @classmethod
-    def of(cls, model: Model) -> ParamLayout:
+    def of(cls, model: GeneratedModule) -> ParamLayout:
         return cls(
             tuple(name for name, _ in model.PARAMS),
             tuple(tuple(int(n) for n in shape) for _, shape in model.PARAMS),
@@ -180,7 +180,7 @@ class _Stop(Exception):
 
 
 def fit(
-    model: Model,
+    model: GeneratedModule,
     data: Sequence[Any] | Mapping[str, Any] = (),
     optimizer: str | Optimizer = "gd",
     *,
@@ -303,7 +303,7 @@ def fit(
 
 
 def _evaluate(
-    model: Model, params: np.ndarray, batch: Sequence[np.ndarray]
+    model: GeneratedModule, params: np.ndarray, batch: Sequence[np.ndarray]
 ) -> tuple[float, np.ndarray, float]:
     """Loss, flat gradient and gradient norm on one batch (overflow shows up as inf/NaN)."""
     with np.errstate(all="ignore"):
@@ -312,7 +312,7 @@ def _evaluate(
         return float(loss), grad, float(np.linalg.norm(grad))
 
 
-def full_loss(model: Model, params: np.ndarray, arrays: Sequence[np.ndarray]) -> float:
+def full_loss(model: GeneratedModule, params: np.ndarray, arrays: Sequence[np.ndarray]) -> float:
     """The loss over all the data (``model.loss`` when the model has it)."""
     with np.errstate(all="ignore"):
         if hasattr(model, "loss"):
@@ -320,7 +320,9 @@ def full_loss(model: Model, params: np.ndarray, arrays: Sequence[np.ndarray]) ->
         return float(model.loss_and_grad(params, *arrays)[0])
 
 
-def data_arrays(model: Model, data: Sequence[Any] | Mapping[str, Any]) -> list[np.ndarray]:
+def data_arrays(
+    model: GeneratedModule, data: Sequence[Any] | Mapping[str, Any]
+) -> list[np.ndarray]:
     """The data as float64 arrays in ``model.DATA`` order."""
     names = tuple(model.DATA)
     if isinstance(data, Mapping):
@@ -342,7 +344,7 @@ def data_arrays(model: Model, data: Sequence[Any] | Mapping[str, Any]) -> list[n
     return arrays
 
 
-def sample_count(model: Model, arrays: Sequence[np.ndarray]) -> int | None:
+def sample_count(model: GeneratedModule, arrays: Sequence[np.ndarray]) -> int | None:
     """The common length of the data arrays along axis 0 (None: no per-sample data)."""
     lengths = {name: len(a) for name, a in zip(model.DATA, arrays, strict=True) if a.ndim > 0}
     if not lengths:
@@ -372,7 +374,7 @@ def resolve_batch_size(batch_size: BatchSize, optimizer: Optimizer, n: int | Non
 
 
 def planned_steps(
-    model: Model,
+    model: GeneratedModule,
     data: Sequence[Any] | Mapping[str, Any],
     optimizer: Optimizer,
     batch_size: BatchSize,

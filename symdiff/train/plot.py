@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError, SymdiffError
 from .data import check_folder, write_atomic
-from .loop import FitResult, Model, full_loss
+from .loop import FitResult, GeneratedModule, full_loss
 
 #: points per axis of the grid the contours are drawn from
 GRID = 60
@@ -53,7 +53,7 @@ def plot_training(
     runs: FitResult | Mapping[str, FitResult],
     path: str | Path,
     *,
-    model: Model | None = None,
+    model: GeneratedModule | None = None,
     data: Sequence[np.ndarray] = (),
     title: str | None = None,
 ) -> Path:
@@ -110,7 +110,7 @@ def _steps_per_epoch(result: FitResult) -> int:
 
 
 def draw_curve_path(
-    axis: Any, runs: Mapping[str, FitResult], model: Model, data: Sequence[np.ndarray]
+    axis: Any, runs: Mapping[str, FitResult], model: GeneratedModule, data: Sequence[np.ndarray]
 ) -> None:
     """L(w) for a single parameter w, with the points each run visited."""
     name = model.PARAMS[0][0]
@@ -136,7 +136,7 @@ def draw_curve_path(
 
 
 def draw_contour_path(
-    axis: Any, runs: Mapping[str, FitResult], model: Model, data: Sequence[np.ndarray]
+    axis: Any, runs: Mapping[str, FitResult], model: GeneratedModule, data: Sequence[np.ndarray]
 ) -> None:
     """Contours of L(w1, w2) with the path each run took."""
     paths = [np.array(r.history.path) for r in runs.values()]
@@ -182,14 +182,14 @@ def _check_format(figure: Any, path: Path) -> str:
     return suffix
 
 
-def draws_path(model: Model) -> bool:
+def draws_path(model: GeneratedModule) -> bool:
     """True when the model has one or two scalar parameters: only then is the path drawn (so
     only then is it worth recording)."""
     shapes = [tuple(shape) for _, shape in model.PARAMS]
     return len(shapes) in (1, 2) and not any(shapes)
 
 
-def _surface_kind(runs: Mapping[str, FitResult], model: Model | None) -> int:
+def _surface_kind(runs: Mapping[str, FitResult], model: GeneratedModule | None) -> int:
     """1 or 2 when the right panel can be drawn (scalar parameters, paths recorded), else 0."""
     if model is None or not runs or not draws_path(model):
         return 0
@@ -205,5 +205,5 @@ def _span(paths: Sequence[Any], axis_index: int) -> tuple[float, float]:
     return low - margin, high + margin
 
 
-def _loss(model: Model, params: Sequence[float], data: Sequence[np.ndarray]) -> float:
+def _loss(model: GeneratedModule, params: Sequence[float], data: Sequence[np.ndarray]) -> float:
     return full_loss(model, np.asarray(params, dtype=np.float64), data)
