@@ -10,10 +10,10 @@ from typing import TypeAlias
 
 import sympy as sp
 
-from ..errors import InputError
+from ..errors import InputError, SymdiffError
 from ..frontend.parse import parse, parse_number
 from .differentiate import derivative_steps
-from .simplify import DEFAULT_BUDGET, simplify_within
+from .simplify import DEFAULT_BUDGET, Budget, simplify_within
 from .steps import Step
 
 ExprLike: TypeAlias = str | sp.Expr
@@ -77,7 +77,7 @@ def resolve_variables(names: Names, *exprs: sp.Expr) -> list[sp.Symbol]:
     return variables
 
 
-def finish(expr: sp.Expr, simplify: bool, budget: float = DEFAULT_BUDGET) -> sp.Expr:
+def finish(expr: sp.Expr, simplify: bool, budget: float | Budget = DEFAULT_BUDGET) -> sp.Expr:
     """Simplify within the budget, or keep the raw chain-rule form."""
     return simplify_within(expr, budget) if simplify else expr
 
@@ -99,7 +99,7 @@ def derive(
     order: int = 1,
     *,
     simplify: bool = True,
-    budget: float = DEFAULT_BUDGET,
+    budget: float | Budget = DEFAULT_BUDGET,
 ) -> Derivation:
     """d^order f / dx^order (each listed variable ``order`` times, in turn), with its steps.
 
@@ -116,11 +116,11 @@ def derive(
         names = ", ".join(v.name for v in variables) or "none"
         raise InputError(f"say which variable to differentiate by (variables: {names})")
     sequence = [v for v in variables for _ in range(order)]
-    share = budget / max(len(sequence), 1)
-    tidy = (lambda e: simplify_within(e, share)) if simplify else None
+    shared = budget if isinstance(budget, Budget) else Budget(budget)
+    tidy = (lambda e: simplify_within(e, shared)) if simplify else None
     steps = derivative_steps(expression, sequence, tidy)
     raw = steps[-1].result if steps else expression
-    return Derivation(expression, tuple(sequence), steps, raw, finish(raw, simplify, budget))
+    return Derivation(expression, tuple(sequence), steps, raw, finish(raw, simplify, shared))
 
 
 def derivative(
@@ -130,40 +130,91 @@ def derivative(
     return derive(expr, wrt, order, simplify=simplify).result
 
 
-def gradient(expr: ExprLike, wrt: Names = None, *, simplify: bool = True) -> list[sp.Expr]:
-    """[df/dx_1, ..., df/dx_n], by default over all free symbols in sorted order."""
+#: Largest result, in expression-tree nodes summed over its entries, that symdiff builds and
+#: prints (the gradient of a product of 1,000 variables has a million: refused, exit 1).
+MAX_RESULT_NODES = 200_000
+
+
+def check_result_size(entries: Sequence[sp.Expr], what: str) -> None:
+    """Refuse a result too large to print or read (a SymdiffError, exit 1)."""
+    total = 0
+    for entry in entries:
+        total += _tree_size(entry, MAX_RESULT_NODES - total + 1)
+        if total > MAX_RESULT_NODES:
+            raise SymdiffError(
+                f"the {what} has more than {MAX_RESULT_NODES:,} terms in its {len(entries)} "
+                "entries: too large to print; differentiate by fewer variables"
+            )
+
+
+def _tree_size(expr: sp.Basic, cap: int) -> int:
+    """Nodes of ``expr`` as a tree, counted up to ``cap`` (no recursion)."""
+    count, stack = 0, [expr]
+    while stack and count < cap:
+        node = stack.pop()
+        count += 1
+        stack.extend(node.args)
+    return count
+
+
+def gradient(
+    expr: ExprLike, wrt: Names = None, *, simplify: bool = True, budget: float = DEFAULT_BUDGET
+) -> list[sp.Expr]:
+    """[df/dx_1, ..., df/dx_n], by default over all free symbols in sorted order.
+
+    All entries share one simplification ``budget``.
+    """
     expression = as_expr(expr)
     variables = resolve_variables(wrt, expression)
-    return [derive(expression, v, simplify=simplify).result for v in variables]
+    shared = Budget(budget)
+    raw = [_partial(expression, v, False, shared) for v in variables]
+    check_result_size(raw, "gradient")
+    return [finish(g, simplify, shared) for g in raw]
 
 
-def jacobian(exprs: Sequence[ExprLike], wrt: Names = None, *, simplify: bool = True) -> sp.Matrix:
-    """J[i, j] = d f_i / d x_j for the expressions f_i and variables x_j."""
+def jacobian(
+    exprs: Sequence[ExprLike],
+    wrt: Names = None,
+    *,
+    simplify: bool = True,
+    budget: float = DEFAULT_BUDGET,
+) -> sp.Matrix:
+    """J[i, j] = d f_i / d x_j for the expressions f_i and variables x_j (one shared budget)."""
     expressions = [as_expr(e) for e in exprs]
     if not expressions:
         raise InputError("jacobian needs at least one expression")
     variables = resolve_variables(wrt, *expressions)
-    return sp.Matrix([[_partial(f, v, simplify) for v in variables] for f in expressions])
+    shared = Budget(budget)
+    raw = [[_partial(f, v, False, shared) for v in variables] for f in expressions]
+    check_result_size([e for row in raw for e in row], "jacobian")
+    return sp.Matrix([[finish(e, simplify, shared) for e in row] for row in raw])
 
 
-def hessian(expr: ExprLike, wrt: Names = None, *, simplify: bool = True) -> sp.Matrix:
-    """H[i, j] = d2 f / dx_i dx_j (symmetric: each entry computed once)."""
+def hessian(
+    expr: ExprLike, wrt: Names = None, *, simplify: bool = True, budget: float = DEFAULT_BUDGET
+) -> sp.Matrix:
+    """H[i, j] = d2 f / dx_i dx_j (symmetric: each entry computed once; one shared budget)."""
     expression = as_expr(expr)
     variables = resolve_variables(wrt, expression)
+    shared = Budget(budget)
     first = [derive(expression, v, simplify=False).result for v in variables]
+    check_result_size(first, "gradient")
     size = len(variables)
-    matrix = sp.zeros(size, size)
+    raw: dict[tuple[int, int], sp.Expr] = {}
     for i in range(size):
         for j in range(i, size):
-            entry = _partial(first[i], variables[j], simplify)
-            matrix[i, j] = matrix[j, i] = entry
+            raw[i, j] = _partial(first[i], variables[j], False, shared)
+    check_result_size(list(raw.values()), "hessian")
+    matrix = sp.zeros(size, size)
+    for (i, j), entry in raw.items():
+        matrix[i, j] = matrix[j, i] = finish(entry, simplify, shared)
     return matrix
 
 
-def _partial(expr: sp.Expr, variable: sp.Symbol, simplify: bool) -> sp.Expr:
+def _partial(expr: sp.Expr, variable: sp.Symbol, simplify: bool, budget: Budget) -> sp.Expr:
     if not expr.has(variable):
         return sp.Integer(0)
-    return derive(expr, variable, simplify=simplify).result
+    return derive(expr, variable, simplify=simplify, budget=budget).result
 
 
 def unit_vector(direction: Sequence[object]) -> list[sp.Expr]:

@@ -99,8 +99,31 @@ def time_budget(seconds: float) -> Iterator[None]:
         watchdog.join()
 
 
-def simplify_within(expr: sp.Expr, budget: float = DEFAULT_BUDGET) -> sp.Expr:
-    """The simplest form of ``expr`` the passes reach within ``budget`` (never worse)."""
+class Budget:
+    """One budget shared by many simplifications (every entry of a gradient or Hessian): each
+    spends the calling thread's CPU time it uses; once spent, only the cheap passes run."""
+
+    def __init__(self, seconds: float = DEFAULT_BUDGET) -> None:
+        self.left = seconds
+
+    @contextlib.contextmanager
+    def spending(self) -> Iterator[float]:
+        """Yields what is left; charges the CPU time the block used."""
+        started = time.thread_time()
+        try:
+            yield self.left
+        finally:
+            self.left -= time.thread_time() - started
+
+
+def simplify_within(expr: sp.Expr, budget: float | Budget = DEFAULT_BUDGET) -> sp.Expr:
+    """The simplest form of ``expr`` the passes reach within ``budget`` (never worse).
+
+    ``budget`` is seconds of the calling thread's CPU time, or a shared :class:`Budget`.
+    """
+    if isinstance(budget, Budget):
+        with budget.spending() as left:
+            return simplify_within(expr, max(left, 0.0))
     best = expr
     best_ops = sp.count_ops(expr)
     for _name, run, cheap in PASSES:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..calculus.api import ExprLike, as_expr, parse_point, resolve_variables
-from ..errors import InputError
+from ..errors import InputError, SymdiffError
 from .graph_nodes import (
     MAX_EXACT_LENGTH,
     Cost,
@@ -96,6 +96,10 @@ class Graph(GraphRendering):
 # --------------------------------------------------------------------------- building
 
 
+#: Largest number of table cells (ξ nodes times sweeps) a graph explanation builds.
+MAX_TABLE_CELLS = 20_000
+
+
 def build_graph(
     exprs: ExprLike | Sequence[ExprLike],
     wrt: str | sp.Symbol | Iterable[str | sp.Symbol] | None,
@@ -127,6 +131,16 @@ def build_graph(
     for old, name in zip(output_symbols, names, strict=True):
         if name is not None and old not in renames:
             renames[old] = sp.Symbol(name, real=True)
+    sweeps = (len(wrt_symbols) if mode != "reverse" else 0) + (
+        len(outputs) if mode != "forward" else 0
+    )
+    cells = len(builder.records) * sweeps
+    if cells > MAX_TABLE_CELLS:
+        raise SymdiffError(
+            f"the graph has {len(builder.records)} nodes and {sweeps} sweeps: its tables would "
+            f"have {cells:,} cells (limit {MAX_TABLE_CELLS:,}); use fewer outputs, fewer --wrt "
+            "inputs or one --mode"
+        )
     nodes = _evaluate(builder.records, renames, point)
     final_outputs = tuple(renames.get(s, s) for s in output_symbols)
     tangents = {v: _forward(nodes, v) for v in wrt_symbols} if mode != "reverse" else {}

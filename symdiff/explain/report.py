@@ -5,7 +5,8 @@ Each ``*_report`` function is pure: it takes computed SymPy results and returns 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,23 @@ from .render import Explained
 @dataclass(frozen=True)
 class Report(Explained):
     """One computed result (a derivative, gradient, matrix or tensor gradient) in every format:
-    the same ``Explained`` protocol as derivations, limits and graphs."""
+    the same ``Explained`` protocol as derivations, limits and graphs.
 
-    data: dict[str, Any]
+    The LaTeX and the JSON data are built only when asked for: text output never pays for
+    LaTeX it does not print (SymPy's LaTeX printer is the slowest part of a large result).
+    """
+
     plain: str
-    formula: str
+    make_latex: Callable[[], str]
+    make_data: Callable[[], dict[str, Any]]
+
+    @functools.cached_property
+    def formula(self) -> str:
+        return self.make_latex()
+
+    @functools.cached_property
+    def data(self) -> dict[str, Any]:
+        return self.make_data()
 
     def text(self) -> str:
         return self.plain
@@ -83,22 +96,29 @@ def diff_report(
     """``symdiff diff``: the derivative, and its value at a point."""
     text_op, latex_op = _operator(variables)
     lines = [str(result)]
-    latex = rf"{latex_op}\left({sp.latex(expression)}\right) = {sp.latex(result)}"
     if value is not None and point is not None:
         lines.append(f"at {format_point(point)}: {value_text(value)}")
-        latex += rf" \quad\text{{at }} {_latex_point(point)}: {_latex_value(value)}"
-    data = {
-        "expression": str(expression),
-        # variables repeats each requested one ``order`` times: --wrt x --wrt x stays [x, x]
-        "wrt": [v.name for v in variables[::order]] if order > 0 else [],
-        "order": order,
-        "operator": text_op,
-        "derivative": str(result),
-        "latex": sp.latex(result),
-        "value": None if value is None else json_number(value),
-        "exact_value": None if value is None else str(value),
-    }
-    return Report(data, "\n".join(lines), latex)
+
+    def latex() -> str:
+        formula = rf"{latex_op}\left({sp.latex(expression)}\right) = {sp.latex(result)}"
+        if value is not None and point is not None:
+            formula += rf" \quad\text{{at }} {_latex_point(point)}: {_latex_value(value)}"
+        return formula
+
+    def data() -> dict[str, Any]:
+        return {
+            "expression": str(expression),
+            # variables repeats each requested one ``order`` times: --wrt x --wrt x stays [x, x]
+            "wrt": [v.name for v in variables[::order]] if order > 0 else [],
+            "order": order,
+            "operator": text_op,
+            "derivative": str(result),
+            "latex": sp.latex(result),
+            "value": None if value is None else json_number(value),
+            "exact_value": None if value is None else str(value),
+        }
+
+    return Report("\n".join(lines), latex, data)
 
 
 def _latex_point(point: Mapping[str, sp.Expr]) -> str:
@@ -118,10 +138,6 @@ def gradient_report(
     """``symdiff grad``: the partial derivatives, values, and the directional derivative."""
     width = max(len(v.name) for v in variables) if variables else 0
     lines = [f"d/d{v.name:<{width}} = {g}" for v, g in zip(variables, grad, strict=True)]
-    latex_rows = [
-        rf"\frac{{\partial f}}{{\partial {sp.latex(v)}}} &= {sp.latex(g)}"
-        for v, g in zip(variables, grad, strict=True)
-    ]
     if values is not None and point is not None:
         lines.append(f"at {format_point(point)}:")
         lines += [
@@ -131,24 +147,35 @@ def gradient_report(
     if directional is not None and direction is not None:
         unit = ", ".join(str(c) for c in direction)
         lines.append(f"directional derivative along ({unit}): {directional}")
-        latex_rows.append(rf"D_{{\mathbf{{u}}}} f &= {sp.latex(directional)}")
         if directional_value is not None:
             lines.append(f"  at {format_point(point or {})}: {value_text(directional_value)}")
-    data: dict[str, Any] = {
-        "expression": str(expression),
-        "wrt": [v.name for v in variables],
-        "gradient": [str(g) for g in grad],
-        "latex": [sp.latex(g) for g in grad],
-        "value": None if values is None else [json_number(x) for x in values],
-    }
-    if directional is not None:
-        data["direction"] = [str(c) for c in direction or []]
-        data["directional"] = str(directional)
-        data["directional_value"] = (
-            None if directional_value is None else json_number(directional_value)
-        )
-    latex = "\\begin{align}\n" + " \\\\\n".join(latex_rows) + "\n\\end{align}"
-    return Report(data, "\n".join(lines), latex)
+
+    def latex() -> str:
+        rows = [
+            rf"\frac{{\partial f}}{{\partial {sp.latex(v)}}} &= {sp.latex(g)}"
+            for v, g in zip(variables, grad, strict=True)
+        ]
+        if directional is not None and direction is not None:
+            rows.append(rf"D_{{\mathbf{{u}}}} f &= {sp.latex(directional)}")
+        return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}"
+
+    def data() -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "expression": str(expression),
+            "wrt": [v.name for v in variables],
+            "gradient": [str(g) for g in grad],
+            "latex": [sp.latex(g) for g in grad],
+            "value": None if values is None else [json_number(x) for x in values],
+        }
+        if directional is not None:
+            result["direction"] = [str(c) for c in direction or []]
+            result["directional"] = str(directional)
+            result["directional_value"] = (
+                None if directional_value is None else json_number(directional_value)
+            )
+        return result
+
+    return Report("\n".join(lines), latex, data)
 
 
 def matrix_report(
@@ -163,24 +190,38 @@ def matrix_report(
     rows = [[str(matrix[i, j]) for j in range(matrix.cols)] for i in range(matrix.rows)]
     lines = [f"{kind} with respect to ({', '.join(v.name for v in variables)}):"]
     lines += _matrix_lines(rows)
-    latex = rf"{'J' if kind == 'jacobian' else 'H'} = {sp.latex(matrix)}"
-    data: dict[str, Any] = {
-        "wrt": [v.name for v in variables],
-        kind: rows,
-        "latex": sp.latex(matrix),
-        "value": None,
-    }
-    if kind == "jacobian":
-        data = {"expressions": [str(e) for e in expressions], **data}
-    else:
-        data = {"expression": str(expressions[0]), **data}
-    if values is not None and point is not None:
-        value_rows = [[values[i, j] for j in range(values.cols)] for i in range(values.rows)]
-        lines.append(f"at {format_point(point)}:")
+    value_rows = (
+        [[values[i, j] for j in range(values.cols)] for i in range(values.rows)]
+        if values is not None and point is not None
+        else None
+    )
+    if value_rows is not None:
+        lines.append(f"at {format_point(point or {})}:")
         lines += _matrix_lines([[value_text(x) for x in row] for row in value_rows])
-        data["value"] = [[json_number(x) for x in row] for row in value_rows]
-        latex += rf" \quad\text{{at }} {_latex_point(point)}: {sp.latex(values)}"
-    return Report(data, "\n".join(lines), latex)
+
+    def latex() -> str:
+        formula = rf"{'J' if kind == 'jacobian' else 'H'} = {sp.latex(matrix)}"
+        if value_rows is not None:
+            formula += rf" \quad\text{{at }} {_latex_point(point or {})}: {sp.latex(values)}"
+        return formula
+
+    def data() -> dict[str, Any]:
+        head: dict[str, Any] = (
+            {"expressions": [str(e) for e in expressions]}
+            if kind == "jacobian"
+            else {"expression": str(expressions[0])}
+        )
+        return {
+            **head,
+            "wrt": [v.name for v in variables],
+            kind: rows,
+            "latex": sp.latex(matrix),
+            "value": None
+            if value_rows is None
+            else [[json_number(x) for x in row] for row in value_rows],
+        }
+
+    return Report("\n".join(lines), latex, data)
 
 
 def _matrix_lines(rows: list[list[str]]) -> list[str]:

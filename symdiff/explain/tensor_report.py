@@ -76,7 +76,7 @@ def tensor_gradient_report(
         },
     }
     latex = "\\begin{align}\n" + " \\\\\n".join(latex_rows) + "\n\\end{align}"
-    return Report(data, "\n".join(lines), latex)
+    return Report("\n".join(lines), lambda: latex, lambda: data)
 
 
 def node_names(forward: Node, taken: frozenset[str] = frozenset()) -> dict[Node, str]:
@@ -170,7 +170,7 @@ def steps_report(
         },
     }
     latex = "\\begin{align}\n" + " \\\\\n".join(latex_rows) + "\n\\end{align}"
-    return Report(data, "\n".join(lines), latex)
+    return Report("\n".join(lines), lambda: latex, lambda: data)
 
 
 def jacobian_report(
@@ -223,4 +223,4 @@ def jacobian_report(
         "jacobian": rows,
     }
     latex = "\\begin{align}\n" + " \\\\\n".join(latex_rows) + "\n\\end{align}"
-    return Report(data, "\n".join(lines), latex)
+    return Report("\n".join(lines), lambda: latex, lambda: data)

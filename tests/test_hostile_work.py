@@ -1,0 +1,151 @@
+"""Inputs that pass every parse limit but ask for too much work: each ends with a result or a
+clear error (exit 1), bounded in time and memory, never minutes of SymPy or gigabytes.
+
+Every command runs as a real subprocess with a timeout (a hang guard, not a speed test) and an
+address-space limit of 2 GiB.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+import symdiff
+from symdiff.calculus.api import MAX_RESULT_NODES
+from symdiff.explain.graph import MAX_TABLE_CELLS
+from symdiff.explain.report import gradient_report
+from symdiff.frontend.parse import parse
+
+ADDRESS_SPACE = 2 * 1024**3
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+
+def run_bounded(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m symdiff ARGS`` in an empty folder, under the time and address-space limits."""
+    with tempfile.TemporaryDirectory(prefix="symdiff-work-") as folder:
+        return subprocess.run(
+            [sys.executable, "-m", "symdiff", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=folder,
+            preexec_fn=_limit_memory,
+            check=False,
+        )
+
+
+def product(count: int, prefix: str = "x") -> str:
+    return "*".join(f"{prefix}{i}" for i in range(count))
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], code: int, words: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert words in result.stderr
+
+
+def test_hessian_of_a_long_product_shares_one_budget() -> None:
+    result = run_bounded("hessian", product(50))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("hessian with respect to (x0, x1,")
+
+
+@pytest.mark.parametrize("count", [1000, 700])
+def test_a_gradient_too_large_to_print_is_refused(count: int) -> None:
+    result = run_bounded("grad", product(count), "--no-simplify")
+    one_line_error(result, 1, "too large to print")
+    assert f"{MAX_RESULT_NODES:,}" in result.stderr
+
+
+def test_a_gradient_just_under_the_bound_prints() -> None:
+    result = run_bounded("grad", product(200), "--no-simplify")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 200
+
+
+def test_a_jacobian_of_many_long_products_finishes() -> None:
+    exprs = [f"{product(60)} + {i}" for i in range(30)]
+    result = run_bounded("jacobian", *exprs)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("power", [30, 200, 2000])
+def test_a_limit_derivation_never_expands_a_huge_power(power: int) -> None:
+    result = run_bounded("steps", f"(x+1)**{power}", "--wrt", "x", "--method", "limit")
+    assert result.returncode == 0, result.stderr
+    assert f"Answer: f'(x) = {power}*(x + 1)**{power - 1}" in result.stdout
+    assert "would write up to" in result.stdout
+
+
+def test_a_small_power_is_still_expanded_in_full() -> None:
+    result = run_bounded("steps", "(x+1)**3", "--wrt", "x", "--method", "limit")
+    assert result.returncode == 0, result.stderr
+    assert "expand the numerator" in result.stdout
+
+
+def test_a_graph_with_too_many_table_cells_is_refused() -> None:
+    exprs = [f"x**{i} + y" for i in range(1, 300)]
+    result = run_bounded("graph", *exprs, "--wrt", "x", "--at", "x=1,y=2")
+    one_line_error(result, 1, "cells")
+    assert f"{MAX_TABLE_CELLS:,}" in result.stderr
+
+
+def test_a_graph_under_the_bound_is_drawn() -> None:
+    exprs = [f"x**{i} + y" for i in range(1, 6)]
+    result = run_bounded("graph", *exprs, "--wrt", "x", "--at", "x=1,y=2")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_hessian_module_of_600_parameters_emits_no_zero_entries() -> None:
+    names = [f"p{i}" for i in range(600)]
+    loss = "+".join(f"{n}**2" for n in names)
+    result = run_bounded("codegen", loss, "--params", ",".join(names), "--hessian")
+    assert result.returncode == 0, result.stderr
+    source = result.stdout
+    assert len(source) < 1_000_000
+    assert "hess = np.zeros((600, 600))" in source
+    assert source.count("hess[") == 600  # the diagonal only: zero entries are not emitted
+
+
+def test_text_output_builds_no_latex() -> None:
+    variables = [parse(f"x{i}") for i in range(3)]
+    expression = parse("x0*x1*x2")
+    grad = symdiff.gradient(expression, variables)
+    report = gradient_report(expression, variables, grad, None, None)
+    report.render("text")
+    assert "formula" not in report.__dict__ and "data" not in report.__dict__
+    assert r"\frac" in report.render("latex")
+    assert "formula" in report.__dict__
+
+
+def test_deep_nesting_and_long_input_are_parse_errors_not_work() -> None:
+    deep = "(" * 150 + "x" + ")" * 150
+    result = run_bounded("diff", deep, "--wrt", "x")
+    one_line_error(result, 2, "nested too deeply")
+    long = "+".join(["x"] * 6000)
+    result = run_bounded("diff", long, "--wrt", "x")
+    one_line_error(result, 2, "too long")
+
+
+def test_the_address_space_limit_is_real() -> None:
+    """The guard itself: a child that allocates 3 GiB under the limit fails."""
+    code = "bytearray(3 * 1024**3)"
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_limit_memory,
+        env={**os.environ},
+        check=False,
+    )
+    assert completed.returncode != 0 and "MemoryError" in completed.stderr
