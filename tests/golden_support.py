@@ -2,6 +2,8 @@
 
 Set ``SYMDIFF_REGEN_GOLDEN=1`` to rewrite the files under ``tests/golden/`` from the current
 output (then review the diff by hand before committing: the goldens are the specification).
+A regenerating run passes by construction, so it is refused when ``CI`` is set (to anything but
+empty, ``0`` or ``false``): every golden comparison then fails, naming the variable.
 JSON goldens are compared as data, floats to a relative 1e-9, so the last bit of a libm result
 does not matter.
 """
@@ -15,14 +17,30 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 GOLDEN = Path(__file__).parent / "golden"
-REGENERATE = os.environ.get("SYMDIFF_REGEN_GOLDEN") == "1"
+REGEN_VARIABLE = "SYMDIFF_REGEN_GOLDEN"
+
+
+def regenerating() -> bool:
+    """Whether ``SYMDIFF_REGEN_GOLDEN=1`` asks to rewrite the goldens; under ``CI`` the request
+    fails the calling test instead (read at each call, so the environment of the run decides)."""
+    if os.environ.get(REGEN_VARIABLE) != "1":
+        return False
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(
+            f"{REGEN_VARIABLE}=1 is refused because CI is set: regenerating the goldens would "
+            "make every golden comparison pass by construction",
+            pytrace=False,
+        )
+    return True
 
 
 def assert_golden(name: str, actual: str) -> None:
     """``actual`` equals the stored golden file ``name`` (text exactly, JSON as data)."""
     path = GOLDEN / name
-    if REGENERATE:
+    if regenerating():
         path.write_text(actual + "\n", encoding="utf-8")
     expected = path.read_text(encoding="utf-8").rstrip("\n")
     if name.endswith(".json"):

