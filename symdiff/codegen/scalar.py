@@ -277,13 +277,6 @@ def sample_dimension(names: Iterable[str]) -> str:
     return Namer(set(names))("n")
 
 
-def per_sample_loss(model: LossModel, sample_dim: str) -> Node:
-    """L = mean (or sum) over the samples of l, as IR: parameters (), data (n,)."""
-    shapes = {p.name: () for p in model.params}
-    shapes.update({d.name: (sample_dim,) for d in model.data})
-    return reduce_samples(to_ir(model.expression, shapes), model, sample_dim)
-
-
 def reduce_samples(per_sample: Node, model: LossModel, sample_dim: str) -> Node:
     """The mean (or sum) of the per-sample values over the samples."""
     if not model.data:

@@ -70,12 +70,23 @@ def elementwise(op: str, a: Node, at_zero: object = 0) -> Node:
                 return neg(elementwise("softplus", x.args[0]))
     if op == "exp" and a.op == "log_softmax":
         return make_node("softmax", a.args, a.attrs, a.shape)
-    attrs: tuple[Any, ...] = (sp.sympify(at_zero),) if op == "heaviside" else ()
+    attrs: tuple[Any, ...] = (_number(at_zero),) if op == "heaviside" else ()
     if is_const(a):
         folded = _fold(op, (a.value, *attrs))
         if folded is not None:
             return const(folded)
     return make_node(op, (a,), attrs, a.shape)
+
+
+def _number(value: object) -> sp.Expr:
+    """A SymPy number for heaviside's value at 0 (0, 1/2 or a parsed constant)."""
+    if isinstance(value, sp.Expr):
+        return value
+    if isinstance(value, int):
+        return sp.Integer(value)
+    if isinstance(value, float):
+        return sp.Float(value)
+    raise TypeError(f"heaviside's value at 0 must be a number, got {value!r}")
 
 
 def _fold(op: str, values: tuple[sp.Expr, ...]) -> sp.Expr | None:
