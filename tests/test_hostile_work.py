@@ -149,3 +149,98 @@ def test_the_address_space_limit_is_real() -> None:
         check=False,
     )
     assert completed.returncode != 0 and "MemoryError" in completed.stderr
+
+
+def _sum(count: int, term: str) -> str:
+    return "+".join(term.format(i=i) for i in range(count))
+
+
+#: (command line, exit codes allowed): each must end quickly with a result or one clear line.
+CARELESS = [
+    (["diff", "sin(" * 90 + "x" + ")" * 90, "--wrt", "x"], {0}),
+    (["diff", "x**x**x**x**x", "--wrt", "x", "--order", "3"], {0, 1}),
+    (["diff", _sum(300, "x**{i}"), "--wrt", "x", "--order", "4"], {0}),
+    (["diff", "sigmoid(sigmoid(sigmoid(x)))", "--wrt", "x", "--order", "8"], {0, 1}),
+    (["diff", "exp(exp(exp(exp(x))))", "--wrt", "x", "--at", "x=10"], {0, 2}),
+    (["diff", "log(x)", "--wrt", "x", "--at", "x=0"], {0, 2}),
+    (["diff", "x**(9**9)", "--wrt", "x", "--at", "x=3"], {0}),
+    (["grad", _sum(400, "p{i}**2")], {0}),
+    (["grad", product(150), "--at", ",".join(f"x{i}=1" for i in range(150))], {0}),
+    (["hessian", _sum(120, "p{i}**2")], {0}),
+    (["hessian", product(40)], {0}),
+    (["jacobian", *[_sum(40, "x{i}*y") for _ in range(40)]], {0}),
+    (["steps", "tanh(v*tanh(u*tanh(w*x + b) + c) + d)", "--wrt", "w"], {0}),
+    (["steps", _sum(200, "x**{i}"), "--wrt", "x"], {0}),
+    (["steps", "(x+1)**60/(x-1)**60", "--wrt", "x", "--method", "limit"], {0}),
+    (["steps", "sqrt(x)**100", "--wrt", "x", "--method", "limit"], {0}),
+    (
+        ["graph", product(200), "--wrt", "x0", "--at", ",".join(f"x{i}=2" for i in range(200))],
+        {0, 1},
+    ),
+    (
+        [
+            "graph",
+            *[f"x*{i + 1}" for i in range(120)],
+            "--wrt",
+            "x",
+            "--at",
+            "x=1",
+            "--mode",
+            "reverse",
+        ],
+        {0, 1},
+    ),
+    (["check", _sum(60, "sin(x)**{i}"), "--wrt", "x", "--answer", "cos(x)"], {0, 1}),
+    (
+        [
+            "codegen",
+            _sum(300, "(p{i}*x - y)**2"),
+            "--params",
+            ",".join(f"p{i}" for i in range(300)),
+            "--data",
+            "x,y",
+        ],
+        {0},
+    ),
+    (
+        [
+            "codegen",
+            product(300, "p") + "*t",
+            "--params",
+            ",".join(f"p{i}" for i in range(300)),
+            "--data",
+            "t",
+        ],
+        {0},
+    ),
+    (["codegen", "erf(w*x)", "--params", "w", "--data", "x"], {2}),
+    (["codegen", "sin(" * 80 + "w*x" + ")" * 80, "--params", "w", "--data", "x"], {0}),
+    (
+        ["grad", "sum(relu(" * 40 + "X @ w" + "))" * 40, "--shape", "X=n,3", "--shape", "w=3"],
+        {0, 1, 2},
+    ),
+    (
+        [
+            "codegen",
+            "mean(" + "tanh(" * 60 + "X @ w" + ")" * 60 + ")",
+            "--shape",
+            "X=n,3",
+            "--shape",
+            "w=3",
+            "--params",
+            "w",
+        ],
+        {0},
+    ),
+]
+
+
+@pytest.mark.parametrize("args, codes", CARELESS, ids=[" ".join(a)[:40] for a, _ in CARELESS])
+def test_careless_inputs_end_quickly_with_a_result_or_one_line(
+    args: list[str], codes: set[int]
+) -> None:
+    result = run_bounded(*args)
+    assert result.returncode in codes, result.stderr[-500:]
+    assert "Traceback" not in result.stderr
+    if result.returncode != 0 and result.stderr.strip():  # check's "incorrect" is a report
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr[-500:]
