@@ -305,18 +305,31 @@ def reverse_mode(loss: Node, wrt: Sequence[Node]) -> TensorGradient:
     return TensorGradient(loss, tuple(wrt), gradients, tuple(steps), adjoints)
 
 
+def check_used(names: Iterable[str], used: Iterable[str], what: str = "") -> None:
+    """Every name in ``names`` must be a symbol of the expression (``used``): a --wrt name or a
+    parameter it does not use is bad input, never a zero gradient, declared shape or not."""
+    symbols = list(used)
+    known_names = set(symbols)
+    unused = [name for name in dict.fromkeys(names) if name not in known_names]
+    if not unused:
+        return
+    more = f" (and {len(unused) - 1:,} more)" if len(unused) > 1 else ""
+    known = ", ".join(symbols[:20]) + (
+        f", ... ({len(symbols):,} in all)" if len(symbols) > 20 else ""
+    )
+    raise InputError(
+        f"{what}'{unused[0]}'{more} does not appear in the expression (symbols: {known or 'none'})"
+    )
+
+
 def _wrt_nodes(expression: Node, shapes: Mapping[str, Shape], wrt: Sequence[str] | None) -> list:
-    """The symbols to differentiate by: ``wrt``, or every declared shaped symbol in the loss."""
+    """The symbols to differentiate by: ``wrt`` (each one used by the expression), or every
+    declared shaped symbol in the loss."""
     used = {v.name: v for v in walk(expression) if v.op == "var"}
     if not wrt:
         wrt = [name for name in shapes if name in used] or sorted(used)
-    nodes = []
-    for name in wrt:
-        if name not in used and name not in shapes:
-            known = ", ".join(used) or "none"
-            raise InputError(f"'{name}' does not appear in the expression (symbols: {known})")
-        nodes.append(used.get(name) or var(name, shapes[name]))
-    return nodes
+    check_used(wrt, used)
+    return [used[name] for name in wrt]
 
 
 def tensor_gradient(

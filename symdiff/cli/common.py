@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -10,6 +9,7 @@ import click
 
 from ..errors import InputError
 from ..explain.report import Report
+from ..inputs import TEXT_LIMIT, read_stdin_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,9 +66,10 @@ def format_option(*choices: str) -> Callable[[F], F]:
 
 
 def read_expression(text: str) -> str:
-    """EXPR without surrounding blanks, or standard input when EXPR is '-'."""
+    """EXPR without surrounding blanks, or standard input when EXPR is '-' (at most 1 MiB,
+    decoded strictly: bytes that are not text in its encoding are bad input)."""
     if text == "-":
-        data = sys.stdin.read()
+        data = read_stdin_text(TEXT_LIMIT)
         if not data.strip():
             raise InputError("no expression on standard input")
         return data.strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ import numpy as np
 from ..calculus import api as calculus
 from ..codegen.scalar import compile as compile_loss
 from ..errors import InputError, SymdiffError
+from ..inputs import DATA_LIMIT, MIB
 from ..train.data import check_folder, load_data, parse_columns, parse_float, write_json
 from ..train.loop import BatchSize, Callback, FitResult, StepInfo, fit, planned_steps
 from ..train.optimize import OPTIMIZERS, Optimizer, make_optimizer, parse_spec
@@ -24,6 +26,9 @@ from .common import EXPRESSION_FIRST, format_option, read_expression, split_name
 
 #: the progress bar appears on a terminal for runs of at least this many steps
 PROGRESS_MIN_STEPS = 1000
+#: ``--format json`` keeps at most this many evenly spaced entries of each history list (plus
+#: the last); ``--full-history`` keeps them all
+HISTORY_POINTS = 1000
 
 
 #: A loss may start with a minus sign ("-y*log(p)"); a mistyped --option is still an error.
@@ -43,6 +48,18 @@ PROGRESS_MIN_STEPS = 1000
     "--column",
     multiple=True,
     help="Map a data name to a column/key: y=label; X=x1:x5 for a matrix of CSV columns.",
+)
+@click.option(
+    "--max-input-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DATA_LIMIT // MIB,
+    show_default=True,
+    help="Largest --input file, and largest float64 data read from it, in MiB.",
+)
+@click.option(
+    "--full-history",
+    is_flag=True,
+    help=f"JSON: every step's history (default: at most {HISTORY_POINTS} evenly spaced entries).",
 )
 @click.option(
     "--reduce",
@@ -120,6 +137,8 @@ def fit_command(
     data: tuple[str, ...],
     input_path: str | None,
     column: tuple[str, ...],
+    max_input_mb: float,
+    full_history: bool,
     reduce: str,
     optimizer: str,
     lr: float,
@@ -174,7 +193,7 @@ def fit_command(
         )
     else:  # ruled out above; kept so that a missing LOSS can never reach read_expression
         raise click.UsageError("Missing argument 'LOSS'.")
-    arrays = load_data(input_path, data_names, parse_columns(column)) if input_path else {}
+    arrays = _read_data(model, input_path, data_names, column, max_input_mb)
     if save_path is not None:
         check_folder(save_path)
     if plot_path is not None:
@@ -209,9 +228,28 @@ def fit_command(
         write_json(save_path, _saved(result))
     if plot_path is not None:
         plot_training(runs, plot_path, model=model, data=list(arrays.values()))
-    click.echo(_render(runs, optimizers, fmt))
+    click.echo(_render(runs, optimizers, fmt, None if full_history else HISTORY_POINTS))
     if result.diverged:
         raise SymdiffError(result.message)
+
+
+def _read_data(
+    model: Any, path: str | None, names: list[str], column: tuple[str, ...], max_mb: float
+) -> dict[str, np.ndarray]:
+    """The --input arrays, bounded by --max-input-mb, checked against the model's declared data
+    shapes and by the model's own data checks (e.g. cross-entropy targets are probabilities)."""
+    if not path:
+        return {}
+    shapes = dict(getattr(model, "DATA_SHAPES", ()))
+    arrays = load_data(path, names, parse_columns(column), limit=int(max_mb * MIB), shapes=shapes)
+    if all(name in arrays for name in model.DATA):
+        size = sum(math.prod(shape) for _, shape in model.PARAMS)
+        try:
+            with np.errstate(all="ignore"):
+                model.loss(np.zeros(size), *(arrays[name] for name in model.DATA))
+        except ValueError as exc:
+            raise InputError(f"{path}: {exc}") from None
+    return arrays
 
 
 def _optimizer(spec: str, lr: float, schedule: str, clip_norm: float | None) -> Optimizer:
@@ -273,11 +311,40 @@ def _saved(result: FitResult) -> dict[str, Any]:
     return data
 
 
-def _render(runs: dict[str, FitResult], optimizers: dict[str, Optimizer], fmt: str) -> str:
+def thin_history(history: dict[str, Any], points: int | None = HISTORY_POINTS) -> dict[str, Any]:
+    """A JSON history with at most ``points`` evenly spaced entries per list, plus the last:
+    ``step`` holds the step index t of each kept ``loss``/``grad_norm``/``lr`` entry and
+    ``epoch`` the epoch index of each kept ``epoch_loss``/``epoch_end`` entry."""
+    steps = _spaced(len(history["loss"]), points)
+    epochs = _spaced(len(history["epoch_loss"]), points)
+    thinned: dict[str, Any] = {}
+    for key, values in history.items():
+        kept = epochs if key.startswith("epoch") else steps
+        thinned[key] = [values[i] for i in kept if i < len(values)]
+    return {**thinned, "step": steps, "epoch": epochs}
+
+
+def _spaced(count: int, points: int | None) -> list[int]:
+    """0 .. count-1, or every k-th of them (at most ``points``) and the last."""
+    if points is None or count <= points + 1:
+        return list(range(count))
+    kept = list(range(0, count, math.ceil(count / points)))
+    if kept[-1] != count - 1:
+        kept.append(count - 1)
+    return kept
+
+
+def _render(
+    runs: dict[str, FitResult],
+    optimizers: dict[str, Optimizer],
+    fmt: str,
+    history_points: int | None = HISTORY_POINTS,
+) -> str:
     """The first run in full; each --compare run as one line (JSON: under "compare")."""
     (main, result), *others = runs.items()
     if fmt == "json":
         data = result.to_dict()
+        data["history"] = thin_history(data["history"], history_points)
         data["optimizer"] = _description(optimizers[main])
         if others:
             data["compare"] = {

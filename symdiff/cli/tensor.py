@@ -3,6 +3,7 @@ tensor losses with declared shapes. Each handler parses options, calls the libra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ from ..autodiff.reverse import tensor_gradient, vector_jacobian
 from ..errors import InputError
 from ..explain.tensor_report import jacobian_report, steps_report, tensor_gradient_report
 from ..frontend.shapes import TensorModel, load_model, shapes_from_options
+from ..inputs import GIB, format_size
 from ..ir.nodes import Shape
 from .common import emit, read_expression
 
@@ -20,6 +22,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 SHAPE_HELP = "Declare a tensor: NAME=DIMS, e.g. X=n,d (repeat). Undeclared names are scalars."
 MODEL_HELP = 'A TOML model file: loss = "...", [params] and [data] tables of name = shape.'
+#: ``fit``: the parameters of a tensor model must fit in this many bytes as float64.
+PARAMETER_LIMIT = 1 * GIB
 
 
 def tensor_options(function: F) -> F:
@@ -36,6 +40,14 @@ def resolve(
     expr: str | None, shape: tuple[str, ...], model_path: str | None, wrt: list[str] | None
 ) -> tuple[str, dict[str, Shape], list[str] | None]:
     """(loss text, shapes, parameters) from EXPR + --shape, or from --model (EXPR optional)."""
+    text, shapes, params, _model = _resolve(expr, shape, model_path, wrt)
+    return text, shapes, params
+
+
+def _resolve(
+    expr: str | None, shape: tuple[str, ...], model_path: str | None, wrt: list[str] | None
+) -> tuple[str, dict[str, Shape], list[str] | None, TensorModel]:
+    """``resolve`` and the model file it read (read once)."""
     model = load_model(model_path) if model_path else TensorModel(expr or "")
     if expr and model_path and expr != model.loss:
         raise InputError("give the loss either as EXPR or in the --model file, not both")
@@ -47,7 +59,7 @@ def resolve(
         if name in shapes and shapes[name] != declared:
             raise InputError(f"shape of '{name}' declared twice")
         shapes[name] = declared
-    return text, shapes, wrt or (list(model.params) or None)
+    return text, shapes, wrt or (list(model.params) or None), model
 
 
 def grad(
@@ -113,11 +125,11 @@ def generate(
     """``symdiff codegen --shape``: the generated tensor module's source."""
     from ..codegen.tensor import generate as generate_tensor
 
-    text, shapes, chosen = resolve(expr, shape, model_path, params)
+    text, shapes, chosen, model = _resolve(expr, shape, model_path, params)
     if not chosen:
         raise InputError("say which symbols are parameters: --params W,b (or [params] in --model)")
     if data is None and model_path is not None:
-        data = list(load_model(model_path).data) or None
+        data = list(model.data) or None
     return generate_tensor(text, shapes, chosen, data, name=name, templates=templates)
 
 
@@ -132,12 +144,18 @@ def compile_for_fit(
     from ..codegen.tensor import compile as compile_tensor
 
     text = read_expression(expr) if expr is not None else None
-    loss, shapes, chosen = resolve(text, shape, model_path, params or None)
+    loss, shapes, chosen, model = _resolve(text, shape, model_path, params or None)
     if not chosen:
         raise InputError("say which symbols are parameters: --params W,b (or [params] in --model)")
     if not data and model_path is not None:
-        data = list(load_model(model_path).data)
+        data = list(model.data)
     module = compile_tensor(loss, shapes, chosen, data or None)
+    size = 8 * sum(math.prod(dims) for _, dims in module.PARAMS)
+    if size > PARAMETER_LIMIT:
+        raise InputError(
+            f"the parameters need {format_size(size)} as float64, more than the limit of "
+            f"{format_size(PARAMETER_LIMIT)} for training"
+        )
     return module, list(chosen), list(module.DATA)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ __all__ = ["GradcheckResult", "gradcheck", "load_module"]
 DEFAULT_STEP = float(np.finfo(np.float64).eps ** (1 / 3))
 #: Draws allowed per point until the loss and gradient are finite there.
 MAX_DRAWS = 20
+#: Parameters checked at most (each costs two loss evaluations per point); ``max_params`` of
+#: ``gradcheck`` changes it.
+MAX_PARAMS = 100_000
 
 _loaded = itertools.count()
 
@@ -82,14 +86,54 @@ def _interface(model: Any) -> Any:
     return model
 
 
-def _labels(params: Sequence[tuple[str, tuple[int, ...]]]) -> list[str]:
-    labels = []
-    for name, shape in params:
-        if shape == ():
-            labels.append(name)
-        else:
-            labels += [f"{name}[{', '.join(map(str, i))}]" for i in np.ndindex(*shape)]
-    return labels
+@dataclass(frozen=True)
+class _Layout:
+    """The flat parameter vector's layout: (name, shape, size) in PARAMS order. Labels such as
+    ``W[1, 2]`` are made for one index when needed, never for every parameter."""
+
+    entries: tuple[tuple[str, tuple[int, ...], int], ...]
+
+    @property
+    def size(self) -> int:
+        return sum(size for _, _, size in self.entries)
+
+    def label(self, index: int) -> str:
+        for name, shape, size in self.entries:
+            if index < size:
+                if shape == ():
+                    return name
+                position = np.unravel_index(index, shape)
+                return f"{name}[{', '.join(str(int(i)) for i in position)}]"
+            index -= size
+        return "-"
+
+
+def _layout(params: object, max_params: int) -> _Layout:
+    """PARAMS checked ((name, shape) pairs, shapes of non-negative whole numbers) and counted;
+    more than ``max_params`` parameters are refused before anything is allocated."""
+    bad = InputError(
+        "not a symdiff generated module: PARAMS must be (name, shape) pairs, "
+        "a shape a tuple of whole numbers"
+    )
+    if not isinstance(params, (tuple, list)):
+        raise bad
+    entries = []
+    for pair in params:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise bad
+        name, shape = pair
+        if not isinstance(name, str) or not isinstance(shape, (tuple, list)):
+            raise bad
+        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise bad
+        entries.append((name, tuple(shape), math.prod(shape)))
+    layout = _Layout(tuple(entries))
+    if layout.size > max_params:
+        raise InputError(
+            f"the module has {layout.size:,} parameters, more than the limit of {max_params:,} "
+            "for a gradient check (two loss evaluations per parameter and point)"
+        )
+    return layout
 
 
 def gradcheck(
@@ -102,23 +146,25 @@ def gradcheck(
     scale: float = 1.0,
     step: float = DEFAULT_STEP,
     tolerance: float = 1e-5,
+    max_params: int = MAX_PARAMS,
 ) -> GradcheckResult:
     """Compare ``model.grad`` with central differences of ``model.loss`` at random points.
 
     ``model`` is a module object (e.g. from ``symdiff.compile``) or the path of a generated file.
     ``data`` are the data arrays (DATA order); by default ``samples`` standard-normal values
-    each. Parameters are drawn as ``scale`` times standard normals.
+    each. Parameters are drawn as ``scale`` times standard normals. A module with more than
+    ``max_params`` parameters is refused (an InputError) before anything is allocated.
     """
     module = _interface(model)
     if points < 1 or samples < 1:
         raise InputError("points and samples must be at least 1")
-    labels = _labels(module.PARAMS)
+    layout = _layout(module.PARAMS, max_params)
     rng = np.random.default_rng(seed)
-    worst, worst_label = 0.0, labels[0] if labels else "-"
+    worst, worst_index = 0.0, 0
     for _ in range(points):
-        params, arrays = _finite_point(module, data, len(labels), samples, scale, rng)
+        params, arrays = _finite_point(module, data, layout.size, samples, scale, rng)
         gradient = np.asarray(module.grad(params, *arrays), dtype=np.float64)
-        for k, label in enumerate(labels):
+        for k in range(layout.size):
             h = step * max(1.0, abs(params[k]))
             up, down = params.copy(), params.copy()
             up[k] += h
@@ -126,8 +172,8 @@ def gradcheck(
             estimate = (module.loss(up, *arrays) - module.loss(down, *arrays)) / (2 * h)
             error = abs(gradient[k] - estimate) / max(1.0, abs(gradient[k]), abs(estimate))
             if not np.isfinite(error) or error > worst:
-                worst, worst_label = (float(error) if np.isfinite(error) else np.inf), label
-    return GradcheckResult(worst, worst_label, points, len(labels), tolerance)
+                worst, worst_index = (float(error) if np.isfinite(error) else np.inf), k
+    return GradcheckResult(worst, layout.label(worst_index), points, layout.size, tolerance)
 
 
 def _finite_point(

@@ -3,23 +3,56 @@
 Templates are package data (``symdiff/codegen/templates``) loaded by ``jinja2.PackageLoader``, so
 they are found wherever symdiff is installed; a user's ``--templates DIR`` comes first in a
 ``ChoiceLoader`` and overrides any template by name (the rest still come from the package).
+A user's template is read through ``symdiff.inputs``: a regular UTF-8 file of at most 1 MiB
+(a FIFO, a device or a larger file is refused with an error naming it).
 """
 
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
+import jinja2.loaders
 
 from ..errors import InputError
+from ..inputs import TEXT_LIMIT, read_text_file
+
+
+class UserTemplateLoader(jinja2.BaseLoader):
+    """Templates from a user's folder, each read with ``read_text_file`` (bounded, UTF-8, regular
+    files only); a name that is not there is ``TemplateNotFound``, so the package's is used."""
+
+    def __init__(self, folder: str, limit: int = TEXT_LIMIT) -> None:
+        self.folder = folder
+        self.limit = limit
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        pieces = jinja2.loaders.split_template_path(template)  # refuses '..'
+        path = os.path.join(self.folder, *pieces)
+        if not os.path.exists(path):
+            raise jinja2.TemplateNotFound(template)
+        text = read_text_file(path, self.limit, "template")
+        mtime = os.path.getmtime(path)
+
+        def uptodate() -> bool:
+            try:
+                return os.path.getmtime(path) == mtime
+            except OSError:
+                return False
+
+        return text, path, uptodate
 
 
 def _loader(override: str | None) -> jinja2.BaseLoader:
     package = jinja2.PackageLoader("symdiff.codegen", "templates")
     if override is None:
         return package
-    return jinja2.ChoiceLoader([jinja2.FileSystemLoader(override), package])
+    return jinja2.ChoiceLoader([UserTemplateLoader(override), package])
 
 
 @functools.lru_cache(maxsize=8)

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..autodiff.reverse import TensorGradient, reverse_mode
+from ..autodiff.reverse import TensorGradient, check_used, reverse_mode
 from ..checks import check_name
 from ..errors import InputError
 from ..explain.tensor_report import tensor_gradient_report
 from ..frontend.tensor_parse import parse_tensor
-from ..ir.nodes import Node, Shape, format_shape, var, variables, walk
+from ..ir.nodes import Node, Shape, format_shape, variables, walk
 from .assemble import MODULE_INTERFACE, ModuleText, check_user_names, load_generated, render_module
 from .program import LossProgram, Namer, differentiate, emit, lower
 from .scalar import escape_docstring
@@ -50,10 +50,8 @@ def build_program(
     """Parse and differentiate ``loss_text``; data are the other symbols (or ``data``, ordered)."""
     loss = parse_tensor(loss_text, shapes)
     used = {v.name: v for v in variables(loss)}
-    for name in params:
-        if name not in used and name not in shapes:
-            raise InputError(f"parameter '{name}' does not appear in the loss")
-    param_nodes = [used.get(p, var(p, shapes.get(p, ()))) for p in params]
+    check_used(params, used, "parameter ")  # the rule of --wrt: unused is bad input
+    param_nodes = [used[p] for p in params]
     if data is None:
         data = [n for n in shapes if n not in params and n in used]
         data += [n for n in used if n not in params and n not in data]

@@ -1,8 +1,9 @@
 """Declared shapes: ``--shape NAME=DIMS`` options and TOML model files.
 
-A shape is a tuple of dimensions, each a positive ``int`` or a symbolic name such as ``"n"``
-(read from the data at run time). A model file holds ``loss = "..."`` and the ``[params]`` and
-``[data]`` tables of name = shape.
+A shape is a tuple of dimensions, each a positive ``int`` (at most ``MAX_DIMENSION``) or a
+symbolic name such as ``"n"`` (read from the data at run time). A model file holds
+``loss = "..."`` and the ``[params]`` and ``[data]`` tables of name = shape; it is read through
+``symdiff.inputs`` (a regular file of at most 1 MiB).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from ..checks import check_name
 from ..errors import InputError, ParseError
+from ..inputs import TEXT_LIMIT, read_text_file
 from ..ir.nodes import Dim, Shape
 
 # --------------------------------------------------------------------------- declarations
@@ -22,26 +24,43 @@ from ..ir.nodes import Dim, Shape
 
 _DIM_RE = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*))\s*")
 
+#: The largest size of one dimension (two of them still multiply within a 64-bit integer).
+MAX_DIMENSION = 1_000_000_000
+#: Names that read as numbers that are not finite; refused as dimension names.
+_NOT_FINITE = {"inf", "infinity", "nan"}
+
 
 def parse_dims(text: str | Sequence[object], where: str = "") -> Shape:
-    """'n,d' or ['n', 64] -> ('n', 64); '' or [] is a scalar."""
+    """'n,d' or ['n', 64] -> ('n', 64); '' or [] is a scalar.
+
+    A dimension is a whole number from 1 to MAX_DIMENSION or a name; booleans, floats (``3.0``,
+    TOML's ``inf`` and ``nan``), the names inf/nan and anything else are refused.
+    """
     items: Sequence[object] = text.split(",") if isinstance(text, str) else tuple(text)
     if isinstance(text, str) and not text.strip():
         items = []
     dims: list[Dim] = []
     for item in items:
-        if isinstance(item, bool):
-            raise InputError(f"bad dimension {item!r}{where}")
+        if isinstance(item, (bool, float)) or not isinstance(item, (int, str)):
+            raise InputError(f"bad dimension {_shown(item)}{where}: use a whole number or a name")
         if isinstance(item, int):
-            if item < 1:
-                raise InputError(f"dimension must be positive, got {item}{where}")
-            dims.append(item)
+            dims.append(_size(item, where))
             continue
-        match = _DIM_RE.fullmatch(str(item))
+        match = _DIM_RE.fullmatch(item)
         if match is None:
-            raise InputError(f"bad dimension {str(item).strip()!r}{where}: use a number or a name")
+            raise InputError(f"bad dimension {_shown(item.strip())}{where}: use a number or a name")
         if match.group(1) is not None:
-            dims.append(parse_dims([int(match.group(1))], where)[0])
+            digits = match.group(1).lstrip("0") or "0"
+            if len(digits) > len(str(MAX_DIMENSION)):
+                raise InputError(
+                    f"dimension {_shown(digits)} is larger than {MAX_DIMENSION:,}{where}"
+                )
+            dims.append(_size(int(digits), where))
+        elif match.group(2).lower() in _NOT_FINITE:
+            raise InputError(
+                f"bad dimension {match.group(2)!r}{where}: it reads as a number that is not "
+                "finite; use a whole number or another name"
+            )
         else:
             dims.append(check_name(match.group(2)))
     if len(dims) > 2:
@@ -51,17 +70,33 @@ def parse_dims(text: str | Sequence[object], where: str = "") -> Shape:
     return tuple(dims)
 
 
+def _size(item: int, where: str) -> int:
+    if item < 1:
+        raise InputError(f"dimension must be positive, got {_shown(item)}{where}")
+    if item > MAX_DIMENSION:
+        raise InputError(f"dimension {_shown(item)} is larger than {MAX_DIMENSION:,}{where}")
+    return item
+
+
+def _shown(item: object, limit: int = 40) -> str:
+    """A value as it appears in a message, cut to ``limit`` characters."""
+    if isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 10**limit:
+        return f"{'-' if item < 0 else ''}{str(abs(item))[:20]}... ({len(str(abs(item)))} digits)"
+    text = repr(item) if isinstance(item, str) else str(item)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_shape_option(option: str) -> tuple[str, Shape]:
     """'X=n,d' -> ('X', ('n', 'd'))."""
     name, sep, dims = option.partition("=")
     if not sep:
-        raise InputError(f"bad --shape {option!r}: expected NAME=DIMS, e.g. X=n,d")
+        raise InputError(f"bad --shape {_shown(option)}: expected NAME=DIMS, e.g. X=n,d")
     name = name.strip()
     try:
         check_name(name)
     except ParseError as exc:
-        raise InputError(f"bad --shape {option!r}: {exc.reason}") from None
-    return name, parse_dims(dims, f" in --shape {option!r}")
+        raise InputError(f"bad --shape {_shown(option)}: {exc.reason}") from None
+    return name, parse_dims(dims, f" in --shape {_shown(option)}")
 
 
 @dataclass(frozen=True)
@@ -88,25 +123,32 @@ def shapes_from_options(options: Iterable[str]) -> dict[str, Shape]:
     return shapes
 
 
-def load_model(path: str | Path) -> TensorModel:
-    """Read a TOML model file: ``loss = "..."``, ``[params]`` and ``[data]`` name -> shape."""
+def load_model(path: str | Path, limit: int = TEXT_LIMIT) -> TensorModel:
+    """Read a TOML model file: ``loss = "..."``, ``[params]`` and ``[data]`` name -> shape.
+
+    The file must be a regular UTF-8 file of at most ``limit`` bytes (``symdiff.inputs``);
+    nesting too deep for the TOML parser is refused like any other invalid TOML.
+    """
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # Python 3.10: the tomli backport (a dependency there)
         import tomli as tomllib
     path = Path(path)
+    text = read_text_file(path, limit, "model file")
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read model file {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(f"model file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise InputError(f"model file {path} is not valid TOML: nested too deeply") from None
     loss = document.get("loss")
     if not isinstance(loss, str) or not loss.strip():
         raise InputError(f"model file {path} needs a 'loss = \"...\"' string")
-    unknown = set(document) - {"loss", "params", "data"}
+    unknown = sorted(set(document) - {"loss", "params", "data"})
     if unknown:
-        raise InputError(f"model file {path}: unknown key(s) {', '.join(sorted(unknown))}")
+        shown = ", ".join(key if len(key) <= 40 else key[:37] + "..." for key in unknown[:5])
+        more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
+        raise InputError(f"model file {path}: unknown key(s) {shown}{more}")
     tables: dict[str, dict[str, Shape]] = {}
     for table in ("params", "data"):
         entries = document.get(table, {})

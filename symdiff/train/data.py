@@ -4,26 +4,40 @@
 as a CSV column / ``.npz`` key of the same name, or of the name given in ``columns`` (the CLI's
 ``--column y=label``); ``--column X=x1:x5`` makes a matrix of the CSV columns x1 to x5.
 Nothing is evaluated: CSV cells are read with the ``csv`` module and ``float``; NumPy files with
-``allow_pickle=False``. Every problem is an ``InputError`` naming the file and, for CSV, the line,
+their headers checked first and no pickles (``symdiff/inputs.py``). Every read is bounded:
+the file must be a regular file of at most ``limit`` bytes (1 GiB unless given) and the float64
+arrays read from it must fit in ``limit`` bytes too; a CSV file is read row by row, keeping only
+the columns asked for. Every problem is an ``InputError`` naming the file and, for CSV, the line,
 data row and column.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
 import tempfile
-import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..inputs import (
+    CSV_LINE_LIMIT,
+    DATA_LIMIT,
+    DATA_LIMIT_OPTION,
+    NpzArchive,
+    describe_shape,
+    format_size,
+    open_regular_file,
+    read_npy,
+)
 
-Loader = Callable[[Path, Sequence[str], Mapping[str, str]], dict[str, np.ndarray]]
+Loader = Callable[[Path, Sequence[str], Mapping[str, str], int], dict[str, np.ndarray]]
 LOADERS: dict[str, Loader] = {}
 
 
@@ -51,9 +65,18 @@ def parse_columns(specs: Sequence[str]) -> dict[str, str]:
 
 
 def load_data(
-    path: str | Path, names: Sequence[str], columns: Mapping[str, str] | None = None
+    path: str | Path,
+    names: Sequence[str],
+    columns: Mapping[str, str] | None = None,
+    *,
+    limit: int = DATA_LIMIT,
+    shapes: Mapping[str, Sequence[int | str]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """{name: array} for each data name, read from a .csv, .npz or .npy file."""
+    """{name: array} for each data name, read from a .csv, .npz or .npy file.
+
+    ``limit`` bounds the file's size and the float64 arrays read from it (bytes). ``shapes``
+    (name -> declared shape, dimensions ints or names) checks each array's dimensions.
+    """
     path = Path(path)
     columns = dict(columns or {})
     unknown = sorted(set(columns) - set(names))
@@ -65,54 +88,139 @@ def load_data(
     suffix = path.suffix.lower()
     if suffix not in LOADERS:
         raise InputError(f"{path}: unknown data format '{suffix}' (use .csv, .npz or .npy)")
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
     try:
-        arrays = LOADERS[suffix](path, names, columns)
+        arrays = LOADERS[suffix](path, names, columns, limit)
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     check_lengths(path, arrays)
+    if shapes is not None:
+        check_shapes(path, arrays, shapes)
     return arrays
 
 
 @loader(".csv")
-def load_csv(path: Path, names: Sequence[str], columns: Mapping[str, str]) -> dict[str, np.ndarray]:
-    """Numbers from the named columns of a CSV file with a header row (blank lines skipped)."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a UTF-8 text file") from None
-    except csv.Error as exc:
-        raise InputError(f"{path}: not a valid CSV file: {exc}") from None
-    if not rows:
+def load_csv(
+    path: Path, names: Sequence[str], columns: Mapping[str, str], limit: int = DATA_LIMIT
+) -> dict[str, np.ndarray]:
+    """Numbers from the named columns of a CSV file with a header row (blank lines skipped).
+
+    Read row by row: only the cells of the named columns are converted and kept, in one compact
+    float64 buffer, so memory is the size of the result, not of the file.
+    """
+    with open_regular_file(path, limit, "", DATA_LIMIT_OPTION) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        lines = _Lines(text, path)
+        try:
+            return _read_csv(path, csv.reader(lines), lines, names, columns, limit)
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not a UTF-8 text file") from None
+        except csv.Error as exc:
+            raise InputError(f"{path}: not a valid CSV file: {exc}") from None
+
+
+class _Lines:
+    """The lines of a text stream for ``csv.reader``, each at most CSV_LINE_LIMIT characters;
+    ``number`` is the physical line number of the last line given out."""
+
+    def __init__(self, stream: io.TextIOWrapper, path: Path) -> None:
+        self.stream = stream
+        self.path = path
+        self.number = 0
+
+    def __iter__(self) -> Iterator[str]:
+        readline = self.stream.readline
+        while True:
+            line = readline(CSV_LINE_LIMIT + 1)
+            if not line:
+                return
+            self.number += 1
+            if len(line) > CSV_LINE_LIMIT:
+                raise InputError(
+                    f"{self.path}, line {self.number}: longer than {CSV_LINE_LIMIT:,} characters"
+                )
+            yield line
+
+
+def _filled(row: Sequence[str]) -> bool:
+    return any(cell.strip() for cell in row)
+
+
+def _read_csv(
+    path: Path,
+    reader: Iterator[list[str]],
+    lines: _Lines,
+    names: Sequence[str],
+    columns: Mapping[str, str],
+    limit: int,
+) -> dict[str, np.ndarray]:
+    header_row = next((row for row in reader if _filled(row)), None)
+    if header_row is None:
         raise InputError(f"{path}: the file is empty (expected a header row, then data rows)")
-    header = [cell.strip() for cell in rows[0][1]]
+    header = [cell.strip() for cell in header_row]
     wanted = {name: _csv_columns(path, header, name, columns) for name in names}
-    if len(rows) == 1:
+    picked = [index for positions, _matrix in wanted.values() for index in positions]
+    width = len(header)
+    max_rows = max(limit // (8 * max(len(picked), 1)), 0)
+    values = array("d")
+    extend = values.extend
+    isfinite = math.isfinite
+    rows = 0
+    for row in reader:
+        if len(row) != width:
+            if not _filled(row):
+                continue
+            where = f"{path}, line {lines.number} (data row {rows + 1})"
+            raise InputError(f"{where}: {len(row)} cells, but the header has {width}")
+        try:
+            numbers = [float(row[index]) for index in picked]
+        except ValueError:
+            if not _filled(row):
+                continue
+            _diagnose(row, picked, header, f"{path}, line {lines.number} (data row {rows + 1})")
+            raise  # pragma: no cover - _diagnose raises
+        rows += 1
+        if not all(map(isfinite, numbers)):
+            _diagnose(row, picked, header, f"{path}, line {lines.number} (data row {rows})")
+        if rows > max_rows:
+            raise InputError(
+                f"{path}: more than {max_rows:,} data rows of {len(picked)} column(s), "
+                f"over the limit of {format_size(limit)} of float64 data; "
+                f"{DATA_LIMIT_OPTION} raises the limit"
+            )
+        extend(numbers)
+    if rows == 0:
         raise InputError(f"{path}: the header has no data rows under it")
-    values = {
-        name: np.empty((len(rows) - 1, len(picked)) if matrix else len(rows) - 1)
-        for name, (picked, matrix) in wanted.items()
-    }
-    for row_number, (line, row) in enumerate(rows[1:], start=1):
-        where = f"{path}, line {line} (data row {row_number})"
-        if len(row) != len(header):
-            raise InputError(f"{where}: {len(row)} cells, but the header has {len(header)}")
-        for name, (picked, _matrix) in wanted.items():
-            numbers = [_number(row[index], where, header[index]) for index in picked]
-            values[name][row_number - 1] = numbers if len(numbers) > 1 else numbers[0]
-    return values
+    table = np.frombuffer(values, dtype=np.float64).reshape(rows, len(picked))
+    result: dict[str, np.ndarray] = {}
+    start = 0
+    for name, (positions, matrix) in wanted.items():
+        block = table[:, start : start + len(positions)]
+        result[name] = block.copy() if matrix else block[:, 0].copy()
+        start += len(positions)
+    return result
+
+
+def _diagnose(row: Sequence[str], picked: Sequence[int], header: Sequence[str], where: str) -> None:
+    """Raise the error for the first picked cell of ``row`` that is not a finite number."""
+    for index in picked:
+        _number(row[index], where, header[index])
+    raise InputError(f"{where}: a cell is not a finite number")  # pragma: no cover
 
 
 def _csv_columns(
     path: Path, header: list[str], name: str, columns: Mapping[str, str]
 ) -> tuple[list[int], bool]:
     """The header positions a data name reads, and whether it is a matrix: ``--column y=label``
-    names one column, ``--column X=x1:x5`` the columns x1 to x5 (inclusive) in header order."""
+    names one column, ``--column X=x1:x5`` the columns x1 to x5 (inclusive) in header order.
+    A column named twice in the header is refused when a data name refers to it."""
     spec = columns.get(name, name)
-    positions = {column: index for index, column in enumerate(header) if column}
+    positions: dict[str, int] = {}
+    twice: dict[str, tuple[int, int]] = {}
+    for index, column in enumerate(header):
+        if column in positions:
+            twice.setdefault(column, (positions[column], index))
+        elif column:
+            positions[column] = index
     first, colon, last = spec.partition(":")
     for column in (first, last) if colon else (spec,):
         if column not in positions:
@@ -120,6 +228,12 @@ def _csv_columns(
             raise InputError(
                 f"{path}: no column '{column}' for data '{name}' "
                 f"(columns: {', '.join(header)}){hint}"
+            )
+        if column in twice:
+            one, other = twice[column]
+            raise InputError(
+                f"{path}: the header names column '{column}' twice (columns {one + 1} and "
+                f"{other + 1}), so data '{name}' is ambiguous; rename one of them"
             )
     if not colon:
         return [positions[spec]], False
@@ -130,42 +244,36 @@ def _csv_columns(
 
 
 @loader(".npz")
-def load_npz(path: Path, names: Sequence[str], columns: Mapping[str, str]) -> dict[str, np.ndarray]:
-    """Arrays stored under the data names (or the keys given in ``columns``)."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npz file ({exc})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise InputError(f"{path}: not an .npz archive")
-    with archive:
-        keys = list(archive.files)
+def load_npz(
+    path: Path, names: Sequence[str], columns: Mapping[str, str], limit: int = DATA_LIMIT
+) -> dict[str, np.ndarray]:
+    """Arrays stored under the data names (or the keys given in ``columns``); each member's
+    header is checked before its data are inflated, and together they stay within ``limit``."""
+    with NpzArchive(path, limit, DATA_LIMIT_OPTION) as archive:
+        keys = archive.keys
         if not keys:
             raise InputError(f"{path}: the archive is empty")
         result = {}
+        used = 0
         for name in names:
             key = columns.get(name, name)
             if key not in keys:
                 raise InputError(
                     f"{path}: no array '{key}' for data '{name}' (arrays: {', '.join(keys)})"
                 )
-            try:
-                array = archive[key]
-            except ValueError as exc:  # e.g. an object array, refused without pickle
-                raise InputError(f"{path}: cannot read array '{key}': {exc}") from None
+            array = archive.read(key, used)
+            used += array.size * max(8, array.itemsize)
             result[name] = _numeric_array(path, array, f"array '{key}'")
     return result
 
 
 @loader(".npy")
-def load_npy(path: Path, names: Sequence[str], columns: Mapping[str, str]) -> dict[str, np.ndarray]:
+def load_npy(
+    path: Path, names: Sequence[str], columns: Mapping[str, str], limit: int = DATA_LIMIT
+) -> dict[str, np.ndarray]:
     """One array: the whole array for a single data name; otherwise 2-D with one column per data
-    name, in order (or the column index given in ``columns``)."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npy file ({exc})") from None
-    array = _numeric_array(path, array, "the array")
+    name, in order (or the column index given in ``columns``). The header is checked first."""
+    array = _numeric_array(path, read_npy(path, limit, DATA_LIMIT_OPTION), "the array")
     if len(names) == 1 and not columns:
         return {names[0]: array}
     if array.ndim != 2:
@@ -175,13 +283,46 @@ def load_npy(path: Path, names: Sequence[str], columns: Mapping[str, str]) -> di
     result = {}
     for default, name in enumerate(names):
         index_text = columns.get(name, str(default))
-        if not index_text.isdigit() or int(index_text) >= array.shape[1]:
+        if not index_text.isdigit() or len(index_text) > 18 or int(index_text) >= array.shape[1]:
             raise InputError(
                 f"{path}: no column {index_text} for data '{name}' "
                 f"(the array has {array.shape[1]} columns, numbered from 0)"
             )
         result[name] = array[:, int(index_text)]
     return result
+
+
+def check_shapes(
+    path: Path, arrays: Mapping[str, np.ndarray], shapes: Mapping[str, Sequence[int | str]]
+) -> None:
+    """Each array has its declared number of dimensions and fixed sizes, and a named dimension
+    (``n``) has one size across the arrays. A single number (0-d) may stand for every sample of
+    a per-sample name (declared ``(n,)``), as the training loop allows."""
+    sizes: dict[str, tuple[int, str]] = {}
+    for name, value in arrays.items():
+        if name not in shapes:
+            continue
+        declared = tuple(shapes[name])
+        if value.ndim == 0 and declared == ("n",):
+            continue
+        wrong = value.ndim != len(declared) or any(
+            isinstance(d, int) and d != actual
+            for d, actual in zip(declared, value.shape, strict=False)
+        )
+        if wrong:
+            kind = " (one value per sample)" if declared == ("n",) else ""
+            raise InputError(
+                f"{path}: data '{name}' has shape {value.shape}, but it is declared "
+                f"{describe_shape(declared)}{kind}"
+            )
+        for dim, actual in zip(declared, value.shape, strict=True):
+            if isinstance(dim, str):
+                seen = sizes.setdefault(dim, (actual, name))
+                if seen[0] != actual:
+                    raise InputError(
+                        f"{path}: dimension {dim} is {seen[0]} in '{seen[1]}' "
+                        f"but {actual} in '{name}'"
+                    )
 
 
 def check_lengths(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -220,7 +361,7 @@ def _number(cell: str, where: str, column: str) -> float:
 def _numeric_array(path: Path, array: np.ndarray, what: str) -> np.ndarray:
     if array.dtype.kind not in "biuf":
         raise InputError(f"{path}: {what} holds {array.dtype} values, not real numbers")
-    result = array.astype(np.float64)
+    result = array.astype(np.float64, copy=False)
     if not np.all(np.isfinite(result)):
         raise InputError(f"{path}: {what} contains NaN or infinite values")
     return result
