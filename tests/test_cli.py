@@ -280,10 +280,13 @@ def launcher(request, tmp_path, monkeypatch) -> list[str]:
     return LAUNCHERS[request.param]
 
 
-def test_the_console_script_entry_point_is_cli_main() -> None:
+def test_the_console_script_entry_point_guards_the_imports() -> None:
+    """``symdiff`` starts in ``symdiff.__main__:main``, which handles Ctrl-C during imports."""
+    import symdiff.__main__
+
     (entry,) = importlib.metadata.entry_points(group="console_scripts", name="symdiff")
-    assert entry.value == "symdiff.cli:main"
-    assert entry.load() is symdiff.cli.main
+    assert entry.value == "symdiff.__main__:main"
+    assert entry.load() is symdiff.__main__.main
 
 
 def process(launcher: list[str], *args: str, stdin: str = "") -> subprocess.CompletedProcess:

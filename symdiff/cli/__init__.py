@@ -2,7 +2,9 @@
 
 Every command parses its options, calls the library, prints a Report. Errors become one line on
 stderr beginning ``Error:`` with exit code 2 for bad input and 1 for other failures; a traceback
-only with ``symdiff --debug``.
+only with ``symdiff --debug``. Ctrl-C is one line too, ``Error: interrupted``, exit 130 (SIGTERM
+under the console entry point: ``Error: terminated``, 143); ``symdiff fit`` first stops training
+at a step boundary and keeps its results (``symdiff.interrupts``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,19 @@ import click
 
 from .. import __version__
 from ..errors import SymdiffError
+from ..interrupts import Interrupted, raise_on_sigterm
 
 
 class SymdiffGroup(click.Group):
     """A click group that maps every failure to one ``Error:`` line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; Ctrl-C becomes ``Interrupted`` (click would print a blank line and
+        turn it into a plain Abort, exit 1)."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted() from None
 
     def main(
         self,
@@ -40,9 +51,15 @@ class SymdiffGroup(click.Group):
             code = result if isinstance(result, int) else 0
         except click.exceptions.Exit as exc:
             code = exc.exit_code
-        except click.exceptions.Abort:
-            click.echo("Error: aborted", err=True)
-            code = 1
+        except Interrupted as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Error: {exc}", err=True)
+            code = exc.exit_code
+        except click.exceptions.Abort as exc:
+            interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+            click.echo(f"Error: {'interrupted' if interrupted else 'aborted'}", err=True)
+            code = 130 if interrupted else 1
         except click.ClickException as exc:
             click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
             code = exc.exit_code
@@ -54,7 +71,10 @@ class SymdiffGroup(click.Group):
             if debug and pointer is not None and pointer():
                 click.echo(pointer(), err=True)
             code = exc.exit_code
-        except (KeyboardInterrupt, BrokenPipeError):
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted", err=True)
+            code = 130
+        except BrokenPipeError:
             code = 1
         except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
             if debug:
@@ -89,7 +109,10 @@ def cli(debug: bool) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Run the command line (``symdiff.__main__.main``, the console script, calls it after the
+    imports, which it guards against Ctrl-C): SIGTERM raises ``Interrupted`` like Ctrl-C, so
+    cleanup runs and the exit code is 143."""
+    raise_on_sigterm()
     cli.main()
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..codegen.gradcheck import gradcheck
 from ..codegen.scalar import REDUCTIONS, generate
-from ..train.data import write_atomic
+from ..outputs import STDOUT, check_output, write_output
 from . import cli
 from . import tensor as tensor_cli
 from .common import EXPRESSION_FIRST, read_expression, split_names
@@ -29,7 +31,7 @@ from .common import EXPRESSION_FIRST, read_expression, split_names
     "--output",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Write the module here (atomically) instead of standard output.",
+    help="Write the module to this file (atomically); '-' or none: standard output.",
 )
 @click.option("--templates", default=None, help="Directory with templates that override ours.")
 @click.option("--hessian", is_flag=True, help="Also generate hessian(params, *data).")
@@ -58,6 +60,9 @@ def codegen_command(
       symdiff codegen "mean((X @ w - y)**2)" --shape X=n,3 --shape w=3 --shape y=n \\
           --params w --data X,y -o least_squares.py
     """
+    inputs = _inputs(model_path, templates)
+    if output is not None:  # before the work: a path that cannot be written fails first
+        check_output(output, inputs, option="-o", dash="stdout")
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_cli.reject(hessian=hessian)
         text = read_expression(loss) if loss is not None else None
@@ -78,11 +83,19 @@ def codegen_command(
             hessian=hessian,
             templates=templates,
         )
-    if output is None:
+    if output is None or output == STDOUT:
         click.echo(source, nl=False)
         return
-    write_atomic(output, source.encode("utf-8"))
+    write_output(output, source, inputs, option="-o", dash="stdout")
     click.echo(f"wrote {output}", err=True)
+
+
+def _inputs(model_path: str | None, templates: str | None) -> list[tuple[str, str | None]]:
+    """The files codegen reads, which -o must not name: the --model file and the templates."""
+    read: list[tuple[str, str | None]] = [("--model", model_path)]
+    if templates is not None and Path(templates).is_dir():
+        read += [("--templates", str(path)) for path in sorted(Path(templates).rglob("*.jinja"))]
+    return read
 
 
 @cli.command(name="gradcheck")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,8 +16,19 @@ from ..calculus import api as calculus
 from ..codegen.scalar import compile as compile_loss
 from ..errors import InputError, SymdiffError
 from ..inputs import DATA_LIMIT, MIB
-from ..train.data import check_folder, load_data, parse_columns, parse_float, write_json
-from ..train.loop import BatchSize, Callback, FitResult, StepInfo, fit, planned_steps
+from ..interrupts import StopAtStep, exit_code, signal_name
+from ..outputs import STDOUT, check_distinct, check_output, write_output
+from ..train.checkpoint import DEFAULT_EVERY
+from ..train.data import json_bytes, load_data, parse_columns, parse_float
+from ..train.loop import (
+    BatchSize,
+    Callback,
+    FitResult,
+    GeneratedModule,
+    StepInfo,
+    fit,
+    planned_steps,
+)
 from ..train.optimize import OPTIMIZERS, Optimizer, make_optimizer, parse_spec
 from ..train.plot import check_plot_path, draws_path, plot_training
 from . import cli
@@ -115,13 +126,33 @@ HISTORY_POINTS = 1000
     "--save",
     "save_path",
     type=click.Path(dir_okay=False),
-    help="Write the parameters (and loss) as JSON, atomically.",
+    help="Write the parameters (and loss) as JSON, atomically ('-': standard output).",
 )
 @click.option(
     "--plot",
     "plot_path",
     type=click.Path(dir_okay=False),
     help="Draw the loss curve (and the path, for 1-2 parameters) to a .png/.svg/.pdf.",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    type=click.Path(dir_okay=False),
+    help="Write the state of training here (atomically) every --checkpoint-every steps and "
+    "when interrupted, to go on with --resume.",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Steps between checkpoints (default {DEFAULT_EVERY}).",
+)
+@click.option(
+    "--resume",
+    "resume_path",
+    type=click.Path(dir_okay=False),
+    help="Go on from a --checkpoint file (made with the same settings): the result is the one "
+    "the run would have reached without a break.",
 )
 @click.option(
     "--compare",
@@ -153,6 +184,9 @@ def fit_command(
     clip_norm: float | None,
     save_path: str | None,
     plot_path: str | None,
+    checkpoint_path: str | None,
+    checkpoint_every: int | None,
+    resume_path: str | None,
     compare: tuple[str, ...],
     fmt: str,
     shape: tuple[str, ...] = (),
@@ -167,7 +201,12 @@ def fit_command(
           --optimizer momentum:mu=0.9 --batch-size 16 --epochs 50 --save params.json --plot loss.png
       symdiff fit "(b0 + b1*x - y)**2" --params b0,b1 --data x,y --input data.csv \\
           --compare adam:lr=0.1 --compare nesterov --plot compare.png
-      symdiff fit --model mlp.toml --input digits.npz --optimizer adam --batch-size 32
+      symdiff fit --model mlp.toml --input digits.npz --optimizer adam --batch-size 32 \\
+          --checkpoint run.npz
+
+    Ctrl-C (or SIGTERM) stops training after the current step: the parameters reached are
+    printed and saved (and checkpointed), and the exit code is 130 (143); a second Ctrl-C quits
+    at once. The same command with --resume run.npz goes on from the checkpoint.
     """
     param_names = split_names(params) or []
     data_names = split_names(data) or []
@@ -194,10 +233,8 @@ def fit_command(
     else:  # ruled out above; kept so that a missing LOSS can never reach read_expression
         raise click.UsageError("Missing argument 'LOSS'.")
     arrays = _read_data(model, input_path, data_names, column, max_input_mb)
-    if save_path is not None:
-        check_folder(save_path)
-    if plot_path is not None:
-        check_plot_path(plot_path)
+    _check_outputs(save_path, plot_path, checkpoint_path, checkpoint_every, resume_path,
+                   compare, {"--input": input_path, "--model": model_path})  # fmt: skip
     start = _initial_values(init, param_names)
     if tensor_model is not None and init is None:
         start = tensor_cli.initial_params(tensor_model, seed)
@@ -207,28 +244,83 @@ def fit_command(
         for chosen in optimizers.values()
     )
     runs: dict[str, FitResult] = {}
-    with _progress(total) as progress:
-        for spec, chosen in optimizers.items():
-            runs[spec] = fit(
-                model,
-                arrays,
-                chosen,
-                init=start,
-                epochs=epochs,
-                batch_size=size,
-                seed=seed,
-                tol=tol,
-                gtol=gtol,
-                max_steps=max_steps,
-                callbacks=[progress],
-                record_path=plot_path is not None and draws_path(model),
-            )
-    result = runs[optimizer]
+    # the first SIGINT/SIGTERM stops training at the next step boundary; a second one (also
+    # while the results are written) ends the command at once, leaving no partial file
+    with StopAtStep() as interrupt:
+        with _progress(total) as progress:
+            for spec, chosen in optimizers.items():
+                runs[spec] = fit(
+                    model,
+                    arrays,
+                    chosen,
+                    init=start,
+                    epochs=epochs,
+                    batch_size=size,
+                    seed=seed,
+                    tol=tol,
+                    gtol=gtol,
+                    max_steps=max_steps,
+                    callbacks=[progress(), lambda info: interrupt.reason(info.step)],
+                    record_path=plot_path is not None and draws_path(model),
+                    checkpoint=checkpoint_path,
+                    checkpoint_every=checkpoint_every,
+                    resume=resume_path,
+                )
+                if interrupt.signum is not None:
+                    break  # the --compare runs not started yet are left out
+        _finish(runs, optimizers, fmt, save_path, plot_path, checkpoint_path, model, arrays,
+                interrupt, None if full_history else HISTORY_POINTS)  # fmt: skip
+
+
+def _check_outputs(
+    save_path: str | None,
+    plot_path: str | None,
+    checkpoint_path: str | None,
+    checkpoint_every: int | None,
+    resume_path: str | None,
+    compare: tuple[str, ...],
+    inputs: dict[str, str | None],
+) -> None:
+    """Refuse, before any training, an output that cannot or must not be written: not a regular
+    file or new name, one of the inputs, or two outputs naming one file."""
+    if compare and (checkpoint_path or resume_path):
+        raise InputError("--checkpoint and --resume follow one run: they cannot go with --compare")
+    if checkpoint_every is not None and checkpoint_path is None:
+        raise InputError("--checkpoint-every needs --checkpoint FILE")
+    check_distinct({"--save": save_path, "--plot": plot_path, "--checkpoint": checkpoint_path})
+    read = {**inputs, "--resume": resume_path}
     if save_path is not None:
-        write_json(save_path, _saved(result))
+        check_output(save_path, read, option="--save", dash="stdout")
+    if plot_path is not None:
+        check_output(plot_path, read, option="--plot", dash="refuse")
+        check_plot_path(plot_path)
+    if checkpoint_path is not None:  # it may be the --resume file: that is read first
+        check_output(checkpoint_path, inputs, option="--checkpoint", dash="refuse")
+
+
+def _finish(
+    runs: dict[str, FitResult],
+    optimizers: dict[str, Optimizer],
+    fmt: str,
+    save_path: str | None,
+    plot_path: str | None,
+    checkpoint_path: str | None,
+    model: GeneratedModule,
+    arrays: dict[str, np.ndarray],
+    interrupt: StopAtStep,
+    history: int | None,
+) -> None:
+    """Print, save and plot the results (the report first: a file that cannot be written loses
+    nothing); then the error of a diverged or interrupted run."""
+    result = next(iter(runs.values()))
+    # with --save -, standard output carries exactly the saved JSON and the report goes to stderr
+    click.echo(_render(runs, optimizers, fmt, history), err=save_path == STDOUT)
+    if save_path is not None:
+        write_output(save_path, json_bytes(_saved(result)), option="--save", dash="stdout")
     if plot_path is not None:
         plot_training(runs, plot_path, model=model, data=list(arrays.values()))
-    click.echo(_render(runs, optimizers, fmt, None if full_history else HISTORY_POINTS))
+    if interrupt.signum is not None:
+        raise _interrupted(interrupt, runs, save_path, checkpoint_path)
     if result.diverged:
         raise SymdiffError(result.message)
 
@@ -250,6 +342,32 @@ def _read_data(
         except ValueError as exc:
             raise InputError(f"{path}: {exc}") from None
     return arrays
+
+
+def _interrupted(
+    interrupt: StopAtStep,
+    runs: dict[str, FitResult],
+    save_path: str | None,
+    checkpoint_path: str | None,
+) -> SymdiffError:
+    """The error a signal ends the command with: exit 128 + the signal (SIGINT 130, SIGTERM 143)."""
+    signum = interrupt.signum or 0
+    if not interrupt.stopped:  # the signal came after training ended
+        message = (
+            f"interrupted by {signal_name(signum)} after training ended; the results are complete"
+        )
+    else:
+        stopped = list(runs.values())[-1]  # the run the signal stopped (later ones never began)
+        kept = [f"saved to {save_path}"] if save_path not in (None, STDOUT) else []
+        if checkpoint_path is not None:
+            kept.append(f"go on with --resume {checkpoint_path}")
+        reason = stopped.message.split(";")[0]
+        message = f"training was {reason}; the parameters reached are reported" + (
+            f" ({'; '.join(kept)})" if kept else ""
+        )
+    error = SymdiffError(message)
+    error.exit_code = exit_code(signum)
+    return error
 
 
 def _optimizer(spec: str, lr: float, schedule: str, clip_norm: float | None) -> Optimizer:
@@ -289,20 +407,29 @@ def _batch_size(text: str) -> BatchSize:
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callback]:
-    """A callback that advances a progress bar on stderr, when stdout is a terminal."""
-    if total < PROGRESS_MIN_STEPS or not sys.stdout.isatty():
-        yield lambda info: None
+def _progress(total: int) -> Iterator[Callable[[], Callback]]:
+    """Makes, for each run, a callback that advances a progress bar on stderr, when stderr is a
+    terminal (the bar is drawn there: a terminal on stdout alone gets none, so nothing leaks into
+    a redirected stderr)."""
+    if total < PROGRESS_MIN_STEPS or not sys.stderr.isatty():
+        yield lambda: lambda info: None
         return
     progress: click._termui_impl.ProgressBar[int] = click.progressbar(
         length=total, label="training", file=sys.stderr
     )
     with progress as bar:
 
-        def advance(info: StepInfo) -> None:
-            bar.update(1)
+        def for_run() -> Callback:
+            done = 0  # steps of this run shown so far (a resumed run starts past 0)
 
-        yield advance
+            def advance(info: StepInfo) -> None:
+                nonlocal done
+                bar.update(info.step - done)
+                done = info.step
+
+            return advance
+
+        yield for_run
 
 
 def _saved(result: FitResult) -> dict[str, Any]:

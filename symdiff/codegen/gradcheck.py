@@ -12,6 +12,7 @@ passes when the largest error is at most ``tolerance``.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import itertools
 import math
@@ -61,12 +62,26 @@ class GradcheckResult:
         )
 
 
+class _NoBytecodeLoader(importlib.machinery.SourceFileLoader):
+    """Loads a source file without writing ``__pycache__/*.pyc`` next to it."""
+
+    def set_data(self, path: str, data: Any, *, _mode: int = 0o666) -> None:
+        """Called only to cache bytecode: write nothing."""
+
+
 def load_module(path: str | Path) -> ModuleType:
-    """Import a generated module from its file (the user's own file, run like ``python FILE``)."""
+    """Import a generated module from its file (the user's own file, run like ``python FILE``).
+
+    Nothing is written next to it: no ``__pycache__`` folder, no ``.pyc`` file, whether the
+    module is accepted or not.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    spec = importlib.util.spec_from_file_location(f"_symdiff_checked_{next(_loaded)}", path)
+    name = f"_symdiff_checked_{next(_loaded)}"
+    spec = importlib.util.spec_from_file_location(
+        name, path, loader=_NoBytecodeLoader(name, str(path))
+    )
     if spec is None or spec.loader is None:
         raise InputError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)

@@ -17,8 +17,6 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -36,6 +34,7 @@ from ..inputs import (
     open_regular_file,
     read_npy,
 )
+from ..outputs import check_output, write_output
 
 Loader = Callable[[Path, Sequence[str], Mapping[str, str], int], dict[str, np.ndarray]]
 LOADERS: dict[str, Loader] = {}
@@ -372,30 +371,23 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 def check_folder(path: str | Path) -> Path:
-    """``path`` if its folder exists and it is not itself a folder, else an InputError."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InputError(f"{path}: the folder '{path.parent}' does not exist")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a file")
-    return path
+    """``Path(path)`` if symdiff may write a file there (``symdiff.outputs.check_output``: a new
+    name or a regular file, in an existing folder), else an InputError."""
+    return check_output(path)
 
 
 def write_atomic(path: str | Path, content: bytes) -> Path:
     """Write ``content`` to ``path`` via a temporary file in the same folder and a rename, so
-    the file is either the old one or the whole new one, never half written."""
-    path = check_folder(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    the file is either the old one or the whole new one, never half written
+    (``symdiff.outputs.write_output``: the same rules and permissions for every file written)."""
+    return write_output(path, content)
 
 
 def write_json(path: str | Path, value: object) -> Path:
     """Atomically write ``value`` as indented JSON (with a final newline)."""
-    return write_atomic(path, (json.dumps(value, indent=2) + "\n").encode("utf-8"))
+    return write_atomic(path, json_bytes(value))
+
+
+def json_bytes(value: object) -> bytes:
+    """``value`` as indented JSON with a final newline, UTF-8 (what ``write_json`` writes)."""
+    return (json.dumps(value, indent=2) + "\n").encode("utf-8")

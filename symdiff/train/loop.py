@@ -13,6 +13,7 @@ An epoch is one pass over the (shuffled) samples in batches of ``batch_size``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -20,6 +21,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from ..errors import InputError
+from ..outputs import check_output
+from . import checkpoint as checkpoints
 from .optimize import Optimizer, make_optimizer
 
 InitValues = Mapping[str, Any] | Sequence[float] | np.ndarray | None
@@ -166,17 +169,20 @@ class StepInfo:
     epoch_done: bool
 
 
-Callback = Callable[[StepInfo], bool | None]
+Callback = Callable[[StepInfo], bool | str | None]
 BatchSize = int | None | Literal["auto"]
 
 
 class _Stop(Exception):
     """Ends the loop; carries whether the stop means convergence and why."""
 
-    def __init__(self, message: str, converged: bool = False, diverged: bool = False) -> None:
+    def __init__(
+        self, message: str, converged: bool = False, diverged: bool = False, boundary: bool = True
+    ) -> None:
         super().__init__(message)
         self.converged = converged
         self.diverged = diverged
+        self.boundary = boundary  # False: inside a step (gtol, divergence), not resumable there
 
 
 def fit(
@@ -195,6 +201,9 @@ def fit(
     max_steps: int | None = None,
     callbacks: Sequence[Callback] = (),
     record_path: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
+    resume: str | os.PathLike[str] | None = None,
 ) -> FitResult:
     """Train ``model``'s parameters on ``data`` and return a ``FitResult``.
 
@@ -207,8 +216,18 @@ def fit(
       ``numpy.random.default_rng(seed)`` each epoch; the same seed gives the same result.
     - Stops when the epoch loss changes by at most ``tol * max(1, |previous|)`` (converged), when
       the batch gradient norm is at most ``gtol`` (converged), after ``max_steps`` updates or
-      ``epochs`` epochs, when a callback returns True, or when the loss or gradient is not finite
-      (diverged: the last parameters with a finite loss and gradient are returned).
+      ``epochs`` epochs, when a callback returns True (or a string: the reason, e.g. "interrupted
+      by SIGINT after step 7"), or when the loss or gradient is not finite (diverged: the last
+      parameters with a finite loss and gradient are returned).
+    - ``checkpoint``: a file to write the whole state of the run to (a NumPy ``.npz`` archive,
+      atomically), every ``checkpoint_every`` steps (default 1000), when a callback stops
+      training and when training ends at a step boundary (after its epochs, ``max_steps`` or
+      ``tol``; not inside a step: ``gtol``, divergence). ``resume``: such a file; training goes
+      on from the step where it was written and ends exactly (bit for bit) where the same run
+      without a break ends. The checkpoint must have been made with the same model, data,
+      initial values, optimizer and settings (else an InputError names the difference);
+      ``resume`` and ``checkpoint`` may be the same file. A KeyboardInterrupt inside a step is
+      not caught: the last checkpoint written stays whole.
     """
     if isinstance(optimizer, str):
         optimizer = make_optimizer(optimizer) if lr is None else make_optimizer(optimizer, lr=lr)
@@ -220,6 +239,13 @@ def fit(
             raise InputError(f"{name} must be a number >= 0, got {value}")
     if max_steps is not None:
         _check_count("max_steps", max_steps)
+    if checkpoint_every is not None:
+        _check_count("checkpoint_every", checkpoint_every)
+        if checkpoint is None:
+            raise InputError("checkpoint_every needs a checkpoint file")
+    every = checkpoint_every or checkpoints.DEFAULT_EVERY
+    if checkpoint is not None:
+        check_output(checkpoint)  # fail before training, not at the first checkpoint
     layout = ParamLayout.of(model)
     arrays = data_arrays(model, data)
     n_samples = sample_count(model, arrays)
@@ -227,22 +253,52 @@ def fit(
     params = layout.flatten(init)
     if not np.all(np.isfinite(params)):
         raise InputError("initial parameter values must be finite")
+    settings: dict[str, Any] = {}
+    if checkpoint is not None or resume is not None:
+        settings = checkpoints.settings_of(
+            model, arrays, optimizer, params, batch_size=size, shuffle=shuffle, seed=seed,
+            epochs=epochs, tol=tol, gtol=gtol, max_steps=max_steps, record_path=record_path,
+        )  # fmt: skip
 
-    history = History()
-    state = optimizer.init(params)
     rng = np.random.default_rng(seed)
-    step = epoch = updated_epochs = 0  # updated_epochs: epochs in which an update was made
-    finite_params, finite_step = params, -1  # the last parameters with a finite loss and gradient
+    if resume is not None:
+        run = checkpoints.load(resume, settings, History())
+    else:
+        run = checkpoints.Snapshot(
+            params=params,
+            state=optimizer.init(params),
+            finite_params=params,  # the last parameters with a finite loss and gradient
+            finite_step=-1,
+            step=0,
+            epoch=0,
+            index=0,
+            updated_epochs=0,  # epochs in which an update was made
+            weighted_loss=0.0,
+            epoch_rng=None,
+            history=History(),
+        )
+    history: History = run.history
+    params, state, step = run.params, run.state, run.step
+    saved_step = -1  # the step of the last checkpoint written by this call
     stop = _Stop(f"finished {epochs} epochs" + _tolerance_note(tol, gtol))
     try:
-        for epoch in range(1, epochs + 1):
-            weighted_loss = 0.0
+        if max_steps is not None and step >= max_steps:  # resumed where the run had ended
+            raise _Stop(f"reached max_steps={max_steps}" + _tolerance_note(tol, gtol))
+        for epoch in range(max(run.epoch, 1), epochs + 1):
+            if epoch == run.epoch:  # resumed inside this epoch: draw its batches again
+                if run.epoch_rng is not None:
+                    rng.bit_generator.state = run.epoch_rng
+                first, weighted_loss = run.index, run.weighted_loss
+            else:
+                run.epoch_rng = rng.bit_generator.state if checkpoint is not None else None
+                first, weighted_loss = 0, 0.0
             batches = list(_batches(n_samples, size, shuffle, rng))
-            for index, rows in enumerate(batches):
+            for index in range(first, len(batches)):
+                rows = batches[index]
                 batch = _take(arrays, rows)
                 loss, grad, grad_norm = _evaluate(model, params, batch)
-                _check_finite(loss, grad_norm, step, epoch, optimizer, finite_step)
-                finite_params, finite_step = params, step
+                _check_finite(loss, grad_norm, step, epoch, optimizer, run.finite_step)
+                run.finite_params, run.finite_step = params, step
                 rate = optimizer.learning_rate(step)
                 history.loss.append(loss)
                 history.grad_norm.append(grad_norm)
@@ -255,6 +311,7 @@ def fit(
                     raise _Stop(
                         f"converged: gradient norm {grad_norm:.3g} <= gtol {gtol:g} at step {step}",
                         converged=True,
+                        boundary=False,
                     )
                 with np.errstate(all="ignore"):
                     new_params, state = optimizer.update(params, grad, state, step)
@@ -263,23 +320,33 @@ def fit(
                     raise _Stop(
                         _divergence(step, epoch, "the updated parameters", optimizer, step),
                         diverged=True,
+                        boundary=False,
                     )
                 params = new_params
                 step += 1
-                updated_epochs = epoch
+                run.updated_epochs = epoch
                 epoch_done = index == len(batches) - 1
                 if epoch_done:
                     _finish_epoch(history, weighted_loss, n_samples, index, size)
                 info = StepInfo(step, epoch, loss, grad_norm, rate, params, epoch_done)
-                if any(callback(info) for callback in callbacks):
-                    raise _Stop(f"stopped by a callback after step {step}")
+                # a step boundary: what a checkpoint holds
+                run.params, run.state, run.step = params, state, step
+                run.epoch, run.index, run.weighted_loss = epoch, index + 1, weighted_loss
+                stopped = _ask(callbacks, info)
+                if checkpoint is not None and (stopped or step % every == 0):
+                    checkpoints.save(checkpoint, settings, run)
+                    saved_step = step
+                if stopped:
+                    raise _Stop(stopped)
                 if max_steps is not None and step >= max_steps:
                     raise _Stop(f"reached max_steps={max_steps}" + _tolerance_note(tol, gtol))
             _check_loss_change(history.epoch_loss, tol)
     except _Stop as reason:
         stop = reason
+    if checkpoint is not None and stop.boundary and saved_step != run.step:
+        checkpoints.save(checkpoint, settings, run)  # the end: resuming it gives this result
     if stop.diverged:
-        params = finite_params
+        params = run.finite_params
     if record_path and (not history.path or not np.array_equal(history.path[-1], params)):
         history.path.append(params.copy())  # the path ends where training ended
     final_loss = full_loss(model, params, arrays)
@@ -294,12 +361,23 @@ def fit(
         flat=params,
         loss=final_loss,
         steps=step,
-        epochs=updated_epochs,
+        epochs=run.updated_epochs,
         converged=stop.converged,
         diverged=stop.diverged,
         message=message,
         history=history,
     )
+
+
+def _ask(callbacks: Sequence[Callback], info: StepInfo) -> str | None:
+    """Why the first callback that wants to stop training does (None: go on)."""
+    for callback in callbacks:
+        answer = callback(info)
+        if isinstance(answer, str) and answer:
+            return answer
+        if answer:
+            return f"stopped by a callback after step {info.step}"
+    return None
 
 
 def _evaluate(
@@ -425,7 +503,7 @@ def _check_finite(
     if math.isfinite(loss) and math.isfinite(grad_norm):
         return
     what = "the loss" if not math.isfinite(loss) else "the gradient"
-    raise _Stop(_divergence(step, epoch, what, optimizer, kept), diverged=True)
+    raise _Stop(_divergence(step, epoch, what, optimizer, kept), diverged=True, boundary=False)
 
 
 def _divergence(step: int, epoch: int, what: str, optimizer: Optimizer, kept: int) -> str:
