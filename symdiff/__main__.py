@@ -21,13 +21,22 @@ def main() -> None:
         from .cli import main as run
 
         run()
+    except SystemExit:  # the command has ended: a signal now would only cut the exit short
+        _ignore_signals()
+        raise
     except KeyboardInterrupt:
         _quit("interrupted", 128 + signal.SIGINT)
     except Interrupted as exc:
         _quit(str(exc), exc.exit_code)
 
 
+def _ignore_signals() -> None:
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+
+
 def _quit(what: str, code: int) -> None:
+    _ignore_signals()
     try:
         sys.stderr.write(f"Error: {what}\n")
         sys.stderr.flush()

@@ -14,14 +14,24 @@ them (a KeyboardInterrupt in a notebook stays a KeyboardInterrupt).
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from types import FrameType, TracebackType
 from typing import Any
 
-__all__ = ["Interrupted", "StopAtStep", "exit_code", "raise_on_sigterm", "signal_name"]
+__all__ = [
+    "Interrupted",
+    "StopAtStep",
+    "deferred",
+    "exit_code",
+    "interruption",
+    "raise_on_sigterm",
+    "signal_name",
+]
 
 #: the signals a command stops on
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -52,8 +62,56 @@ class Interrupted(BaseException):
         super().__init__("interrupted" if signum == signal.SIGINT else "terminated")
 
 
-def _raise(signum: int, frame: FrameType | None) -> None:
+class _Deferral:
+    """How many ``deferred`` blocks the main thread is in, and the signal that waits for them."""
+
+    depth = 0
+    pending: int | None = None
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """A block that symdiff's own handlers do not cut: a signal that would end the command
+    (``raise_on_sigterm``, a second signal under ``StopAtStep``) waits until the block ends,
+    then raises ``Interrupted``. For short work that library code does not survive being cut in
+    (building a zip archive in memory), not for long work. Only the main thread defers: signal
+    handlers run there alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _Deferral.depth += 1
+    try:
+        yield
+    finally:
+        _Deferral.depth -= 1
+        signum, _Deferral.pending = _Deferral.pending, None
+        if _Deferral.depth == 0 and signum is not None:
+            raise Interrupted(signum)
+
+
+def _end_now(signum: int) -> None:
+    """Raise ``Interrupted``, or, inside a ``deferred`` block, when the block ends."""
+    if _Deferral.depth > 0:
+        _Deferral.pending = signum
+        return
     raise Interrupted(signum)
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    _end_now(signum)
+
+
+def interruption(exc: BaseException) -> BaseException | None:
+    """The Interrupted or KeyboardInterrupt that ``exc`` was raised while handling (cleanup
+    code that fails when it is cut short replaces the interrupt with its own error), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (Interrupted, KeyboardInterrupt)):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def raise_on_sigterm() -> None:
@@ -74,6 +132,7 @@ class StopAtStep:
         self.signum: int | None = None
         #: whether a run was stopped by the signal (not: the signal came after training)
         self.stopped = False
+        self._received = itertools.count()  # next() is one step: safe when handlers nest
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopAtStep:
@@ -93,8 +152,11 @@ class StopAtStep:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is not None:
-            raise Interrupted(signum)
+        # Python may run a second signal's handler inside this one (between any two of its
+        # steps): which signal is the first is decided by one indivisible step
+        if next(self._received):
+            _end_now(signum)
+            return
         self.signum = signum
         # straight to the file descriptor: the main thread may be inside a write to sys.stderr
         with suppress(OSError):

@@ -424,17 +424,21 @@ def test_an_interrupted_write_leaves_the_old_or_the_new_file_and_nothing_else(tm
     script = """
 import os, signal
 from symdiff.outputs import write_output
+armed = False
 def stop(signum, frame):
-    raise KeyboardInterrupt
+    if armed:  # only inside the try below
+        raise KeyboardInterrupt
 signal.signal(signal.SIGALRM, stop)
 old, new = b"o" * 3_000_000, b"n" * 3_000_000
 write_output("f.bin", old)
 for attempt in range(60):
-    signal.setitimer(signal.ITIMER_REAL, 0.0002 * (attempt % 11 + 1))
     try:
+        armed = True
+        signal.setitimer(signal.ITIMER_REAL, 0.0002 * (attempt % 11 + 1))
         write_output("f.bin", new if attempt % 2 else old)
+        armed = False
     except KeyboardInterrupt:
-        pass
+        armed = False
     signal.setitimer(signal.ITIMER_REAL, 0)
     assert open("f.bin", "rb").read() in (old, new)
     assert os.listdir(".") == ["f.bin"], os.listdir(".")

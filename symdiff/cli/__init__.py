@@ -19,7 +19,7 @@ import click
 
 from .. import __version__
 from ..errors import SymdiffError
-from ..interrupts import Interrupted, raise_on_sigterm
+from ..interrupts import Interrupted, interruption, raise_on_sigterm
 
 
 class SymdiffGroup(click.Group):
@@ -54,8 +54,7 @@ class SymdiffGroup(click.Group):
         except Interrupted as exc:
             if debug:
                 traceback.print_exc()
-            click.echo(f"Error: {exc}", err=True)
-            code = exc.exit_code
+            code = _report_interrupt(exc)
         except click.exceptions.Abort as exc:
             interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
             click.echo(f"Error: {'interrupted' if interrupted else 'aborted'}", err=True)
@@ -66,28 +65,44 @@ class SymdiffGroup(click.Group):
         except SymdiffError as exc:
             if debug:
                 traceback.print_exc()
-            click.echo(f"Error: {_one_line(str(exc))}", err=True)
-            pointer = getattr(exc, "pointer", None)
-            if debug and pointer is not None and pointer():
-                click.echo(pointer(), err=True)
-            code = exc.exit_code
-        except KeyboardInterrupt:
-            click.echo("Error: interrupted", err=True)
-            code = 130
+            cut = interruption(exc)  # an interrupt that this error replaced on its way out
+            if cut is not None:
+                code = _report_interrupt(cut)
+            else:
+                click.echo(f"Error: {_one_line(str(exc))}", err=True)
+                pointer = getattr(exc, "pointer", None)
+                if debug and pointer is not None and pointer():
+                    click.echo(pointer(), err=True)
+                code = exc.exit_code
+        except KeyboardInterrupt as exc:
+            code = _report_interrupt(exc)
         except BrokenPipeError:
             code = 1
         except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
             if debug:
                 traceback.print_exc()
-            click.echo(
-                f"Error: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
-                "(run 'symdiff --debug ...' for details)",
-                err=True,
-            )
-            code = 1
+            cut = interruption(exc)  # cleanup code that failed while an interrupt passed
+            if cut is not None:
+                code = _report_interrupt(cut)
+            else:
+                click.echo(
+                    f"Error: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                    "(run 'symdiff --debug ...' for details)",
+                    err=True,
+                )
+                code = 1
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _report_interrupt(exc: BaseException) -> int:
+    """One line for an interrupt (Interrupted or KeyboardInterrupt); the exit code, 128+signal."""
+    if isinstance(exc, Interrupted):
+        click.echo(f"Error: {exc}", err=True)
+        return exc.exit_code
+    click.echo("Error: interrupted", err=True)
+    return 130
 
 
 def _one_line(message: str) -> str:

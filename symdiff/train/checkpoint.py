@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..interrupts import deferred
 from ..outputs import write_output
 
 FORMAT = "symdiff-checkpoint"
@@ -114,7 +115,8 @@ def save(path: str | os.PathLike[str], settings: Mapping[str, Any], snapshot: Sn
     for key, value in snapshot.state.items():
         arrays[f"state.{key}"] = np.asarray(value)
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    with deferred():  # zipfile does not survive being cut: a signal waits for the archive
+        np.savez(buffer, **arrays)
     write_output(path, buffer.getvalue())
 
 
