@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import sympy as sp
 
@@ -64,6 +66,40 @@ def _raise_in(thread_id: int, exception: type[BaseException] | None) -> None:
     """Schedule ``exception`` in the thread (None clears a scheduled one)."""
     target = ctypes.py_object(exception) if exception is not None else None
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), target)
+
+
+_HOOK_LOCK = threading.Lock()
+_HOOK_USERS = 0
+_HOOK_SAVED: Callable[[Any], object] | None = None
+
+
+def _drop_our_interrupt(unraisable: Any) -> None:
+    """The interrupt can land in a garbage-collector or weakref callback, where Python reports
+    it as "Exception ignored"; it is ours and the watchdog raises it again: drop the report."""
+    if isinstance(unraisable.exc_value, _OutOfBudget):
+        return
+    if _HOOK_SAVED is not None:
+        _HOOK_SAVED(unraisable)
+
+
+@contextlib.contextmanager
+def _quiet_interrupts() -> Iterator[None]:
+    """Filter our interrupt out of ``sys.unraisablehook`` while any budget runs; restored exactly
+    when the last one ends."""
+    global _HOOK_USERS, _HOOK_SAVED
+    with _HOOK_LOCK:
+        if _HOOK_USERS == 0:
+            _HOOK_SAVED = sys.unraisablehook
+            sys.unraisablehook = _drop_our_interrupt
+        _HOOK_USERS += 1
+    try:
+        yield
+    finally:
+        with _HOOK_LOCK:
+            _HOOK_USERS -= 1
+            if _HOOK_USERS == 0 and _HOOK_SAVED is not None:
+                sys.unraisablehook = _HOOK_SAVED
+                _HOOK_SAVED = None
 
 
 @contextlib.contextmanager
@@ -142,7 +178,7 @@ def _run_pass(run: Pass, expr: sp.Expr, budget: float, cheap: bool) -> sp.Expr |
             return run(expr)
         if budget <= 0:
             return None
-        with time_budget(budget):
+        with _quiet_interrupts(), time_budget(budget):
             return run(expr)
     except BudgetExceeded:
         return None
