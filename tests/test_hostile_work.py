@@ -7,13 +7,11 @@ address-space limit of 2 GiB.
 
 from __future__ import annotations
 
-import os
-import resource
 import subprocess
 import sys
-import tempfile
 
 import pytest
+from process_support import limit_address_space, run_symdiff_bounded
 
 import symdiff
 from symdiff.calculus.api import MAX_RESULT_NODES
@@ -21,25 +19,10 @@ from symdiff.explain.graph import MAX_TABLE_CELLS
 from symdiff.explain.report import gradient_report
 from symdiff.frontend.parse import parse
 
-ADDRESS_SPACE = 2 * 1024**3
-
-
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-
 
 def run_bounded(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``python -m symdiff ARGS`` in an empty folder, under the time and address-space limits."""
-    with tempfile.TemporaryDirectory(prefix="symdiff-work-") as folder:
-        return subprocess.run(
-            [sys.executable, "-m", "symdiff", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=folder,
-            preexec_fn=_limit_memory,
-            check=False,
-        )
+    return run_symdiff_bounded(*args, timeout=timeout)
 
 
 def product(count: int, prefix: str = "x") -> str:
@@ -144,8 +127,7 @@ def test_the_address_space_limit_is_real() -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        preexec_fn=_limit_memory,
-        env={**os.environ},
+        preexec_fn=limit_address_space(),
         check=False,
     )
     assert completed.returncode != 0 and "MemoryError" in completed.stderr
