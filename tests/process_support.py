@@ -266,11 +266,6 @@ def run_symdiff_cases(
         return results
 
 
-#: the address-space limit of ``run_limited``/``start_limited`` (a runaway process fails, the
-#: machine does not)
-MEMORY_LIMIT = 2 << 30
-
-
 def console_script() -> str:
     """The installed ``symdiff`` console script (next to this Python, as pip puts it)."""
     for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
@@ -281,7 +276,7 @@ def console_script() -> str:
 
 
 def limited_preexec(
-    *, memory: int = MEMORY_LIMIT, umask: int | None = None, file_size: int | None = None,
+    *, memory: int = ADDRESS_SPACE, umask: int | None = None, file_size: int | None = None,
     no_dac_override: bool = False,
 ) -> Callable[[], None]:  # fmt: skip
     """A ``preexec_fn``: cap the child's address space (and, optionally, the size of any file it
@@ -290,8 +285,10 @@ def limited_preexec(
     capabilities CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER leave the bounding set, so
     the exec'd process runs without them), so that a read-only folder is read-only for it."""
 
+    cap_address_space = limit_address_space(memory)
+
     def prepare() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        cap_address_space()
         if file_size is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         if umask is not None:
