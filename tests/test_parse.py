@@ -124,6 +124,8 @@ FUNCTION_CALLS = {
     "gelu": ("gelu(x)", x * (1 + sp.erf(x / sp.sqrt(2))) / 2),
     "logsumexp": ("logsumexp(x, y, z)", sp.log(sp.exp(x) + sp.exp(y) + sp.exp(z))),
     "min": ("min(x, y)", sp.Min(x, y)),
+    "heaviside": ("heaviside(x, 1/2)", sp.Heaviside(x, sp.Rational(1, 2))),
+    "dirac": ("dirac(x, 1)", sp.DiracDelta(x, 1)),
     "max": ("max(x, y, 0)", sp.Max(x, y, 0)),
 }
 

@@ -307,6 +307,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "logistic": FunctionSpec(sigmoid, doc="same as sigmoid"),
     "relu": FunctionSpec(relu, doc="max(x, 0)"),
     "softplus": FunctionSpec(softplus, doc="log(1 + exp(x))"),
+    "heaviside": FunctionSpec(
+        lambda u, at_zero=0: sp.Heaviside(u, at_zero), 1, 2, "step: 0 below 0, 1 above (a at 0)"
+    ),
+    "dirac": FunctionSpec(
+        lambda u, order=0: sp.DiracDelta(u, order), 1, 2, "Dirac delta (a step's derivative)"
+    ),
 }
 
 
