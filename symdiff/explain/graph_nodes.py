@@ -219,9 +219,7 @@ def _definition(record: _Record, renames: Mapping[sp.Symbol, sp.Symbol]) -> dict
 
     definition = _combine(node, args(node, False), False) if node.operands else node.value
     typed = _combine(node, args(node, True), True) if node.operands else node.value
-    inputs = tuple(
-        dict.fromkeys(s for value in resolved.values() for s in _ordered_symbols(value))
-    )
+    inputs = tuple(dict.fromkeys(s for value in resolved.values() for s in _ordered_symbols(value)))
     if not node.operands:  # an output that is a variable
         inputs = (node.value,)
     text = typed_text(node, leaf)

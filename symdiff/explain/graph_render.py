@@ -226,7 +226,9 @@ class GraphRendering(Explained):
                 out += ["", f"*{self._sweep_title(mode, seed)}*", ""]
                 out.append("| " + " | ".join(f"${h}$" if "\\" in h else h for h in headers) + " |")
                 out.append("|" + "---|" * len(headers))
-                out += ["| " + " | ".join(f"${c}$" if c else "" for c in row) + " |" for row in rows]
+                out += [
+                    "| " + " | ".join(f"${c}$" if c else "" for c in row) + " |" for row in rows
+                ]
                 for result in self._results_latex(mode, seed):
                     out += ["", f"${result}$"]
         out += ["", "```", *self.cost().lines(), "```"]
@@ -315,8 +317,7 @@ class GraphRendering(Explained):
         }
         if self.mode in ("forward", "both"):
             item["tangent"] = {
-                v.name: json_number(self.tangents[v].get(variable, sp.Integer(0)))
-                for v in self.wrt
+                v.name: json_number(self.tangents[v].get(variable, sp.Integer(0))) for v in self.wrt
             }
         if self.mode in ("reverse", "both"):
             item["adjoint"] = {

@@ -604,8 +604,8 @@ class _RecordingBuilder(_ScalarBuilder):
         if isinstance(node, ast.BinOp) and chain_of(node) is not None:
             items = flatten_chain(node)
             kind = "sum" if chain_of(node) == "add" else "product"
-            signs = {None: "+" if kind == "sum" else "*", ast.Add: "+", ast.Sub: "-"}
-            signs.update({ast.Mult: "*", ast.Div: "/"})
+            signs: dict[type[ast.operator] | None, str] = {None: "+" if kind == "sum" else "*"}
+            signs.update({ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"})
             operands = tuple(self.typed(arg) for _, arg in items)
             ops = tuple(signs[op] for op, _ in items)
             return TypedNode(kind, value, operands, ops, column=column)
