@@ -134,7 +134,7 @@ class GraphRendering(Explained):
                 ]
             )
         rows += inputs if mode == "reverse" else []
-        lines = wrap(title) + text_table(headers, rows)
+        lines = wrap(title) + text_table(headers, rows, aligned=(2, 4))
         lines += self._result_lines(mode, seed)
         return lines
 
@@ -388,8 +388,17 @@ def _latex_value(value: sp.Expr, digits: int = TEXT_DIGITS) -> str:
     return rf"{sp.latex(value)} \approx {number_text(value, digits)}"
 
 
-def text_table(headers: list[str], rows: list[list[list[str]]], width: int = WIDTH) -> list[str]:
-    """A plain-text table of multi-line cells, wrapping the widest columns to fit ``width``."""
+def text_table(
+    headers: list[str],
+    rows: list[list[list[str]]],
+    width: int = WIDTH,
+    aligned: tuple[int, ...] = (),
+) -> list[str]:
+    """A plain-text table of multi-line cells, wrapping the widest columns to fit ``width``.
+
+    The k-th lines of the ``aligned`` columns belong together (a local partial and its value):
+    each starts on the same output line, however the others wrap.
+    """
     columns = len(headers)
     natural = [
         max([len(headers[c])] + [len(line) for row in rows for line in row[c]])
@@ -404,10 +413,17 @@ def text_table(headers: list[str], rows: list[list[list[str]]], width: int = WID
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     out.append("-" * min(width, sum(widths) + 2 * (columns - 1)))
     for row in rows:
-        cells = [
-            [piece for line in cell for piece in (wrap(line, "", w) if line else [""])]
+        pieces = [
+            [wrap(line, "", w) if line else [""] for line in cell]
             for cell, w in zip(row, widths, strict=True)
         ]
+        logical = max((len(pieces[c]) for c in aligned), default=0)
+        for k in range(logical):
+            height = max(len(pieces[c][k]) for c in aligned if k < len(pieces[c]))
+            for c in aligned:
+                if k < len(pieces[c]):
+                    pieces[c][k] += [""] * (height - len(pieces[c][k]))
+        cells = [[piece for line in cell for piece in line] for cell in pieces]
         height = max(len(cell) for cell in cells)
         for k in range(height):
             parts = [
