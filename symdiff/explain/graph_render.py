@@ -87,7 +87,10 @@ class GraphRendering(Explained):
             f"{self._latex(s)} = {self._latex(typed_sympy(t))}"
             for s, t in zip(self.output_symbols, self.trees, strict=True)
         )
-        point = ", ".join(f"{self._latex(s)} = {_latex_value(v)}" for s, v in self.point.items())
+        point = ", ".join(
+            f"{self._latex(s)} = {number(v) if v.is_Float else self._latex(v)}"
+            for s, v in self.point.items()
+        )
         return definitions, point
 
     # ----------------------------------------------------------------- text
