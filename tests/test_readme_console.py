@@ -135,6 +135,32 @@ def test_console_block(block: list[Example], tmp_path: Path) -> None:
         )
 
 
+def python_blocks(text: str) -> list[tuple[int, str]]:
+    """(line, code) of every ```python block that is a whole program (not an indented excerpt)."""
+    found = re.finditer(r"^```python[ \t]*\n(.*?)^```[ \t]*$", text, flags=re.M | re.S)
+    blocks = [(text.count("\n", 0, match.start()) + 1, match.group(1)) for match in found]
+    return [(line, code) for line, code in blocks if not code.startswith((" ", "\t"))]
+
+
+PROGRAMS = python_blocks(README.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("line", "code"), PROGRAMS, ids=[f"README.md:{n}" for n, _ in PROGRAMS])
+def test_python_example_runs(line: int, code: str, tmp_path: Path) -> None:
+    """Each whole ```python example runs to the end with the installed symdiff."""
+    script = prepare(tmp_path) / "example.py"
+    script.write_text(code, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, f"README.md:{line}\n{code}\n{result.stderr[-3000:]}"
+
+
 def test_the_model_file_of_the_readme_is_the_example_file() -> None:
     text = README.read_text(encoding="utf-8")
     block = re.search(r"```toml\n(.*?)```", text, re.S)
