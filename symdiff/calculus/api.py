@@ -12,6 +12,7 @@ import sympy as sp
 
 from ..errors import InputError, SymdiffError
 from ..frontend.parse import parse, parse_number
+from . import display
 from .differentiate import derivative_steps
 from .simplify import DEFAULT_BUDGET, Budget, simplify_within
 from .steps import Step
@@ -92,6 +93,17 @@ class Derivation:
     raw: sp.Expr
     result: sp.Expr
 
+    def __repr__(self) -> str:
+        return display.derivation_repr(self.expression, self.variables, self.steps, self.result)
+
+    def _repr_markdown_(self) -> str:
+        return display.derivation_markdown(
+            self.expression, self.variables, self.steps, self.raw, self.result
+        )
+
+    def _repr_latex_(self) -> str:
+        return display.derivation_latex(self.expression, self.variables, self.result)
+
 
 def derive(
     expr: ExprLike,
@@ -159,17 +171,19 @@ def _tree_size(expr: sp.Basic, cap: int) -> int:
 
 def gradient(
     expr: ExprLike, wrt: Names = None, *, simplify: bool = True, budget: float = DEFAULT_BUDGET
-) -> list[sp.Expr]:
+) -> display.Gradient:
     """[df/dx_1, ..., df/dx_n], by default over all free symbols in sorted order.
 
-    All entries share one simplification ``budget``.
+    All entries share one simplification ``budget``. The result is a list (``Gradient``) that
+    also knows its variables and displays itself as ∇f in a notebook.
     """
     expression = as_expr(expr)
     variables = resolve_variables(wrt, expression)
     shared = Budget(budget)
     raw = [_partial(expression, v, False, shared) for v in variables]
     check_result_size(raw, "gradient")
-    return [finish(g, simplify, shared) for g in raw]
+    entries = [finish(g, simplify, shared) for g in raw]
+    return display.Gradient(entries, variables, expression)
 
 
 def jacobian(

@@ -8,6 +8,8 @@ from typing import Any
 
 import sympy as sp
 
+from . import display
+
 
 @dataclass(frozen=True)
 class Step:
@@ -48,3 +50,12 @@ class Step:
         if self.note:
             data["note"] = self.note
         return data
+
+    def __repr__(self) -> str:
+        return display.step_repr(self)
+
+    def _repr_markdown_(self) -> str:
+        return display.step_markdown(self)
+
+    def _repr_latex_(self) -> str:
+        return display.step_latex(self)
