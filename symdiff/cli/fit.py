@@ -329,9 +329,7 @@ def _finish(
         labels = {spec: _label(spec, optimizers[spec]) for spec in runs}
         if len(set(labels.values())) < len(labels):  # e.g. gd and gd:lr=0.01 with --lr 0.01
             labels = {spec: spec for spec in runs}
-        title = f"loss {loss_text}" + (
-            f"\n{labels[next(iter(runs))]}" if len(runs) == 1 else ""
-        )
+        title = f"loss {loss_text}" + (f"\n{labels[next(iter(runs))]}" if len(runs) == 1 else "")
         plot_training({labels[spec]: run for spec, run in runs.items()}, plot_path,
                       model=model, data=list(arrays.values()), title=title)  # fmt: skip
         if fmt == "text":

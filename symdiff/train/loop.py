@@ -405,7 +405,13 @@ def fit(
                 if not np.all(np.isfinite(new_params)):
                     _finish_epoch(history, weighted_loss, n_samples, index, size)
                     raise _Stop(
-                        _divergence(step, run.updated_epochs, "the parameters of the next update", optimizer, step),
+                        _divergence(
+                            step,
+                            run.updated_epochs,
+                            "the parameters of the next update",
+                            optimizer,
+                            step,
+                        ),
                         diverged=True,
                         boundary=False,
                     )
