@@ -382,6 +382,13 @@ def test_compare_plot_labels_each_run_with_its_learning_rate(line_csv, tmp_path)
         "--plot", str(picture),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    compared = done.stdout.splitlines()[8:10]
+    assert re.fullmatch(
+        r"compare adam \(lr=0.2, beta1=0.9, beta2=0.999, eps=1e-08\): loss [0-9.]+, "
+        r"gradient norm [0-9.e+-]+, 30 steps; finished 30 epochs \(no tolerance set\)",
+        compared[0],
+    ), compared
+    assert compared[1].startswith("compare nesterov (lr=0.1, mu=0.9): loss ")
     texts = svg_texts(picture)
     assert "loss (b0 + b1*x - y)**2" in texts
     for label in ("gd (lr=0.1)", "adam (lr=0.2)", "nesterov (lr=0.1)"):

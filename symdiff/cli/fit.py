@@ -514,7 +514,8 @@ def _render(
     for spec, other in others:
         lines.append(
             f"compare {optimizers[spec].name} ({_settings_text(optimizers[spec])}): "
-            f"loss {other.loss:.10g} after {other.steps} steps; {other.message}"
+            f"loss {other.loss:.10g}, gradient norm {other.grad_norm:.4g}, {other.steps} steps; "
+            f"{other.message}"
         )
     return "\n".join(lines)
 
