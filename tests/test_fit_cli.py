@@ -256,9 +256,14 @@ def test_progress_bar_on_a_terminal(line_csv, tmp_path):
     screen = b"".join(chunks).decode(errors="replace")
     assert code == 0, screen
     assert "training" in screen and "100%" in screen
-    # the bar shows the latest batch loss: a number, and the last one is the last step's
+    # the bar shows the mean batch loss of the epoch so far: at the end, the last epoch's loss
     shown = re.findall(r"loss (\d[\d.e+-]*)", screen)
     assert shown and all(np.isfinite(float(value)) for value in shown)
+    result = fit_json(
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--optimizer", "sgd", "--lr", "0.001", "--epochs", "30",
+    )  # fmt: skip
+    assert float(shown[-1]) == pytest.approx(result["history"]["epoch_loss"][-1], rel=1e-5)
     assert "b0 = " in screen
 
 

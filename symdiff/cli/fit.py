@@ -425,13 +425,13 @@ def _batch_size(text: str) -> BatchSize:
 
 @contextmanager
 def _progress(total: int) -> Iterator[Callable[[], Callback]]:
-    """Makes, for each run, a callback that advances a progress bar on stderr, when stderr is a
-    terminal (the bar is drawn there: a terminal on stdout alone gets none, so nothing leaks into
-    a redirected stderr)."""
+    """Makes, for each run, a callback that advances a progress bar on stderr, showing the mean
+    batch loss of the epoch so far, when stderr is a terminal (the bar is drawn there: a
+    terminal on stdout alone gets none, so nothing leaks into a redirected stderr)."""
     if total < PROGRESS_MIN_STEPS or not sys.stderr.isatty():
         yield lambda: lambda info: None
         return
-    current = {"loss": ""}  # what the bar shows after the percentage: the latest batch loss
+    current = {"loss": ""}  # what the bar shows after the percentage
     progress: click._termui_impl.ProgressBar[int] = click.progressbar(
         length=total,
         label="training",
@@ -442,10 +442,14 @@ def _progress(total: int) -> Iterator[Callable[[], Callback]]:
 
         def for_run() -> Callback:
             done = 0  # steps of this run shown so far (a resumed run starts past 0)
+            epoch: list[float] = []  # batch losses of the epoch so far (SGD's alone are noise)
 
             def advance(info: StepInfo) -> None:
                 nonlocal done
-                current["loss"] = f"loss {info.loss:.6g}"
+                epoch.append(info.loss)
+                current["loss"] = f"loss {math.fsum(epoch) / len(epoch):.6g}"
+                if info.epoch_done:
+                    epoch.clear()
                 bar.update(info.step - done)
                 done = info.step
 
