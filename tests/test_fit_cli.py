@@ -340,12 +340,16 @@ def test_matrix_parameters_are_summarised_in_one_line(tmp_path):
         "mean((X @ W + b - Y)**2)", "--shape", "X=n,12", "--shape", "W=12,10", "--shape", "b=10",
         "--shape", "Y=n,10", "--params", "W,b", "--data", "X,Y", "--input", str(archive),
         "--optimizer", "adam", "--lr", "0.05", "--epochs", "20", "--save", str(saved),
+        "--plot", str(tmp_path / "loss.svg"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     stored = json.loads(saved.read_text())
     W, b = np.array(stored["params"]["W"]), np.array(stored["params"]["b"])
     lines = done.stdout.splitlines()
-    assert len(lines) == 9, done.stdout  # 6 lines of report, 2 parameters, the saved file
+    assert len(lines) == 10, done.stdout  # 6 lines of report, 2 parameters, 2 files written
+    # a tensor loss is titled as written, the optimizer under it (and in the legend)
+    texts = svg_texts(tmp_path / "loss.svg")
+    assert "loss mean((X @ W + b - Y)**2)" in texts and texts.count("adam (lr=0.05)") == 2
     flat = W.reshape(-1)
     assert lines[6] == (
         f"  W = array of shape (12, 10), norm {np.linalg.norm(W):.6g}, entries "

@@ -228,7 +228,11 @@ def fit_command(
     optimizers = {spec: _optimizer(spec, lr, schedule, clip_norm) for spec in (optimizer, *compare)}
     if tensor_model is not None:
         model = tensor_model
-        loss_text = loss.strip() if loss not in (None, "-") else f"the loss of {model_path}"
+        # a tensor loss as written (symdiff's scalar printer has no @)
+        if loss is not None and loss != "-":
+            loss_text = loss.strip()
+        else:
+            loss_text = f"of {model_path}" if model_path else "from standard input"
     elif loss is not None:
         loss_text = read_expression(loss)
         model = compile_loss(loss_text, params=param_names, data=data_names, reduce=reduce)
@@ -528,10 +532,10 @@ def _label(spec: str, optimizer: Optimizer) -> str:
     """A run's name on the plot: the optimizer, its learning rate, the settings given in the
     spec and a schedule other than constant: 'momentum (lr=0.05, mu=0.8)'."""
     given = parse_spec(spec)[1]
-    shown = {"lr": optimizer.hyperparameters().get("lr")}
-    shown |= {key: value for key, value in optimizer.hyperparameters().items() if key in given}
-    if optimizer.hyperparameters().get("schedule") not in (None, "constant"):
-        shown["schedule"] = optimizer.hyperparameters()["schedule"]
+    settings = optimizer.hyperparameters()
+    shown = {key: value for key, value in settings.items() if key == "lr" or key in given}
+    if settings.get("schedule") not in (None, "constant"):
+        shown["schedule"] = settings["schedule"]
     return f"{optimizer.name} (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")"
 
 
