@@ -160,7 +160,7 @@ def run_many_bounded(
 _CASE_DRIVER = r"""
 import json, os, signal, sys, time, traceback
 from symdiff.cli import cli, load_commands
-load_commands()  # the imports, once, before any fork
+load_commands(library=True)  # the imports, once, before any fork
 
 cases = json.load(open(sys.argv[1], encoding="utf-8"))
 timeout = float(sys.argv[2])
@@ -364,7 +364,7 @@ FORK_SERVER = r"""
 import json, os, resource, select, signal, sys, time, traceback
 from symdiff.__main__ import main
 import symdiff.cli
-symdiff.cli.load_commands()  # the imports, once, before any fork
+symdiff.cli.load_commands(library=True)  # the imports, once, before any fork
 
 def child(case, out_w, err_w):
     os.chdir(case["cwd"])

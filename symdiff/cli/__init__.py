@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 import sys
 import traceback
 from collections.abc import Sequence
@@ -179,10 +180,15 @@ def _take_debug(argv: list[str]) -> tuple[list[str], bool]:
     return rest, len(rest) < len(argv)
 
 
-def load_commands() -> None:
-    """Import every command now (a process that forks workers imports them once, up front)."""
+def load_commands(library: bool = False) -> None:
+    """Import every command now; with ``library``, every module of symdiff too, which the
+    commands import when they run (a process that forks workers imports it all once, up front)."""
     for module in sorted({module for module, _help in COMMANDS.values()}):
         importlib.import_module(f".{module}", __name__)
+    if library:
+        root = importlib.import_module("symdiff")
+        for found in pkgutil.walk_packages(root.__path__, "symdiff."):
+            importlib.import_module(found.name)
 
 
 def _report_interrupt(exc: BaseException) -> int:
@@ -200,7 +206,9 @@ def _one_line(message: str) -> str:
 
 @click.group(cls=SymdiffGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="symdiff")
-@click.option("--debug", is_flag=True, help="Show a Python traceback on errors.")
+@click.option(
+    "--debug", is_flag=True, help="Show a Python traceback on errors (before or after the command)."
+)
 def cli(debug: bool) -> None:
     """symdiff: derivatives of ML losses, explained step by step, and fast NumPy code.
 
