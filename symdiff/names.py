@@ -8,7 +8,6 @@ before anything heavy).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
@@ -32,6 +31,8 @@ def canonical(name: str, choices: Iterable[str]) -> str | None:
 def suggestions(name: str, choices: Iterable[str], limit: int = 3) -> list[str]:
     """The choices most like ``name`` (difflib ratio >= CUTOFF, case ignored): those tied for
     the best ratio, at most ``limit``."""
+    import difflib  # the error path only: the CLI starts without it
+
     by_folded: dict[str, str] = {}
     for choice in sorted(choices):
         by_folded.setdefault(choice.casefold(), choice)

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -129,7 +127,7 @@ class SymdiffGroup(click.Group):
             code = exc.exit_code
         except Interrupted as exc:
             if debug:
-                traceback.print_exc()
+                _print_traceback()
             code = _report_interrupt(exc)
         except click.exceptions.Abort as exc:
             interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
@@ -140,7 +138,7 @@ class SymdiffGroup(click.Group):
             code = exc.exit_code
         except SymdiffError as exc:
             if debug:
-                traceback.print_exc()
+                _print_traceback()
             cut = interruption(exc)  # an interrupt that this error replaced on its way out
             if cut is not None:
                 code = _report_interrupt(cut)
@@ -156,7 +154,7 @@ class SymdiffGroup(click.Group):
             code = 1
         except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
             if debug:
-                traceback.print_exc()
+                _print_traceback()
             cut = interruption(exc)  # cleanup code that failed while an interrupt passed
             if cut is not None:
                 code = _report_interrupt(cut)
@@ -170,6 +168,14 @@ class SymdiffGroup(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _print_traceback() -> None:
+    """``--debug``: the traceback of the exception being handled (``traceback`` is imported
+    here, on the error path, not at start-up)."""
+    import traceback
+
+    traceback.print_exc()
 
 
 def _take_debug(argv: list[str]) -> tuple[list[str], bool]:
@@ -186,6 +192,8 @@ def load_commands(library: bool = False) -> None:
     for module in sorted({module for module, _help in COMMANDS.values()}):
         importlib.import_module(f".{module}", __name__)
     if library:
+        import pkgutil
+
         root = importlib.import_module("symdiff")
         for found in pkgutil.walk_packages(root.__path__, "symdiff."):
             importlib.import_module(found.name)
