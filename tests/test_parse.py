@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from symdiff.calculus.api import parse_point, split_top_level, unit_vector
 from symdiff.checks import MAX_EXACT_DIGITS
-from symdiff.cli import cli
+from symdiff.cli import cli, load_commands
 from symdiff.errors import InputError, ParseError
 from symdiff.frontend.parse import (
     FUNCTIONS,
@@ -314,6 +314,7 @@ def _audit_hook(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_audit_hook)
+load_commands(library=True)  # the commands load lazily: import them before any audit starts
 
 
 def test_hostile_list_is_long_enough() -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import click
-import sympy as sp
+from typing import TYPE_CHECKING
 
-from ..calculus import api as calculus
-from ..explain.report import diff_report, gradient_report, matrix_report
+import click
+
 from . import cli
 from . import tensor as tensor_cli
 from .common import EXPRESSION_FIRST, emit, format_option, read_expression, split_names
+
+if TYPE_CHECKING:  # the library is imported when a command runs, not for its --help
+    import sympy as sp
 
 _WRT_HELP = "Variable(s) to differentiate by; repeat or separate with commas."
 _AT_HELP = "Evaluate at a point, e.g. x=3,y=1/2."
@@ -49,6 +51,9 @@ def diff_command(
       symdiff diff "sin(x)" --wrt x --order 2        # -sin(x)
       symdiff diff "mean((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w
     """
+    from ..calculus import api as calculus
+    from ..explain.report import diff_report
+
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_cli.reject(order=order != 1, at=at is not None)
         return tensor_cli.grad(read_expression(expr), shape, model_path, split_names(wrt), fmt)
@@ -92,6 +97,9 @@ def grad_command(
       symdiff grad "mean((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w
       symdiff grad --model mlp.toml
     """
+    from ..calculus import api as calculus
+    from ..explain.report import gradient_report
+
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_cli.reject(at=at is not None, direction=direction is not None)
         text = read_expression(expr) if expr is not None else None
@@ -143,6 +151,8 @@ def jacobian_command(
       symdiff jacobian "x*y" "x + y**2" --at x=1,y=2
       symdiff jacobian "sigmoid(X @ w)" --shape X=n,d --shape w=d --wrt w
     """
+    from ..calculus import api as calculus
+
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_cli.reject(at=at is not None)
         texts = tuple(read_expression(e) for e in exprs)
@@ -170,6 +180,8 @@ def hessian_command(
     Example:
       symdiff hessian "x**3*y + y**2" --at x=1,y=2
     """
+    from ..calculus import api as calculus
+
     expression = calculus.as_expr(read_expression(expr))
     variables = calculus.resolve_variables(split_names(wrt), expression)
     matrix = calculus.hessian(expression, variables, simplify=not no_simplify)
@@ -184,6 +196,9 @@ def _emit_matrix(
     at: str | None,
     fmt: str,
 ) -> None:
+    from ..calculus import api as calculus
+    from ..explain.report import matrix_report
+
     point = calculus.check_point_names(at, *expressions) if at is not None else None
     values = matrix.applyfunc(lambda e: calculus.evaluate(e, point)) if point is not None else None
     emit(matrix_report(kind, expressions, variables, matrix, values, point), fmt)

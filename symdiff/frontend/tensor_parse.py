@@ -51,6 +51,7 @@ from ..ir.ops import (
     squared_norm,
     trace,
 )
+from ..names import canonical, did_you_mean
 from ..primitives import BY_TYPED_NAME, COMPOSITES, Composite
 from .parse import MAX_DEPTH, SourceTree, flatten_chain, parse_tree
 
@@ -88,6 +89,9 @@ TENSOR_FUNCTIONS: dict[str, TensorFunction] = {
     "norm": TensorFunction(norm, 1, (), "Euclidean norm sqrt(sum(x**2))"),
     "expand_dims": TensorFunction(expand_dims, 1, ("axis",), "insert an axis of length 1"),
 }
+
+#: every name the tensor parser can call (matched without regard to case)
+_KNOWN = frozenset({*TENSOR_FUNCTIONS, *COMPOSITES, "eye", "heaviside"})
 
 _CONSTANTS = {"pi": sp.pi, "e": sp.E}
 
@@ -176,7 +180,7 @@ class _TensorBuilder:
     def _build_Call(self, node: ast.Call) -> Node:
         if not isinstance(node.func, ast.Name):
             raise self.source.error("only named functions can be called", node)
-        name = node.func.id
+        name = canonical(node.func.id, _KNOWN) or node.func.id
         spec = TENSOR_FUNCTIONS.get(name)
         if name == "eye":
             return self._eye(node)
@@ -189,8 +193,8 @@ class _TensorBuilder:
         if composite is not None and (spec is None or len(node.args) != spec.arity):
             return self._composite(composite, node)
         if spec is None:
-            known = ", ".join(sorted({*TENSOR_FUNCTIONS, *COMPOSITES, "eye"}))
-            raise self.source.error(f"unknown function '{name}' (known: {known})", node)
+            hint = did_you_mean(name, _KNOWN) or f"known: {', '.join(sorted(_KNOWN))}"
+            raise self.source.error(f"unknown function '{name}' ({hint})", node)
         if len(node.args) != spec.arity:
             plural = "s" if spec.arity != 1 else ""
             raise self.source.error(
