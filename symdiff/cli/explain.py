@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from ..errors import InputError
+from ..explain.derivation import explain, rules_table
 from ..explain.graph import MODES, build_graph
 from ..explain.limit import limit_derivation
-from ..explain.render import Explained, check_answer, explain, rules_table
+from ..explain.render import Explained, check_answer
 from . import cli
 from . import tensor as tensor_cli
 from .common import EXPRESSION_FIRST, format_option, read_expression, split_names

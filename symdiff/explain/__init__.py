@@ -5,8 +5,9 @@ The notebook entry points: ``explain(expr, wrt)``, ``limit_derivation(expr, wrt,
 object with ``render(fmt)`` and Jupyter's ``_repr_markdown_`` / ``_repr_latex_``.
 """
 
+from .derivation import explain
 from .graph import build_graph
 from .limit import limit_derivation
-from .render import check_answer, explain
+from .render import check_answer
 
 __all__ = ["build_graph", "check_answer", "explain", "limit_derivation"]
