@@ -24,7 +24,7 @@ from ..frontend.parse import parse_number
 from ..functions import expm1, log1p, relu, sigmoid, softplus
 from ..primitives import BY_SYMPY_CLASS
 from ..text import formula, grouped, number, quotient, shortest_decimal
-from .limit_routes import LimitLine, cancel_lines, route_for
+from .limit_routes import LimitLine, cancel_lines, latex_grouped, route_for
 from .render import Explained, align, latex_text, wrap
 
 #: Step sizes of the convergence table.
@@ -323,11 +323,6 @@ def _latex_exact(value: sp.Expr) -> str:
     return rf"{sp.latex(value)} \approx {numeric(value):.12g}"
 
 
-def _latex_grouped(expr: sp.Expr) -> str:
-    latex = sp.latex(expr)
-    return rf"\left({latex}\right)" if isinstance(expr, sp.Add) else latex
-
-
 def _latex_note(note: str) -> str:
     return latex_text(note).replace("->", r"$\to$")
 
@@ -368,7 +363,7 @@ def substitute_line(f: sp.Expr, x: sp.Symbol, h: sp.Symbol) -> LimitLine:
     shifted = f.xreplace({x: x + h})
     return LimitLine(
         quotient(f"({grouped(shifted, 'Add')} - {grouped(f, 'Add')})", h),
-        rf"\frac{{{_latex_grouped(shifted)} - {_latex_grouped(f)}}}{{{sp.latex(h)}}}",
+        rf"\frac{{{latex_grouped(shifted)} - {latex_grouped(f)}}}{{{sp.latex(h)}}}",
         f"substitute f({x} + {h}) and f({x})",
     )
 
@@ -503,7 +498,7 @@ class AtStep:
 
     def markdown(self, x: sp.Symbol, limit: sp.Expr | None) -> str:
         text = (
-            f"At $h = {sp.latex(self.h)}$, before the limit: $\frac{{f({sp.latex(x)} + h) - "
+            f"At $h = {sp.latex(self.h)}$, before the limit: $\\frac{{f({sp.latex(x)} + h) - "
             f"f({sp.latex(x)})}}{{h}} = {sp.latex(self.quotient)}$"
         )
         if self.value is not None:

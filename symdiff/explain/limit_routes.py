@@ -51,6 +51,12 @@ def linear_slope(u: sp.Expr, x: sp.Symbol) -> sp.Expr | None:
     return None if k.has(x) or k == 0 else k
 
 
+def latex_grouped(expr: sp.Expr) -> str:
+    """LaTeX of ``expr``, in parentheses when it is a sum (after a limit sign)."""
+    latex = sp.latex(expr)
+    return rf"\left({latex}\right)" if isinstance(expr, sp.Add) else latex
+
+
 def cancel_lines(
     top: sp.Expr, bottom: sp.Expr, h: sp.Symbol, note: str
 ) -> tuple[list[LimitLine], sp.Expr]:
@@ -62,7 +68,7 @@ def cancel_lines(
     lines = [
         LimitLine(
             quotient(numerator, below),
-            sp.latex(sp.Mul(numerator, sp.Pow(below, -1), evaluate=False)),
+            rf"\frac{{{sp.latex(numerator)}}}{{{sp.latex(below)}}}",
             note + (" over a common denominator" if denominator != 1 else ""),
         )
     ]
@@ -71,7 +77,7 @@ def cancel_lines(
     lines.append(
         LimitLine(
             quotient(cancelled, rest) if rest != 1 else grouped(cancelled, "Add"),
-            sp.latex(cancelled / rest),
+            latex_grouped(cancelled / rest),
             f"cancel {h} (every term of the numerator has a factor {h})",
         )
     )
@@ -159,7 +165,7 @@ def _sqrt_route(f: sp.Expr, x: sp.Symbol, h: sp.Symbol) -> Route | None:
     lines = [
         LimitLine(
             quotient(f"({grouped(shifted, 'Add')} - {grouped(radicand, 'Add')})", h * conjugate),
-            rf"\frac{{{sp.latex(shifted)} - \left({sp.latex(radicand)}\right)}}"
+            rf"\frac{{{latex_grouped(shifted)} - {latex_grouped(radicand)}}}"
             rf"{{{sp.latex(h * conjugate)}}}",
             f"multiply above and below by the conjugate {formula(conjugate)}: "
             "(sqrt(a) - sqrt(b))*(sqrt(a) + sqrt(b)) = a - b",
