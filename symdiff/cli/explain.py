@@ -33,6 +33,12 @@ MODES = ("forward", "reverse", "both")
     help="Rule by rule, or from the limit definition (f(x+h) - f(x))/h.",
 )
 @click.option("--at", "at", default=None, help="With --method limit: a point, e.g. x=3.")
+@click.option(
+    "--h",
+    "step",
+    default=None,
+    help="With --method limit: show (f(x+h) - f(x))/h at this step size, e.g. 0.0001.",
+)
 @click.option("--list-rules", is_flag=True, help="List the rule names and formulas, then exit.")
 @tensor_cli.tensor_options
 @format_option("text", "markdown", "latex", "json")
@@ -41,6 +47,7 @@ def steps_command(
     wrt: str | None,
     method: str,
     at: str | None,
+    step: str | None,
     list_rules: bool,
     fmt: str,
     shape: tuple[str, ...] = (),
@@ -53,14 +60,17 @@ def steps_command(
       symdiff steps "sin(x**2)" --wrt x
       symdiff steps "2*x**3 + 5" --wrt x --method limit
       symdiff steps "x**2" --wrt x --method limit --at x=3
+      symdiff steps "x**2" --wrt x --method limit --at x=3 --h 0.0001
       symdiff steps --list-rules
       symdiff steps "mean((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w
     """
+    from ..explain.derivation import explain, rules_table
     from ..explain.limit import limit_derivation
-    from ..explain.render import explain, rules_table
 
     if tensor_cli.wants_tensor(shape, model_path):
-        tensor_cli.reject(method=method != "rules", at=at is not None, list_rules=list_rules)
+        tensor_cli.reject(
+            method=method != "rules", at=at is not None, h=step is not None, list_rules=list_rules
+        )
         text = read_expression(expr) if expr is not None else None
         return tensor_cli.steps(text, shape, model_path, split_names((wrt,) if wrt else ()), fmt)
     if list_rules:
@@ -71,10 +81,10 @@ def steps_command(
     text = read_expression(expr)
     derivation: Explained
     if method == "limit":
-        derivation = limit_derivation(text, wrt, at)
+        derivation = limit_derivation(text, wrt, at, step)
     else:
-        if at is not None:
-            raise InputError("--at goes with --method limit")
+        if at is not None or step is not None:
+            raise InputError(f"{'--at' if at is not None else '--h'} goes with --method limit")
         derivation = explain(text, wrt)
     click.echo(derivation.render(fmt))
 

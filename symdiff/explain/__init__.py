@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "build_graph": ".graph",
     "check_answer": ".render",
-    "explain": ".render",
+    "explain": ".derivation",
     "limit_derivation": ".limit",
 }
 
 if TYPE_CHECKING:
+    from .derivation import explain
     from .graph import build_graph
     from .limit import limit_derivation
-    from .render import check_answer, explain
+    from .render import check_answer
 else:
 
     def __getattr__(name: str) -> Any:
