@@ -17,6 +17,7 @@ import sympy as sp
 
 from ..checks import check_name
 from ..errors import InputError, ParseError, ShapeError
+from ..ir.linalg import det, diag, frobenius, inv, kron, logdet, norm1, solve
 from ..ir.nodes import (
     Node,
     Shape,
@@ -88,6 +89,14 @@ TENSOR_FUNCTIONS: dict[str, TensorFunction] = {
     "sumsq": TensorFunction(squared_norm, 1, (), "same as norm2"),
     "norm": TensorFunction(norm, 1, (), "Euclidean norm sqrt(sum(x**2))"),
     "expand_dims": TensorFunction(expand_dims, 1, ("axis",), "insert an axis of length 1"),
+    "det": TensorFunction(det, 1, (), "determinant of a square matrix"),
+    "logdet": TensorFunction(logdet, 1, (), "log(det(A)), for det(A) > 0"),
+    "inv": TensorFunction(inv, 1, (), "inverse of a square matrix"),
+    "solve": TensorFunction(solve, 2, (), "inv(A) @ B, computed by np.linalg.solve"),
+    "diag": TensorFunction(diag, 1, (), "vector -> diagonal matrix, square matrix -> diagonal"),
+    "norm1": TensorFunction(norm1, 1, (), "entrywise 1-norm sum(abs(x))"),
+    "frobenius": TensorFunction(frobenius, 1, (), "Frobenius norm sqrt(sum(x**2)), one node"),
+    "kron": TensorFunction(kron, 2, (), "Kronecker product of two matrices"),
 }
 
 #: every name the tensor parser can call (matched without regard to case)
