@@ -3,7 +3,8 @@
 ``assert_parses_back(text, expected)`` parses ``text`` with ``symdiff.frontend.parse.parse``
 (never ``sympify``) and compares the result with ``expected``: equal as SymPy trees, or, when
 the forms differ, ``sympy.simplify(got - expected) == 0``; decimals compare as float64. The
-helpers below cut the formulas out of the text outputs (``name = formula`` lines, matrix cells, ``value ≈ decimal``).
+helpers below cut the formulas out of the text outputs (``name = formula`` lines, matrix
+cells, ``value ≈ decimal``).
 """
 
 from __future__ import annotations
