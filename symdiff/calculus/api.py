@@ -335,6 +335,8 @@ def _defined(value: sp.Expr, where: str) -> sp.Expr:
     """``value`` if it is a finite real number, else raise UndefinedValue saying why."""
     if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
         reason = "division by zero"
+    elif value.has(sp.DiracDelta):
+        reason = "a Dirac delta at its kink"
     elif value.is_real is False or (value.is_number and numeric(value) is None):
         reason = "not a real number"
     else:
