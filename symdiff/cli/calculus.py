@@ -142,6 +142,8 @@ def _values_at(
     entries: list[sp.Expr], point: dict[str, sp.Expr] | None
 ) -> tuple[list[sp.Expr | None] | None, list[str | None] | None]:
     """The entries' values at the point, and the reasons (None when every value is defined)."""
+    from ..calculus import api as calculus
+
     if point is None:
         return None, None
     pairs = [calculus.try_evaluate(e, point) for e in entries]
