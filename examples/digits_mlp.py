@@ -17,7 +17,7 @@ from symdiff import fit
 from symdiff.autodiff.reverse import tensor_gradient
 from symdiff.codegen.tensor import compile as compile_tensor
 from symdiff.codegen.tensor import evaluate
-from symdiff.explain.tensor_report import tensor_gradient_report
+from symdiff.explanations.tensor_report import tensor_gradient_report
 from symdiff.frontend.tensor_parse import parse_tensor
 
 LOSS = "cross_entropy(Y, softmax(relu(X @ W1 + b1) @ W2 + b2))"

@@ -34,6 +34,10 @@ _EXPORTS = {
     "differentiate": (".calculus.differentiate", "differentiate"),
     "Step": (".calculus.steps", "Step"),
     "gradcheck": (".codegen.gradcheck", "gradcheck"),
+    "explain": (".explanations.derivation", "explain"),
+    "limit_derivation": (".explanations.limit", "limit_derivation"),
+    "build_graph": (".explanations.graph", "build_graph"),
+    "check_answer": (".explanations.render", "check_answer"),
     "compile": (".codegen.scalar", "compile"),
     "generate": (".codegen.scalar", "generate"),
     "compile_tensor": (".codegen.tensor", "compile"),
@@ -70,6 +74,10 @@ if TYPE_CHECKING:
     from .codegen.tensor import compile as compile_tensor
     from .codegen.tensor import generate as generate_tensor
     from .errors import InputError, ParseError, ShapeError, SymdiffError, UnknownFunctionError
+    from .explanations.derivation import explain
+    from .explanations.graph import build_graph
+    from .explanations.limit import limit_derivation
+    from .explanations.render import check_answer
     from .frontend.parse import parse
     from .functions import relu, sigmoid, softplus
     from .train.loop import FitResult, fit
@@ -90,6 +98,10 @@ else:
 
 __all__ = [
     "__version__",
+    "build_graph",
+    "check_answer",
+    "explain",
+    "limit_derivation",
     "Derivation",
     "FitResult",
     "InputError",

@@ -13,7 +13,7 @@ from process_support import run_symdiff
 
 from symdiff.cli import cli
 from symdiff.errors import InputError
-from symdiff.explain.render import check_answer
+from symdiff.explanations.render import check_answer
 from symdiff.frontend.parse import parse
 
 

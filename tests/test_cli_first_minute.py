@@ -103,7 +103,7 @@ def test_choices_mirrored_for_the_lazy_help_match_the_library() -> None:
     from symdiff.cli import codegen as codegen_cli
     from symdiff.cli import explain as explain_cli
     from symdiff.codegen.scalar import REDUCTIONS
-    from symdiff.explain.graph import MODES
+    from symdiff.explanations.graph import MODES
 
     assert codegen_cli.REDUCTIONS == REDUCTIONS
     assert explain_cli.MODES == MODES

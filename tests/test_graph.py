@@ -17,7 +17,7 @@ from process_support import run_symdiff
 from test_corpus import CORPUS
 
 from symdiff.cli import cli
-from symdiff.explain.graph import build_graph
+from symdiff.explanations.graph import build_graph
 from symdiff.frontend.parse import parse
 from symdiff.functions import sigmoid, softplus, to_elementary
 

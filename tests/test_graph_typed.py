@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from process_support import run_symdiff
 
-from symdiff.explain.graph import Graph, build_graph
+from symdiff.explanations.graph import Graph, build_graph
 from symdiff.frontend.parse import parse, typed_tree
 from symdiff.functions import to_elementary
 
@@ -367,7 +367,7 @@ def test_cli_graph_markdown_in_a_real_subprocess() -> None:
 
 
 def test_text_table_keeps_a_wrapped_partial_level_with_its_value() -> None:
-    from symdiff.explain.graph import text_table
+    from symdiff.explanations.graph import text_table
 
     rows = [[["L"], ["a_long_partial_that_wraps here", "short"], ["-1", "1"]]]
     plain = text_table(["node", "partials", "values"], rows, width=30)

@@ -15,8 +15,8 @@ from process_support import limit_address_space, run_symdiff_bounded
 
 import symdiff
 from symdiff.calculus.api import MAX_RESULT_NODES
-from symdiff.explain.graph import MAX_TABLE_CELLS
-from symdiff.explain.report import gradient_report
+from symdiff.explanations.graph import MAX_TABLE_CELLS
+from symdiff.explanations.report import gradient_report
 from symdiff.frontend.parse import parse
 
 

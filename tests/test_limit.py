@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from process_support import run_symdiff
 
 from symdiff.cli import cli
-from symdiff.explain.limit import STEP_SIZES, float_value, limit_derivation
+from symdiff.explanations.limit import STEP_SIZES, float_value, limit_derivation
 from symdiff.frontend.parse import make_symbol, parse
 
 x = make_symbol("x")

@@ -24,9 +24,8 @@ from symdiff.text import formula
 x, y, z = sp.symbols("x y z", real=True)
 
 
-@pytest.mark.xfail(strict=True, reason="lead renames the explain wing")
 def test_explain_is_callable() -> None:
-    """``symdiff.explain(expr, wrt)`` as a function; today the name is the subpackage."""
+    """``symdiff.explain(expr, wrt)`` is the function (the wing is ``symdiff.explanations``)."""
     result = run_python(
         "-c",
         "import symdiff; print(symdiff.explain('sin(x**2)', 'x').render('text'))",
@@ -202,3 +201,18 @@ def test_readme_library_results_display_in_a_notebook() -> None:
         assert latex.startswith("$") and latex.endswith("$") and len(latex) > 2, name
     assert str(results["hessian"]) == "Matrix([[6*x*y, 3*x**2], [3*x**2, 2]])"  # as in the README
     assert results["evaluate"] == 6
+
+
+@pytest.mark.parametrize(
+    ("make", "start"),
+    [
+        (lambda: symdiff.explain("sin(x**2)", "x"), "<Explanation: Differentiate sin(x**2)"),
+        (lambda: symdiff.limit_derivation("1/x", "x"), "<LimitDerivation: Differentiate 1/x"),
+        (lambda: symdiff.build_graph("w*x", "w", at="w=2,x=3"), "<Graph: Computational graph of L"),
+        (lambda: symdiff.check_answer("x**2", "x", "2*x"), "<CheckResult: d/dx"),
+    ],
+)
+def test_explanations_have_a_one_line_repr(make, start: str) -> None:
+    shown = repr(make())
+    assert shown.startswith(start) and shown.endswith(">"), shown
+    assert "\n" not in shown and len(shown) <= 130

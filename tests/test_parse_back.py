@@ -29,8 +29,8 @@ import symdiff
 from symdiff.calculus import api
 from symdiff.calculus.simplify import admissible, simplify_within
 from symdiff.errors import SymdiffError
-from symdiff.explain.render import check_answer, number_text
-from symdiff.explain.report import diff_report, gradient_report, matrix_report
+from symdiff.explanations.render import check_answer, number_text
+from symdiff.explanations.report import diff_report, gradient_report, matrix_report
 from symdiff.frontend.parse import FUNCTIONS, make_symbol, parse
 
 X, Y = make_symbol("x"), make_symbol("y")

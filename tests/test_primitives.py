@@ -32,7 +32,7 @@ from symdiff.codegen.numpy_print import NumpyPrinter
 from symdiff.codegen.templating import template_source
 from symdiff.codegen.tensor import evaluate as evaluate_tensor
 from symdiff.errors import ParseError
-from symdiff.explain.limit import FLOAT_FUNCTIONS, float_value
+from symdiff.explanations.limit import FLOAT_FUNCTIONS, float_value
 from symdiff.frontend import parse as scalar_parser
 from symdiff.frontend.tensor_parse import IR_FUNCTIONS, TENSOR_FUNCTIONS, parse_tensor
 from symdiff.ir.from_sympy import NoLowering, to_ir

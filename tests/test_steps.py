@@ -21,8 +21,8 @@ from symdiff.calculus.differentiate import differentiate
 from symdiff.calculus.rules import RULE_FORMULAS
 from symdiff.calculus.steps import Step
 from symdiff.cli import cli
-from symdiff.explain.derivation import COMPOSITE_RULES, explain, rules_table
-from symdiff.explain.render import TEXT_WIDTH
+from symdiff.explanations.derivation import COMPOSITE_RULES, explain, rules_table
+from symdiff.explanations.render import TEXT_WIDTH
 from symdiff.frontend.parse import make_symbol, parse
 from symdiff.functions import to_elementary
 from symdiff.text import formula as formula_text

@@ -8,7 +8,7 @@ from golden_support import assert_golden, assert_valid_latex
 
 from symdiff.autodiff.reverse import tensor_gradient, vector_jacobian
 from symdiff.codegen.tensor import generate
-from symdiff.explain.tensor_report import steps_report, tensor_gradient_report
+from symdiff.explanations.tensor_report import steps_report, tensor_gradient_report
 
 MLP = "cross_entropy(Y, softmax(relu(X @ W1 + b1) @ W2 + b2))"
 MLP_SHAPES = {
@@ -51,7 +51,7 @@ def test_least_squares_steps_golden(fmt):
 
 
 def test_jacobian_latex_is_valid():
-    from symdiff.explain.tensor_report import jacobian_report
+    from symdiff.explanations.tensor_report import jacobian_report
 
     shapes = {"X": ("n", "d"), "w": ("d",)}
     report = jacobian_report("sigmoid(X @ w)", shapes, vector_jacobian("sigmoid(X @ w)", shapes))

@@ -236,7 +236,7 @@ def test_templates_override_falls_back_to_ours_for_the_helpers(tmp_path):
 
 def test_long_products_print_and_generate_in_linear_size():
     from symdiff.autodiff.reverse import tensor_gradient
-    from symdiff.explain.tensor_report import tensor_gradient_report
+    from symdiff.explanations.tensor_report import tensor_gradient_report
 
     def product(k):
         return "sum(" + " * ".join(["w"] * k) + ")"

@@ -4,7 +4,7 @@ and Jupyter's ``_repr_markdown_`` / ``_repr_latex_`` for ``Step``, ``Derivation`
 
 The notation is SymPy's LaTeX of an unevaluated ``Derivative``: d/dx for a function of one
 variable, the partial ∂/∂x (and ∂²/∂y∂x for a mixed partial) when there are several. The
-narrated, rule-by-rule explanation is ``symdiff.explain.explain``; these are compact summaries.
+narrated, rule-by-rule explanation is ``symdiff.explanations.explain``; these are compact summaries.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def diff_command(
       symdiff diff "mean((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w
     """
     from ..calculus import api as calculus
-    from ..explain.report import diff_report
+    from ..explanations.report import diff_report
 
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_cli.reject(order=order != 1, at=at is not None)
@@ -101,7 +101,7 @@ def grad_command(
       symdiff grad --model mlp.toml
     """
     from ..calculus import api as calculus
-    from ..explain.report import gradient_report
+    from ..explanations.report import gradient_report
 
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_cli.reject(at=at is not None, direction=direction is not None)
@@ -220,7 +220,7 @@ def _emit_matrix(
     fmt: str,
 ) -> None:
     from ..calculus import api as calculus
-    from ..explain.report import matrix_report
+    from ..explanations.report import matrix_report
 
     point = calculus.check_point_names(at, *expressions) if at is not None else None
     values, reasons = _values_at(list(matrix), point)

@@ -11,7 +11,7 @@ from ..errors import InputError
 from ..names import canonical, unknown
 
 if TYPE_CHECKING:
-    from ..explain.report import Report
+    from ..explanations.report import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
 

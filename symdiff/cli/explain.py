@@ -14,9 +14,9 @@ from . import tensor as tensor_cli
 from .common import EXPRESSION_FIRST, NameChoice, format_option, read_expression, split_names
 
 if TYPE_CHECKING:
-    from ..explain.render import Explained
+    from ..explanations.render import Explained
 
-#: ``symdiff.explain.graph.MODES`` (a test checks), without importing the explainers
+#: ``symdiff.explanations.graph.MODES`` (a test checks), without importing the explainers
 MODES = ("forward", "reverse", "both")
 
 #: An expression may start with a minus sign ("-y*log(p)"): unknown "-..." words are EXPR.
@@ -64,8 +64,8 @@ def steps_command(
       symdiff steps --list-rules
       symdiff steps "mean((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w
     """
-    from ..explain.derivation import explain, rules_table
-    from ..explain.limit import limit_derivation
+    from ..explanations.derivation import explain, rules_table
+    from ..explanations.limit import limit_derivation
 
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_cli.reject(
@@ -109,7 +109,7 @@ def graph_command(
       symdiff graph "sin(x)" "cos(x)" "x**2" --wrt x --at x=1      # m > n: forward wins
       symdiff graph "x**2*y" --wrt x --at x=1,y=2 --format dot | dot -Tpng > graph.png
     """
-    from ..explain.graph import build_graph
+    from ..explanations.graph import build_graph
 
     graph = build_graph([read_expression(e) for e in exprs], split_names(wrt), at, mode)
     click.echo(graph.render(fmt))
@@ -129,7 +129,7 @@ def check_command(ctx: click.Context, expr: str, wrt: str | None, answer: str, f
       symdiff check "2*x**3 + 5" --wrt x --answer "6*x**2"     # correct, exit 0
       symdiff check "2*x**3 + 5" --wrt x --answer "6*x"        # incorrect, exit 1
     """
-    from ..explain.render import check_answer
+    from ..explanations.render import check_answer
 
     result = check_answer(read_expression(expr), wrt, answer)
     click.echo(result.render(fmt))

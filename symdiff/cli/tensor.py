@@ -74,7 +74,7 @@ def grad(
 ) -> None:
     """``symdiff grad EXPR --shape ...``: matrix-form gradients with their shapes."""
     from ..autodiff.reverse import tensor_gradient
-    from ..explain.tensor_report import tensor_gradient_report
+    from ..explanations.tensor_report import tensor_gradient_report
 
     text, shapes, params = resolve(expr, shape, model_path, wrt)
     gradient = tensor_gradient(text, shapes, params)
@@ -92,7 +92,7 @@ def jacobian_command(
     """``symdiff jacobian EXPR --shape ...``: the Jacobian's shape and vᵀJ as a matrix formula."""
     from ..autodiff.forward import jacobian
     from ..autodiff.reverse import vector_jacobian
-    from ..explain.tensor_report import jacobian_report
+    from ..explanations.tensor_report import jacobian_report
 
     if len(exprs) > 1:
         raise InputError("with --shape, give one tensor-valued expression")
@@ -111,7 +111,7 @@ def steps(
 ) -> None:
     """``symdiff steps EXPR --shape ...``: the matrix chain rule node by node, with shapes."""
     from ..autodiff.reverse import tensor_gradient
-    from ..explain.tensor_report import steps_report
+    from ..explanations.tensor_report import steps_report
 
     text, shapes, params = resolve(expr, shape, model_path, wrt)
     gradient = tensor_gradient(text, shapes, params)

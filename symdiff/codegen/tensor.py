@@ -20,7 +20,7 @@ from .. import __version__
 from ..autodiff.reverse import TensorGradient, check_used, reverse_mode
 from ..checks import check_name
 from ..errors import InputError
-from ..explain.tensor_report import tensor_gradient_report
+from ..explanations.tensor_report import tensor_gradient_report
 from ..frontend.tensor_parse import parse_tensor
 from ..ir.nodes import Node, Shape, format_shape, variables, walk
 from .assemble import MODULE_INTERFACE, ModuleText, check_user_names, load_generated, render_module

@@ -21,6 +21,8 @@ from ..text import grouped as grouped_formula
 
 #: Width of text output (an ordinary terminal).
 TEXT_WIDTH = 80
+#: The longest first line a ``repr`` shows.
+REPR_WIDTH = 100
 
 # --------------------------------------------------------------------------- rendering toolkit
 
@@ -107,6 +109,13 @@ class Explained:
     def __str__(self) -> str:
         return self.text()
 
+    def __repr__(self) -> str:
+        """One line: the class and the first line of the text (``str()`` prints it all)."""
+        first = next((line for line in self.text().splitlines() if line.strip()), "")
+        if len(first) > REPR_WIDTH:
+            first = first[: REPR_WIDTH - 3] + "..."
+        return f"<{type(self).__name__}: {first}>"
+
 
 # --------------------------------------------------------------------------- shared by check
 
@@ -133,7 +142,7 @@ CHECK_POINTS = 40
 CHECK_TOLERANCE = 1e-7
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CheckResult(Explained):
     """Whether ``answer`` equals the derivative ``expected``; if not, a point where they differ."""
 

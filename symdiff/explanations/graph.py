@@ -47,7 +47,7 @@ __all__ = [
 MODES = ("forward", "reverse", "both")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Graph(GraphRendering):
     """Nodes in evaluation order, the point, and the forward / reverse sweeps at that point.
 

@@ -153,7 +153,7 @@ class QuotientRow:
     error_central: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LimitDerivation(Explained):
     """f'(x) from the limit definition: the algebra (or the standard limits used), the result,
     and, at a point, the convergence table of difference quotients."""

@@ -30,7 +30,7 @@ else:
     def __getattr__(name: str) -> Any:
         """Import a public name on first use (and keep it as a plain attribute)."""
         if name not in _EXPORTS:
-            raise AttributeError(f"module 'symdiff.explain' has no attribute '{name}'")
+            raise AttributeError(f"module 'symdiff.explanations' has no attribute '{name}'")
         value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
         globals()[name] = value
         return value

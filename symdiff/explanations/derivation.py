@@ -239,7 +239,7 @@ def _step_data(step: Step) -> dict[str, Any]:
     return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Explanation(Explained):
     """d(expression)/d(wrt) rule by rule: ``steps`` (one per differentiation), the raw chain-rule
     result and its simplified form ``result`` (what ``symdiff diff`` prints)."""

@@ -17,7 +17,7 @@ from ..text import formula, grouped, number
 from .render import Explained
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Report(Explained):
     """One computed result (a derivative, gradient, matrix or tensor gradient) in every format:
     the same ``Explained`` protocol as derivations, limits and graphs.
