@@ -214,7 +214,7 @@ def test_steps_follows_the_operands_as_typed():
     result = run("steps", "sum(y - X @ w) + sum(b + X @ w)", *LS[1:], "--shape", "b=n")
     assert result.returncode == 0, result.stderr
     assert "  T2 = y - T1 " in result.stdout and "  T4 = b + T1 " in result.stdout
-    assert "rule sub: dL/dT1 = -unbroadcast(G)" in result.stdout
+    assert "rule sub: dL/dy = unbroadcast(G),  dL/dT1 = -unbroadcast(G)" in result.stdout
 
 
 def test_steps_never_reuses_the_users_names():
