@@ -168,10 +168,11 @@ def test_steps_shows_the_matrix_chain_rule_node_by_node_with_shapes():
     result = run("steps", MLP, *MLP_SHAPES, "--wrt", "W2")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert re.search(r"  Z1 = X @ W1 +\(n, 5\)", out)
-    assert "rule matmul: Y = A @ B:  dA = G @ B.T,  dB = A.T @ G" in out
-    assert "rule softmax_cross_entropy" in out
-    assert "dL/dW2 = H1.T @ (softmax(Z4) - Y) / n    (5, 3)" in out
+    assert re.search(r"  Z1 = T1 \+ b1 +\(n, 5\)", out)
+    # the rule in the node's own names: no letter of the table (Y = A @ B) next to the user's Y
+    assert "rule matmul: dL/dW2 = H1.T @ G  (outer products for vectors)" in out
+    assert "rule softmax_cross_entropy: dL/dZ2 = G * (softmax(Z2) - Y) / n" in out
+    assert "dL/dW2 = H1.T @ (softmax(Z2) - Y) / n    (5, 3)" in out
     data = json.loads(run("steps", MLP, *MLP_SHAPES, "--wrt", "W2", "--format", "json").stdout)
     assert [step["rule"] for step in data["backward"]][:3] == [
         "softmax_cross_entropy",
@@ -179,9 +180,69 @@ def test_steps_shows_the_matrix_chain_rule_node_by_node_with_shapes():
         "matmul",
     ]
     assert data["backward"][2]["sends"] == [
-        {"to": "W2", "contribution": "H1.T @ (softmax(Z4) - Y) / n", "shape": [5, 3]}
+        {"to": "W2", "contribution": "H1.T @ (softmax(Z2) - Y) / n", "shape": [5, 3]}
     ]
     assert run("steps", "sum(X)", "--shape", "X=n", "--method", "limit").returncode == 2
+
+
+def test_steps_names_the_nodes_of_grads_where_block_alike():
+    """Z1, H1, Z2 of grad's where block are the same nodes in steps; the other nodes are T1,
+    T2, ... in forward order."""
+    grad = json.loads(run("grad", MLP, *MLP_SHAPES, "--format", "json").stdout)
+    steps = json.loads(run("steps", MLP, *MLP_SHAPES, "--format", "json").stdout)
+    forward = {row["node"]: row["formula"] for row in steps["forward"]}
+    assert grad["where"]["Z1"]["formula"] == "X @ W1 + b1"
+    assert forward["T1"] == "X @ W1" and forward["Z1"] == "T1 + b1"
+    assert grad["where"]["H1"]["formula"] == forward["H1"] == "relu(Z1)"
+    assert grad["where"]["Z2"]["formula"] == "H1 @ W2 + b2"
+    assert forward["T2"] == "H1 @ W2" and forward["Z2"] == "T2 + b2"
+    assert list(forward) == ["T1", "Z1", "H1", "T2", "Z2", "L"]
+
+
+def test_steps_explains_a_subtraction_with_its_minus_sign():
+    result = run("steps", *LS, "--wrt", "w,y")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "  Z1 = T1 - y   (n,)" in out
+    assert "rule sub: dL/dT1 = unbroadcast(G),  dL/dy = -unbroadcast(G)" in out
+    assert "      dL/dy += -2/n * Z1    (n,)" in out
+    assert "rule mul" not in out and "rule add" not in out
+    assert "rule scale: dL/dT3 = G / n" in out
+
+
+def test_steps_follows_the_operands_as_typed():
+    result = run("steps", "sum(y - X @ w) + sum(b + X @ w)", *LS[1:], "--shape", "b=n")
+    assert result.returncode == 0, result.stderr
+    assert "  T2 = y - T1 " in result.stdout and "  T4 = b + T1 " in result.stdout
+    assert "rule sub: dL/dy = unbroadcast(G),  dL/dT1 = -unbroadcast(G)" in result.stdout
+
+
+def test_steps_never_reuses_the_users_names():
+    """A user's L and G are symbols: the loss becomes L1 and the adjoint Gbar (no endless loop)."""
+    shapes = ["--shape", "L=n,d", "--shape", "w=d", "--shape", "G=n"]
+    result = run("steps", "sum(L @ w - G)", *shapes, "--wrt", "w,G", timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "  L1 = sum(T2)  ()" in out
+    assert "dL1/dG += broadcast_to(-1, n)    (n,)" in out
+    assert "rule matmul: dL1/dw = L.T @ Gbar" in out
+
+
+def test_jacobian_prints_one_line_per_matrix(tmp_path):
+    model = tmp_path / "mlp.toml"
+    model.write_text(
+        f'loss = "{MLP}"\n[params]\nW1 = [8, 5]\nb1 = [5]\nW2 = [5, 3]\nb2 = [3]\n'
+        '[data]\nX = ["n", 8]\nY = ["n", 3]\n'
+    )
+    result = run("jacobian", "--model", str(model))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for param in ("W1", "b1", "W2", "b2"):
+        assert sum(line.startswith(f"J_{param} = ") for line in lines) == 1
+        assert sum(line.startswith(f"vᵀ J_{param} = ") for line in lines) == 1
+    wide = run("jacobian", "X @ A", "--shape", "X=n,d", "--shape", "A=d,d", "--wrt", "A")
+    assert "J_A: df/dA of shape (n, d, d, d), not written as a matrix" in wide.stdout
+    assert "vᵀ J_A = X.T @ v    (d, d)" in wide.stdout
 
 
 def test_fit_trains_a_tensor_model_from_a_model_file_and_npz(tmp_path):

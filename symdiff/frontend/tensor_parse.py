@@ -23,6 +23,7 @@ from ..ir.nodes import (
     Shape,
     ShapeMismatch,
     add,
+    broadcast_to,
     const,
     dim_expr,
     div,
@@ -99,8 +100,11 @@ TENSOR_FUNCTIONS: dict[str, TensorFunction] = {
     "kron": TensorFunction(kron, 2, (), "Kronecker product of two matrices"),
 }
 
+#: Functions with their own builder: eye(d) and broadcast_to(A, d1, d2).
+_SPECIAL = ("eye", "broadcast_to")
+
 #: every name the tensor parser can call (matched without regard to case)
-_KNOWN = frozenset({*TENSOR_FUNCTIONS, *COMPOSITES, "eye", "heaviside"})
+_KNOWN = frozenset({*TENSOR_FUNCTIONS, *COMPOSITES, "heaviside", *_SPECIAL})
 
 _CONSTANTS = {"pi": sp.pi, "e": sp.E}
 
@@ -193,6 +197,8 @@ class _TensorBuilder:
         spec = TENSOR_FUNCTIONS.get(name)
         if name == "eye":
             return self._eye(node)
+        if name == "broadcast_to":
+            return self._broadcast_to(node)
         if name == "heaviside" and len(node.args) == 2 and not node.keywords:
             at_zero = self.build(node.args[1])
             if not is_const(at_zero):
@@ -251,6 +257,21 @@ class _TensorBuilder:
             return eye(arg.id)
         return eye(self._integer(arg))
 
+    def _broadcast_to(self, node: ast.Call) -> Node:
+        """``broadcast_to(A, n, 4)``: A repeated to the shape (n, 4), as reports print it."""
+        if len(node.args) < 2 or node.keywords:
+            raise self.source.error("broadcast_to() takes an expression and its dimensions", node)
+        dims: list[int | str] = []
+        for arg in node.args[1:]:
+            if isinstance(arg, ast.Name) and arg.id not in self.shapes:
+                check_name(arg.id, self.source.text, self.source.column_of(arg))
+                dims.append(arg.id)
+            elif (size := self._integer(arg)) > 0:
+                dims.append(size)
+            else:
+                raise self.source.error("a dimension must be positive", arg)
+        return broadcast_to(self.build(node.args[0]), tuple(dims))
+
     def _integer(self, node: ast.AST) -> int:
         sign = 1
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
@@ -284,7 +305,7 @@ def parse_tensor(text: str, shapes: Mapping[str, Shape]) -> Node:
         dims = {d for d in shape if isinstance(d, str)}
         if dims & set(shapes):
             raise InputError(f"dimension name {sorted(dims & set(shapes))[0]!r} is also a symbol")
-    source = parse_tree(text, [*TENSOR_FUNCTIONS, *COMPOSITES, "eye"])
+    source = parse_tree(text, [*TENSOR_FUNCTIONS, *COMPOSITES, *_SPECIAL])
     builder = _TensorBuilder(source, shapes)
     try:
         return builder.build(source.tree)

@@ -12,7 +12,8 @@ import sympy as sp
 
 from ..checks import deep_recursion
 from ..errors import SymdiffError
-from .nodes import Node, const, format_shape, is_const, scale, scaled, walk
+from ..text import formula, shortest_decimal
+from .nodes import Node, const, is_const, scale, scaled, walk
 
 ADD, MUL, NEG, POW, POSTFIX, ATOM = 10, 20, 30, 40, 50, 60
 
@@ -20,11 +21,16 @@ Printed = tuple[str, int]
 
 
 def _number(value: sp.Expr) -> tuple[sp.Expr, str]:
-    """A constant as text: floats shortest-repr, everything else SymPy's str."""
+    """A constant and its text (``symdiff.text.formula``: floats as their shortest float64
+    decimal, 0.2 not 0.200000000000000); in the returned constant each float is a symbol named
+    by that decimal, so SymPy's LaTeX writes it the same way."""
     floats = value.atoms(sp.Float)
+    text = formula(value)
     if floats:
-        value = value.xreplace({f: sp.sign(f) * sp.Symbol(repr(abs(float(f)))) for f in floats})
-    return value, str(value)
+        value = value.xreplace(
+            {f: sp.sign(f) * sp.Symbol(shortest_decimal(abs(float(f)))) for f in floats}
+        )
+    return value, text
 
 
 def _number_precedence(value: sp.Expr, text: str) -> int:
@@ -182,8 +188,9 @@ class TextPrinter:
         return self.function(node, "expand_dims", [f"axis={node.attrs[0]}"])
 
     def op_broadcast_to(self, node: Node) -> Printed:
+        """broadcast_to(A, n, 4): A repeated to the shape (n, 4) (the tensor parser reads it)."""
         inner = self.visit(node.args[0])[0]
-        return self.call("broadcast_to", [inner, format_shape(node.shape)]), ATOM
+        return self.call("broadcast_to", [inner, *(str(d) for d in node.shape)]), ATOM
 
     def op_heaviside(self, node: Node) -> Printed:
         """heaviside(u) is 0 at u = 0; another value at 0 is written heaviside(u, 1/2)."""
