@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the library is imported when a command runs, not for its --
     import sympy as sp
 
 _WRT_HELP = "Variable(s) to differentiate by; repeat or separate with commas."
-_AT_HELP = "Evaluate at a point, e.g. x=3,y=1/2."
+_AT_HELP = "Evaluate at a point, e.g. x=3,y=1/2; with --shape: w=[1,2],X=[[1,0],[0,1]] or a.npz."
 
 
 @cli.command(name="diff", **EXPRESSION_FIRST)
@@ -55,8 +55,8 @@ def diff_command(
     from ..explain.report import diff_report
 
     if tensor_cli.wants_tensor(shape, model_path):
-        tensor_cli.reject(order=order != 1, at=at is not None)
-        return tensor_cli.grad(read_expression(expr), shape, model_path, split_names(wrt), fmt)
+        tensor_cli.reject(order=order != 1)
+        return tensor_cli.grad(read_expression(expr), shape, model_path, split_names(wrt), fmt, at)
     expression = calculus.as_expr(read_expression(expr))
     derivation = calculus.derive(expression, split_names(wrt), order, simplify=not no_simplify)
     value = point = None
@@ -101,9 +101,8 @@ def grad_command(
     from ..explain.report import gradient_report
 
     if tensor_cli.wants_tensor(shape, model_path):
-        tensor_cli.reject(at=at is not None, direction=direction is not None)
         text = read_expression(expr) if expr is not None else None
-        return tensor_cli.grad(text, shape, model_path, split_names(wrt), fmt)
+        return tensor_cli.grad(text, shape, model_path, split_names(wrt), fmt, at, direction)
     if expr is None:
         raise click.UsageError("Missing argument 'EXPR'.")
     expression = calculus.as_expr(read_expression(expr))

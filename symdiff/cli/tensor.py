@@ -71,15 +71,42 @@ def grad(
     model_path: str | None,
     wrt: list[str] | None,
     fmt: str,
+    at: str | None = None,
+    direction: str | None = None,
 ) -> None:
-    """``symdiff grad EXPR --shape ...``: matrix-form gradients with their shapes."""
+    """``symdiff grad EXPR --shape ...``: matrix-form gradients with their shapes; with ``--at``
+    their values, with ``--direction`` the directional derivative there."""
     from ..autodiff.reverse import tensor_gradient
     from ..explain.tensor_report import tensor_gradient_report
+    from ..explain.tensor_values import gradient_values, with_values
 
     text, shapes, params = resolve(expr, shape, model_path, wrt)
     gradient = tensor_gradient(text, shapes, params)
     grads = gradient.as_dict()
-    emit(tensor_gradient_report(text, shapes, gradient.loss, grads, gradient.adjoints), fmt)
+    report = tensor_gradient_report(text, shapes, gradient.loss, grads, gradient.adjoints)
+    if direction is not None and at is None:
+        raise InputError("--direction with --shape/--model needs --at (the point)")
+    if at is not None:
+        point, toward = read_points(at, direction, shapes, gradient.loss, list(grads))
+        report = with_values(report, point, gradient_values(gradient.loss, grads, point, toward))
+    emit(report, fmt)
+
+
+def read_points(
+    at: str, direction: str | None, shapes: dict[str, Shape], expression: Any, params: list[str]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The ``--at`` values of every symbol of ``expression`` and the ``--direction`` values of
+    the parameters, their named dimensions bound together."""
+    from ..frontend.points import read_point
+    from ..ir.nodes import variables
+
+    names = [v.name for v in variables(expression)]
+    dims: dict[str, int] = {}
+    point = read_point(at, shapes, names, "--at", dims)
+    toward = (
+        None if direction is None else read_point(direction, shapes, params, "--direction", dims)
+    )
+    return point, toward
 
 
 def jacobian_command(
@@ -108,15 +135,54 @@ def steps(
     model_path: str | None,
     wrt: list[str] | None,
     fmt: str,
+    at: str | None = None,
 ) -> None:
-    """``symdiff steps EXPR --shape ...``: the matrix chain rule node by node, with shapes."""
+    """``symdiff steps EXPR --shape ...``: the matrix chain rule node by node, with shapes;
+    with ``--at`` the value of every node and adjoint at that point."""
     from ..autodiff.reverse import tensor_gradient
     from ..explain.tensor_report import steps_report
 
     text, shapes, params = resolve(expr, shape, model_path, wrt)
     gradient = tensor_gradient(text, shapes, params)
     names = [p.name for p in gradient.wrt]
-    emit(steps_report(text, shapes, gradient, names), "text" if fmt == "markdown" else fmt)
+    report = steps_report(text, shapes, gradient, names)
+    if at is not None:
+        from ..explain.report import Report
+        from ..explain.tensor_values import graph_report
+
+        point, _ = read_points(at, None, shapes, gradient.loss, names)
+        values = graph_report(text, gradient, point)
+        lines = values.plain.splitlines()[1:]
+        data, more = report.make_data, values.make_data
+        report = Report(
+            report.plain + "\nvalues " + "\n".join(lines),
+            report.make_latex,
+            lambda: {**data(), "values": more()},
+        )
+    emit(report, "text" if fmt == "markdown" else fmt)
+
+
+def graph(
+    exprs: tuple[str, ...],
+    shape: tuple[str, ...],
+    model_path: str | None,
+    wrt: list[str] | None,
+    at: str,
+    mode: str,
+    fmt: str,
+) -> None:
+    """``symdiff graph EXPR --shape ... --at ...``: the ξ tables of a tensor loss at a point."""
+    from ..autodiff.reverse import tensor_gradient
+    from ..explain.tensor_values import graph_report
+
+    if len(exprs) > 1:
+        raise InputError("with --shape, give one scalar loss")
+    if fmt not in ("text", "json"):
+        raise InputError(f"--format {fmt} is not supported with --shape/--model (use text or json)")
+    text, shapes, params = resolve(exprs[0] if exprs else None, shape, model_path, wrt)
+    gradient = tensor_gradient(text, shapes, params)
+    point, _ = read_points(at, None, shapes, gradient.loss, [p.name for p in gradient.wrt])
+    emit(graph_report(text, gradient, point, mode), fmt)
 
 
 def reject(**given: bool) -> None:
