@@ -134,18 +134,36 @@ def graph_command(
 @click.argument("expr")
 @click.option("--wrt", default=None, help="The variable the answer is a derivative by.")
 @click.option("--answer", required=True, help="Your derivative, e.g. '6*x**2'.")
+@tensor_cli.tensor_options
 @format_option("text", "markdown", "latex", "json")
 @click.pass_context
-def check_command(ctx: click.Context, expr: str, wrt: str | None, answer: str, fmt: str) -> None:
+def check_command(
+    ctx: click.Context,
+    expr: str,
+    wrt: str | None,
+    answer: str,
+    fmt: str,
+    shape: tuple[str, ...] = (),
+    model_path: str | None = None,
+) -> None:
     """Check a derivative: exit 0 if ANSWER equals d EXPR/d WRT, else 1 and a counterexample.
 
     \b
     Examples:
       symdiff check "2*x**3 + 5" --wrt x --answer "6*x**2"     # correct, exit 0
       symdiff check "2*x**3 + 5" --wrt x --answer "6*x"        # incorrect, exit 1
+      symdiff check "sum((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w \\
+          --answer "2 * X.T @ (X @ w - y)"
     """
     from ..explain.render import check_answer
 
+    if tensor_cli.wants_tensor(shape, model_path):
+        text = read_expression(expr)
+        tensor_result = tensor_cli.check(text, shape, model_path, wrt, answer)
+        click.echo(tensor_result.render(fmt))
+        if not tensor_result.correct:
+            ctx.exit(1)
+        return
     result = check_answer(read_expression(expr), wrt, answer)
     click.echo(result.render(fmt))
     if not result.correct:

@@ -185,6 +185,18 @@ def graph(
     emit(graph_report(text, gradient, point, mode), fmt)
 
 
+def check(
+    expr: str, shape: tuple[str, ...], model_path: str | None, wrt: str | None, answer: str
+) -> Any:
+    """``symdiff check EXPR --shape ... --answer ...``: the verdict on a matrix answer."""
+    from ..explain.tensor_check import check_tensor_answer
+
+    text, shapes, params = resolve(expr, shape, model_path, [wrt] if wrt else None)
+    if params and len(params) > 1:
+        raise InputError("say which parameter the answer is a derivative by (use --wrt)")
+    return check_tensor_answer(text, shapes, params[0] if params else None, answer)
+
+
 def reject(**given: bool) -> None:
     """Options the tensor path does not support yet are an error, never silently ignored."""
     for option, present in given.items():
