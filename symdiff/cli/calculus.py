@@ -149,13 +149,14 @@ def jacobian_command(
     Example:
       symdiff jacobian "x*y" "x + y**2" --at x=1,y=2
       symdiff jacobian "sigmoid(X @ w)" --shape X=n,d --shape w=d --wrt w
+      symdiff jacobian "X @ W" --shape X=2,2 --shape W=2,2 --wrt W \\
+          --at "X=[[1,2],[3,4]],W=[[1,0],[0,1]]"
     """
     from ..calculus import api as calculus
 
     if tensor_cli.wants_tensor(shape, model_path):
-        tensor_cli.reject(at=at is not None)
         texts = tuple(read_expression(e) for e in exprs)
-        return tensor_cli.jacobian_command(texts, shape, model_path, split_names(wrt), fmt)
+        return tensor_cli.jacobian_command(texts, shape, model_path, split_names(wrt), fmt, at)
     if not exprs:
         raise click.UsageError("Missing argument 'EXPRS...'.")
     expressions = [calculus.as_expr(read_expression(e)) for e in exprs]

@@ -115,8 +115,10 @@ def jacobian_command(
     model_path: str | None,
     wrt: list[str] | None,
     fmt: str,
+    at: str | None = None,
 ) -> None:
-    """``symdiff jacobian EXPR --shape ...``: the Jacobian's shape and vᵀJ as a matrix formula."""
+    """``symdiff jacobian EXPR --shape ...``: the Jacobian's shape, vᵀJ as a matrix formula,
+    J in index notation and as an einsum, and with ``--at`` its value at that point."""
     from ..autodiff.forward import jacobian
     from ..autodiff.reverse import vector_jacobian
     from ..explain.tensor_report import jacobian_report
@@ -126,7 +128,53 @@ def jacobian_command(
     text, shapes, params = resolve(exprs[0] if exprs else None, shape, model_path, wrt)
     product = vector_jacobian(text, shapes, params)
     explicit = [jacobian(product.expression, p) for p in product.wrt]
-    emit(jacobian_report(text, shapes, product, explicit), fmt)
+    report = jacobian_report(text, shapes, product, explicit)
+    emit(with_index_form(report, product, shapes, at), fmt)
+
+
+def with_index_form(report: Any, product: Any, shapes: dict[str, Shape], at: str | None) -> Any:
+    """The Jacobian report followed by each J in index notation and as an einsum, and with
+    ``--at`` J's value there (``explain.index_notation``)."""
+    from ..explain.index_notation import NoIndexForm, evaluate_jacobian, index_jacobian
+    from ..explain.report import Report
+    from ..explain.tensor_values import point_line, values_of
+    from ..frontend.points import compact
+    from ..ir.nodes import format_shape, variables
+
+    point = dims = None
+    if at is not None:
+        point, _ = read_points(at, None, shapes, product.expression, [])
+        dims = {}
+        for leaf in variables(product.expression):
+            for dim, size in zip(leaf.shape, point[leaf.name].shape, strict=True):
+                if isinstance(dim, str):
+                    dims[dim] = size
+    lines, rows = [], []
+    if point is not None:
+        (value,) = values_of([product.expression], point)
+        lines += [point_line(point), f"  f = {compact(value)}  {format_shape(value.shape)}"]
+    for param in product.wrt:
+        row: dict[str, Any] = {"wrt": param.name}
+        try:
+            jac = index_jacobian(product.expression, param)
+        except NoIndexForm as exc:
+            lines.append(f"J_{param.name}: no index form (no index rule for {exc})")
+            rows.append(row)
+            continue
+        lines.append(f"J_{param.name}: {jac.index_text()}")
+        lines.append(f"  = {jac.einsum_text()}    {format_shape(jac.shape)}")
+        row.update(index=jac.index_text(), einsum=jac.einsum_text())
+        if point is not None and dims is not None:
+            value = evaluate_jacobian(jac, point, dims)
+            lines.append(f"  at the point: J_{param.name} = {compact(value)}")
+            row["value"] = value.tolist()
+        rows.append(row)
+    data = report.make_data
+    return Report(
+        report.plain + "\n" + "\n".join(lines),
+        report.make_latex,
+        lambda: {**data(), "index_form": rows},
+    )
 
 
 def steps(

@@ -26,7 +26,7 @@ from ..ir.nodes import Shape, format_shape
 MAX_LITERAL_ENTRIES = 10_000
 MAX_LITERAL_DEPTH = 8
 #: ``compact``: arrays with more entries than this are summarised.
-SHOWN_ENTRIES = 12
+SHOWN_ENTRIES = 16
 
 _TOKEN_RE = re.compile(
     r"\s*(?:(?P<open>\[)|(?P<close>\])|(?P<comma>,)"
