@@ -157,7 +157,9 @@ def _numeric(
     for trial in range(CHECK_TRIALS):
         low = -1.0 if trial % 2 == 0 else 0.1  # positive values keep log and sqrt defined
         point = {
-            v.name: rng.uniform(low, 1.0, size=[dims.get(str(d), d) for d in v.shape])
+            v.name: rng.uniform(
+                low, 1.0, size=[d if isinstance(d, int) else dims[d] for d in v.shape]
+            )
             for v in leaves
         }
         with np.errstate(all="ignore"):

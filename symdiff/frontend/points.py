@@ -109,7 +109,7 @@ def split_assignments(text: str, option: str) -> list[tuple[str, str]]:
             parts.append(text[start:index])
             start = index + 1
     parts.append(text[start:])
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for part in parts:
         name, sep, value = part.partition("=")
         name = name.strip()
