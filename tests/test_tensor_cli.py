@@ -68,7 +68,7 @@ def test_model_file(tmp_path):
         (["grad", "sum(X)", "--shape", "X=n,d", "--wrt", "q"], "'q' does not appear"),
         (["grad", "sum(X)", "--shape", "X=n;d"], "bad dimension"),
         (["grad", "sum(X)", "--model", "/nonexistent/m.toml"], "cannot read model file"),
-        (["grad", "sum(X)", "--shape", "X=n", "--at", "X=1"], "--at is not supported"),
+        (["grad", "sum(X)", "--shape", "X=n", "--at", "X=1"], "'X' needs shape (n,), got ()"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(args, message):

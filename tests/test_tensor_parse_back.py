@@ -15,7 +15,7 @@ import re
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from symdiff.explain.tensor_report import (
+from symdiff.explanations.tensor_report import (
     jacobian_report,
     node_names,
     steps_report,

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the library is imported when a command runs, not for its --
     import sympy as sp
 
 _WRT_HELP = "Variable(s) to differentiate by; repeat or separate with commas."
-_AT_HELP = "Evaluate at a point, e.g. x=3,y=1/2."
+_AT_HELP = "Evaluate at a point, e.g. x=3,y=1/2; with --shape: w=[1,2],X=[[1,0],[0,1]] or a.npz."
 
 
 @cli.command(name="diff", **EXPRESSION_FIRST)
@@ -55,8 +55,8 @@ def diff_command(
     from ..explanations.report import diff_report
 
     if tensor_cli.wants_tensor(shape, model_path):
-        tensor_cli.reject(order=order != 1, at=at is not None)
-        return tensor_cli.grad(read_expression(expr), shape, model_path, split_names(wrt), fmt)
+        tensor_cli.reject(order=order != 1)
+        return tensor_cli.grad(read_expression(expr), shape, model_path, split_names(wrt), fmt, at)
     expression = calculus.as_expr(read_expression(expr))
     derivation = calculus.derive(expression, split_names(wrt), order, simplify=not no_simplify)
     value = point = reason = None
@@ -104,9 +104,8 @@ def grad_command(
     from ..explanations.report import gradient_report
 
     if tensor_cli.wants_tensor(shape, model_path):
-        tensor_cli.reject(at=at is not None, direction=direction is not None)
         text = read_expression(expr) if expr is not None else None
-        return tensor_cli.grad(text, shape, model_path, split_names(wrt), fmt)
+        return tensor_cli.grad(text, shape, model_path, split_names(wrt), fmt, at, direction)
     if expr is None:
         raise click.UsageError("Missing argument 'EXPR'.")
     expression = calculus.as_expr(read_expression(expr))
@@ -173,13 +172,14 @@ def jacobian_command(
     Example:
       symdiff jacobian "x*y" "x + y**2" --at x=1,y=2
       symdiff jacobian "sigmoid(X @ w)" --shape X=n,d --shape w=d --wrt w
+      symdiff jacobian "X @ W" --shape X=2,2 --shape W=2,2 --wrt W \\
+          --at "X=[[1,2],[3,4]],W=[[1,0],[0,1]]"
     """
     from ..calculus import api as calculus
 
     if tensor_cli.wants_tensor(shape, model_path):
-        tensor_cli.reject(at=at is not None)
         texts = tuple(read_expression(e) for e in exprs)
-        return tensor_cli.jacobian_command(texts, shape, model_path, split_names(wrt), fmt)
+        return tensor_cli.jacobian_command(texts, shape, model_path, split_names(wrt), fmt, at)
     if not exprs:
         raise click.UsageError("Missing argument 'EXPRS...'.")
     expressions = [calculus.as_expr(read_expression(e)) for e in exprs]

@@ -32,7 +32,12 @@ MODES = ("forward", "reverse", "both")
     show_default=True,
     help="Rule by rule, or from the limit definition (f(x+h) - f(x))/h.",
 )
-@click.option("--at", "at", default=None, help="With --method limit: a point, e.g. x=3.")
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    help="With --method limit: a point, e.g. x=3; with --shape: values, e.g. w=[1,2] or a.npz.",
+)
 @click.option(
     "--h",
     "step",
@@ -68,11 +73,10 @@ def steps_command(
     from ..explanations.limit import limit_derivation
 
     if tensor_cli.wants_tensor(shape, model_path):
-        tensor_cli.reject(
-            method=method != "rules", at=at is not None, h=step is not None, list_rules=list_rules
-        )
+        tensor_cli.reject(method=method != "rules", h=step is not None, list_rules=list_rules)
         text = read_expression(expr) if expr is not None else None
-        return tensor_cli.steps(text, shape, model_path, split_names((wrt,) if wrt else ()), fmt)
+        names = split_names((wrt,) if wrt else ())
+        return tensor_cli.steps(text, shape, model_path, names, fmt, at)
     if list_rules:
         click.echo(rules_table(fmt))
         return
@@ -96,9 +100,16 @@ def steps_command(
 @click.option(
     "--mode", type=NameChoice(MODES, "mode"), default="both", show_default=True, help="Sweeps."
 )
+@tensor_cli.tensor_options
 @format_option("text", "markdown", "latex", "json", "dot")
 def graph_command(
-    exprs: tuple[str, ...], wrt: tuple[str, ...], at: str, mode: str, fmt: str
+    exprs: tuple[str, ...],
+    wrt: tuple[str, ...],
+    at: str,
+    mode: str,
+    fmt: str,
+    shape: tuple[str, ...] = (),
+    model_path: str | None = None,
 ) -> None:
     """Computational graph of EXPR(s), evaluated in forward and/or reverse mode.
 
@@ -108,9 +119,13 @@ def graph_command(
       symdiff graph "abs(y_true - (w*x + b))" --wrt w,b --at x=2,w=3,b=1,y_true=4 --mode reverse
       symdiff graph "sin(x)" "cos(x)" "x**2" --wrt x --at x=1      # m > n: forward wins
       symdiff graph "x**2*y" --wrt x --at x=1,y=2 --format dot | dot -Tpng > graph.png
+      symdiff graph "sum(sigmoid(X @ w))" --shape X=2,2 --shape w=2 --at "X=[[1,2],[3,4]],w=[1,0]"
     """
     from ..explanations.graph import build_graph
 
+    if tensor_cli.wants_tensor(shape, model_path):
+        texts = tuple(read_expression(e) for e in exprs)
+        return tensor_cli.graph(texts, shape, model_path, split_names(wrt), at, mode, fmt)
     graph = build_graph([read_expression(e) for e in exprs], split_names(wrt), at, mode)
     click.echo(graph.render(fmt))
 
@@ -119,18 +134,36 @@ def graph_command(
 @click.argument("expr")
 @click.option("--wrt", default=None, help="The variable the answer is a derivative by.")
 @click.option("--answer", required=True, help="Your derivative, e.g. '6*x**2'.")
+@tensor_cli.tensor_options
 @format_option("text", "markdown", "latex", "json")
 @click.pass_context
-def check_command(ctx: click.Context, expr: str, wrt: str | None, answer: str, fmt: str) -> None:
+def check_command(
+    ctx: click.Context,
+    expr: str,
+    wrt: str | None,
+    answer: str,
+    fmt: str,
+    shape: tuple[str, ...] = (),
+    model_path: str | None = None,
+) -> None:
     """Check a derivative: exit 0 if ANSWER equals d EXPR/d WRT, else 1 and a counterexample.
 
     \b
     Examples:
       symdiff check "2*x**3 + 5" --wrt x --answer "6*x**2"     # correct, exit 0
       symdiff check "2*x**3 + 5" --wrt x --answer "6*x"        # incorrect, exit 1
+      symdiff check "sum((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w \\
+          --answer "2 * X.T @ (X @ w - y)"
     """
     from ..explanations.render import check_answer
 
+    if tensor_cli.wants_tensor(shape, model_path):
+        text = read_expression(expr)
+        tensor_result = tensor_cli.check(text, shape, model_path, wrt, answer)
+        click.echo(tensor_result.render(fmt))
+        if not tensor_result.correct:
+            ctx.exit(1)
+        return
     result = check_answer(read_expression(expr), wrt, answer)
     click.echo(result.render(fmt))
     if not result.correct:

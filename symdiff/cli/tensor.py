@@ -71,15 +71,42 @@ def grad(
     model_path: str | None,
     wrt: list[str] | None,
     fmt: str,
+    at: str | None = None,
+    direction: str | None = None,
 ) -> None:
-    """``symdiff grad EXPR --shape ...``: matrix-form gradients with their shapes."""
+    """``symdiff grad EXPR --shape ...``: matrix-form gradients with their shapes; with ``--at``
+    their values, with ``--direction`` the directional derivative there."""
     from ..autodiff.reverse import tensor_gradient
     from ..explanations.tensor_report import tensor_gradient_report
+    from ..explanations.tensor_values import gradient_values, with_values
 
     text, shapes, params = resolve(expr, shape, model_path, wrt)
     gradient = tensor_gradient(text, shapes, params)
     grads = gradient.as_dict()
-    emit(tensor_gradient_report(text, shapes, gradient.loss, grads, gradient.adjoints), fmt)
+    report = tensor_gradient_report(text, shapes, gradient.loss, grads, gradient.adjoints)
+    if direction is not None and at is None:
+        raise InputError("--direction with --shape/--model needs --at (the point)")
+    if at is not None:
+        point, toward = read_points(at, direction, shapes, gradient.loss, list(grads))
+        report = with_values(report, point, gradient_values(gradient.loss, grads, point, toward))
+    emit(report, fmt)
+
+
+def read_points(
+    at: str, direction: str | None, shapes: dict[str, Shape], expression: Any, params: list[str]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The ``--at`` values of every symbol of ``expression`` and the ``--direction`` values of
+    the parameters, their named dimensions bound together."""
+    from ..frontend.points import read_point
+    from ..ir.nodes import variables
+
+    names = [v.name for v in variables(expression)]
+    dims: dict[str, int] = {}
+    point = read_point(at, shapes, names, "--at", dims)
+    toward = (
+        None if direction is None else read_point(direction, shapes, params, "--direction", dims)
+    )
+    return point, toward
 
 
 def jacobian_command(
@@ -88,8 +115,10 @@ def jacobian_command(
     model_path: str | None,
     wrt: list[str] | None,
     fmt: str,
+    at: str | None = None,
 ) -> None:
-    """``symdiff jacobian EXPR --shape ...``: the Jacobian's shape and vᵀJ as a matrix formula."""
+    """``symdiff jacobian EXPR --shape ...``: the Jacobian's shape, vᵀJ as a matrix formula,
+    J in index notation and as an einsum, and with ``--at`` its value at that point."""
     from ..autodiff.forward import jacobian
     from ..autodiff.reverse import vector_jacobian
     from ..explanations.tensor_report import jacobian_report
@@ -99,7 +128,53 @@ def jacobian_command(
     text, shapes, params = resolve(exprs[0] if exprs else None, shape, model_path, wrt)
     product = vector_jacobian(text, shapes, params)
     explicit = [jacobian(product.expression, p) for p in product.wrt]
-    emit(jacobian_report(text, shapes, product, explicit), fmt)
+    report = jacobian_report(text, shapes, product, explicit)
+    emit(with_index_form(report, product, shapes, at), fmt)
+
+
+def with_index_form(report: Any, product: Any, shapes: dict[str, Shape], at: str | None) -> Any:
+    """The Jacobian report followed by each J in index notation and as an einsum, and with
+    ``--at`` J's value there (``explain.index_notation``)."""
+    from ..explanations.index_notation import NoIndexForm, evaluate_jacobian, index_jacobian
+    from ..explanations.report import Report
+    from ..explanations.tensor_values import point_line, values_of
+    from ..frontend.points import compact
+    from ..ir.nodes import format_shape, variables
+
+    point = dims = None
+    if at is not None:
+        point, _ = read_points(at, None, shapes, product.expression, [])
+        dims = {}
+        for leaf in variables(product.expression):
+            for dim, size in zip(leaf.shape, point[leaf.name].shape, strict=True):
+                if isinstance(dim, str):
+                    dims[dim] = size
+    lines, rows = [], []
+    if point is not None:
+        (value,) = values_of([product.expression], point)
+        lines += [point_line(point), f"  f = {compact(value)}  {format_shape(value.shape)}"]
+    for param in product.wrt:
+        row: dict[str, Any] = {"wrt": param.name}
+        try:
+            jac = index_jacobian(product.expression, param)
+        except NoIndexForm as exc:
+            lines.append(f"J_{param.name}: no index form (no index rule for {exc})")
+            rows.append(row)
+            continue
+        lines.append(f"J_{param.name}: {jac.index_text()}")
+        lines.append(f"  = {jac.einsum_text()}    {format_shape(jac.shape)}")
+        row.update(index=jac.index_text(), einsum=jac.einsum_text())
+        if point is not None and dims is not None:
+            value = evaluate_jacobian(jac, point, dims)
+            lines.append(f"  at the point: J_{param.name} = {compact(value)}")
+            row["value"] = value.tolist()
+        rows.append(row)
+    data = report.make_data
+    return Report(
+        report.plain + "\n" + "\n".join(lines),
+        report.make_latex,
+        lambda: {**data(), "index_form": rows},
+    )
 
 
 def steps(
@@ -108,15 +183,66 @@ def steps(
     model_path: str | None,
     wrt: list[str] | None,
     fmt: str,
+    at: str | None = None,
 ) -> None:
-    """``symdiff steps EXPR --shape ...``: the matrix chain rule node by node, with shapes."""
+    """``symdiff steps EXPR --shape ...``: the matrix chain rule node by node, with shapes;
+    with ``--at`` the value of every node and adjoint at that point."""
     from ..autodiff.reverse import tensor_gradient
     from ..explanations.tensor_report import steps_report
 
     text, shapes, params = resolve(expr, shape, model_path, wrt)
     gradient = tensor_gradient(text, shapes, params)
     names = [p.name for p in gradient.wrt]
-    emit(steps_report(text, shapes, gradient, names), "text" if fmt == "markdown" else fmt)
+    report = steps_report(text, shapes, gradient, names)
+    if at is not None:
+        from ..explanations.report import Report
+        from ..explanations.tensor_values import graph_report
+
+        point, _ = read_points(at, None, shapes, gradient.loss, names)
+        values = graph_report(text, gradient, point)
+        lines = values.plain.splitlines()[1:]
+        data, more = report.make_data, values.make_data
+        report = Report(
+            report.plain + "\nvalues " + "\n".join(lines),
+            report.make_latex,
+            lambda: {**data(), "values": more()},
+        )
+    emit(report, "text" if fmt == "markdown" else fmt)
+
+
+def graph(
+    exprs: tuple[str, ...],
+    shape: tuple[str, ...],
+    model_path: str | None,
+    wrt: list[str] | None,
+    at: str,
+    mode: str,
+    fmt: str,
+) -> None:
+    """``symdiff graph EXPR --shape ... --at ...``: the ξ tables of a tensor loss at a point."""
+    from ..autodiff.reverse import tensor_gradient
+    from ..explanations.tensor_values import graph_report
+
+    if len(exprs) > 1:
+        raise InputError("with --shape, give one scalar loss")
+    if fmt not in ("text", "json"):
+        raise InputError(f"--format {fmt} is not supported with --shape/--model (use text or json)")
+    text, shapes, params = resolve(exprs[0] if exprs else None, shape, model_path, wrt)
+    gradient = tensor_gradient(text, shapes, params)
+    point, _ = read_points(at, None, shapes, gradient.loss, [p.name for p in gradient.wrt])
+    emit(graph_report(text, gradient, point, mode), fmt)
+
+
+def check(
+    expr: str, shape: tuple[str, ...], model_path: str | None, wrt: str | None, answer: str
+) -> Any:
+    """``symdiff check EXPR --shape ... --answer ...``: the verdict on a matrix answer."""
+    from ..explanations.tensor_check import check_tensor_answer
+
+    text, shapes, params = resolve(expr, shape, model_path, [wrt] if wrt else None)
+    if params and len(params) > 1:
+        raise InputError("say which parameter the answer is a derivative by (use --wrt)")
+    return check_tensor_answer(text, shapes, params[0] if params else None, answer)
 
 
 def reject(**given: bool) -> None:

@@ -149,10 +149,14 @@ def compile(  # noqa: A001 - the public name mirrors symdiff.compile
     return load_generated(source, name)
 
 
-def evaluate(node: Node, values: Mapping[str, object]) -> object:
+def evaluate(
+    node: Node, values: Mapping[str, object], known: Mapping[str, int] | None = None
+) -> object:
     """The value of a tensor expression for arrays ``values`` (name -> array), via NumPy.
 
-    Dimensions are read from the arrays' shapes. Used by ``--at`` and to check printed formulas.
+    Dimensions are read from the arrays' shapes (and ``known``, for an expression such as an
+    adjoint ``broadcast_to(1, (n,))`` whose inputs do not fix them). Used by ``--at`` and to
+    check printed formulas.
     The expression is printed by the same NumPy printer as generated modules and run as
     generated code (every name in it passed the parser's name check).
     """
@@ -160,7 +164,7 @@ def evaluate(node: Node, values: Mapping[str, object]) -> object:
 
     (lowered,) = lower([node])
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
-    dims: dict[str, int] = {}
+    dims: dict[str, int] = dict(known or {})
     for leaf in variables(lowered):
         if leaf.name not in arrays:
             raise InputError(f"no value for '{leaf.name}'")
