@@ -1,4 +1,4 @@
-"""``symdiff check --shape``: matrix answers (symdiff.explanations.tensor_check), as subprocesses."""
+"""``symdiff check --shape``: matrix answers (explanations/tensor_check.py), as subprocesses."""
 
 from __future__ import annotations
 

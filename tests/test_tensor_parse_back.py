@@ -15,6 +15,10 @@ import re
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from symdiff.autodiff.forward import jacobian
+from symdiff.autodiff.reverse import tensor_gradient, vector_jacobian
+from symdiff.codegen.tensor import evaluate
 from symdiff.explanations.tensor_report import (
     jacobian_report,
     node_names,
@@ -22,10 +26,6 @@ from symdiff.explanations.tensor_report import (
     taken_names,
     tensor_gradient_report,
 )
-
-from symdiff.autodiff.forward import jacobian
-from symdiff.autodiff.reverse import tensor_gradient, vector_jacobian
-from symdiff.codegen.tensor import evaluate
 from symdiff.frontend.tensor_parse import parse_tensor
 
 N = 6
