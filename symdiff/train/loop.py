@@ -24,6 +24,7 @@ from ..errors import InputError
 from ..outputs import check_output
 from . import checkpoint as checkpoints
 from .optimize import Optimizer, make_optimizer
+from .sources import SourceFailure, feed_for, row_count
 
 InitValues = Mapping[str, Any] | Sequence[float] | np.ndarray | None
 
@@ -137,6 +138,7 @@ class FitResult:
     diverged: bool
     message: str
     history: History
+    failed: bool = False  # the data could not be computed on (a Dask worker died)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: {"params", "loss", "steps", "epochs", "converged", "diverged", "message",
@@ -177,11 +179,17 @@ class _Stop(Exception):
     """Ends the loop; carries whether the stop means convergence and why."""
 
     def __init__(
-        self, message: str, converged: bool = False, diverged: bool = False, boundary: bool = True
+        self,
+        message: str,
+        converged: bool = False,
+        diverged: bool = False,
+        boundary: bool = True,
+        failed: bool = False,
     ) -> None:
         super().__init__(message)
         self.converged = converged
         self.diverged = diverged
+        self.failed = failed
         self.boundary = boundary  # False: inside a step (gtol, divergence), not resumable there
 
 
@@ -247,8 +255,9 @@ def fit(
     if checkpoint is not None:
         check_output(checkpoint)  # fail before training, not at the first checkpoint
     layout = ParamLayout.of(model)
-    arrays = data_arrays(model, data)
-    n_samples = sample_count(model, arrays)
+    feed = feed_for(model, data)  # data read block by block (a Source) or Dask arrays
+    arrays = data_arrays(model, data) if feed is None else []
+    n_samples = sample_count(model, arrays) if feed is None else feed.rows
     size = resolve_batch_size(batch_size, optimizer, n_samples)
     params = layout.flatten(init)
     if not np.all(np.isfinite(params)):
@@ -256,7 +265,8 @@ def fit(
     settings: dict[str, Any] = {}
     if checkpoint is not None or resume is not None:
         settings = checkpoints.settings_of(
-            model, arrays, optimizer, params, batch_size=size, shuffle=shuffle, seed=seed,
+            model, arrays if feed is None else feed.fingerprint(), optimizer, params,
+            batch_size=size, shuffle=shuffle, seed=seed,
             epochs=epochs, tol=tol, gtol=gtol, max_steps=max_steps, record_path=record_path,
         )  # fmt: skip
 
@@ -295,8 +305,17 @@ def fit(
             batches = list(_batches(n_samples, size, shuffle, rng))
             for index in range(first, len(batches)):
                 rows = batches[index]
-                batch = _take(arrays, rows)
-                loss, grad, grad_norm = _evaluate(model, params, batch)
+                try:
+                    loss, grad, grad_norm = _evaluate(
+                        model, params, _take(arrays, rows), feed, rows
+                    )
+                except SourceFailure as failure:
+                    raise _Stop(
+                        f"{failure} in step {step} (epoch {epoch}); kept the parameters "
+                        f"reached after {step} updates",
+                        boundary=False,
+                        failed=True,
+                    ) from None
                 _check_finite(loss, grad_norm, step, epoch, optimizer, run.finite_step)
                 run.finite_params, run.finite_step = params, step
                 rate = optimizer.learning_rate(step)
@@ -349,7 +368,7 @@ def fit(
         params = run.finite_params
     if record_path and (not history.path or not np.array_equal(history.path[-1], params)):
         history.path.append(params.copy())  # the path ends where training ended
-    final_loss = full_loss(model, params, arrays)
+    final_loss = full_loss(model, params, arrays, feed)
     message = str(stop)
     if not stop.converged and not stop.diverged and history.loss and final_loss > history.loss[0]:
         message += (
@@ -366,6 +385,7 @@ def fit(
         diverged=stop.diverged,
         message=message,
         history=history,
+        failed=stop.failed,
     )
 
 
@@ -381,18 +401,33 @@ def _ask(callbacks: Sequence[Callback], info: StepInfo) -> str | None:
 
 
 def _evaluate(
-    model: GeneratedModule, params: np.ndarray, batch: Sequence[np.ndarray]
+    model: GeneratedModule,
+    params: np.ndarray,
+    batch: Sequence[np.ndarray],
+    feed: Any = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray, float]:
-    """Loss, flat gradient and gradient norm on one batch (overflow shows up as inf/NaN)."""
+    """Loss, flat gradient and gradient norm on one batch (overflow shows up as inf/NaN); with a
+    ``feed`` (``symdiff.train.sources``), on its ``rows`` (None: all, block by block)."""
     with np.errstate(all="ignore"):
-        loss, grad = model.loss_and_grad(params, *batch)
+        loss, grad = (
+            model.loss_and_grad(params, *batch) if feed is None else feed.evaluate(params, rows)
+        )
         grad = np.asarray(grad, dtype=np.float64).reshape(-1)
         return float(loss), grad, float(np.linalg.norm(grad))
 
 
-def full_loss(model: GeneratedModule, params: np.ndarray, arrays: Sequence[np.ndarray]) -> float:
-    """The loss over all the data (``model.loss`` when the model has it)."""
+def full_loss(
+    model: GeneratedModule, params: np.ndarray, arrays: Sequence[np.ndarray], feed: Any = None
+) -> float:
+    """The loss over all the data (``model.loss`` when the model has it; block by block with a
+    ``feed``, NaN when its data cannot be computed on any more)."""
     with np.errstate(all="ignore"):
+        if feed is not None:
+            try:
+                return float(feed.loss(params))
+            except SourceFailure:
+                return math.nan
         if hasattr(model, "loss"):
             return float(model.loss(params, *arrays))
         return float(model.loss_and_grad(params, *arrays)[0])
@@ -460,7 +495,9 @@ def planned_steps(
     max_steps: int | None = None,
 ) -> int:
     """How many updates ``fit`` makes at most: epochs * batches per epoch, capped by max_steps."""
-    n = sample_count(model, data_arrays(model, data))
+    n = row_count(data)
+    if n is None:
+        n = sample_count(model, data_arrays(model, data))
     size = resolve_batch_size(batch_size, optimizer, n)
     per_epoch = 1 if size is None or n is None else -(-n // size)
     total = epochs * per_epoch
