@@ -62,7 +62,7 @@ def _model(program: tuple[str, Any]) -> Any:
         return value
     key = hashlib.sha256(value.encode("utf-8")).hexdigest()
     if key not in _MODULES:
-        from ..codegen.assemble import load_generated
+        from ..codegen.loading import load_generated
 
         _MODULES[key] = load_generated(value, "symdiff_dask_model")
     return _MODULES[key]
@@ -252,6 +252,12 @@ class DaskFeed:
             name: f"dask {a.shape} {a.name}"
             for name, a in zip(self.names, self.arrays, strict=True)
         }
+
+
+def loss_and_grad(model: Any, params: np.ndarray, *data: Any) -> tuple[float, np.ndarray]:
+    """A generated module's (L, dL/dparams) on Dask arrays (one per ``model.DATA`` name),
+    computed chunk by chunk where the chunks are: the sum of the chunks' partial sums."""
+    return DaskFeed(model, data).evaluate(np.asarray(params, dtype=np.float64), None)
 
 
 def connect(address: str | None, workers: int | None = None) -> Any:

@@ -69,7 +69,7 @@ def require(module: str) -> ModuleType:
 
 def _finite(values: np.ndarray, where: str, name: str, start: int) -> np.ndarray:
     """``values`` as float64, or an InputError naming the first row that is not finite."""
-    result = np.asarray(values, dtype=np.float64)
+    result = np.ascontiguousarray(values, dtype=np.float64)  # a strided column is slow to use
     finite = np.isfinite(result)
     if not finite.all():
         bad = np.argwhere(~finite)[0][0]
@@ -339,8 +339,7 @@ class ParquetSource(Source):
                     f"{file}: the data read columns {', '.join(picked)}, but "
                     f"{', '.join(self.picked)} in {self.files[0]} (the files' schemas differ)"
                 )
-            self.wanted = wanted
-            self.picked = picked
+            self.wanted, self.picked, self.header = wanted, picked, header
             self.handles.append(handle)
         self.groups: list[tuple[int, int, int, int]] = []  # (start, stop, file, row group)
         start = 0
@@ -356,19 +355,20 @@ class ParquetSource(Source):
 
     def _arrays(self, table: Any, start: int) -> Block:
         """A pyarrow table of the picked columns as one float64 array per name."""
-        values = []
+        values = {}
         for column in self.picked:
             data = table.column(column)
             if data.null_count:
                 raise InputError(
                     f"{self.where}: column '{column}' has empty (null) cells near row {start + 1}"
                 )
-            values.append(np.asarray(data, dtype=np.float64))
-        if not values:
-            return [np.empty(0) for _ in self.names]
-        table_array = np.column_stack(values)
-        split = split_table(table_array, self.wanted)
-        return [_finite(split[name], self.where, name, start) for name in self.names]
+            values[column] = np.asarray(data, dtype=np.float64)
+        result = []
+        for name, (positions, matrix) in self.wanted.items():
+            parts = [values[self.header[i]] for i in positions]
+            block = np.column_stack(parts) if matrix else parts[0]
+            result.append(_finite(block, self.where, name, start))
+        return result
 
     def spans(self) -> list[tuple[int, int]]:
         return [(start, stop) for start, stop, _, _ in self.groups]
