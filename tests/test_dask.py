@@ -110,8 +110,9 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     address = f"tcp://127.0.0.1:{port}"
-    result = run_symdiff("fit", LOGISTIC, "--params", "b0,b1", "--data", "x,y", "--input",
-                         str(tmp_path / "d.npy"), "--engine", "dask", "--scheduler", address)  # fmt: skip
+    data = str(tmp_path / "d.npy")
+    result = run_symdiff("fit", LOGISTIC, "--params", "b0,b1", "--data", "x,y", "--input", data,
+                         "--engine", "dask", "--scheduler", address)  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.startswith(f"Error: cannot reach the Dask scheduler at {address} (")
     assert result.stderr.count("\n") == 1
