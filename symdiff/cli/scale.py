@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -79,11 +80,14 @@ def read_blocks(
     source = open_source(path, names, columns, block_rows)
     if engine != "dask":
         return source
+    # distributed's log lines (a worker removed at the end, a port in use) are not for the user:
+    # failures reach them as one line; set before Dask loads, so its worker processes inherit it
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
     from ..train import dask_engine  # Dask is an extra: imported only for --engine dask
 
     client = dask_engine.connect(scheduler)
     context = click.get_current_context()
-    context.call_on_close(client.close)
-    if scheduler is None:
+    if scheduler is None:  # closed last (the callbacks run last-in, first-out)
         context.call_on_close(client.cluster.close)
+    context.call_on_close(client.close)
     return dask_engine.load(source, path, columns, client)

@@ -266,7 +266,7 @@ def connect(address: str | None, workers: int | None = None) -> Any:
     distributed = require("distributed")
     if address is None:
         cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         return distributed.Client(cluster)
     try:
