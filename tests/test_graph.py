@@ -88,7 +88,7 @@ def test_absolute_error_of_the_seed_in_reverse_mode() -> None:
     graph = build_graph(ABS, "w,b", ABS_AT, mode="reverse")
     assert graph.derivative(0, "w") == 2
     assert graph.derivative(0, "b") == 1
-    assert len(graph.nodes) == 3  # x1 = w*x, x2 = the residual, L = |x2|
+    assert len(graph.nodes) == 3  # x1 = w*x, x2 = x1 + b, L = abs(y_true - x2)
     assert str(graph.nodes[0].definition) == "w*x"
 
 

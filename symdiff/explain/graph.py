@@ -15,6 +15,8 @@ import sympy as sp
 
 from ..calculus.api import ExprLike, as_expr, parse_point, resolve_variables
 from ..errors import InputError, SymdiffError
+from ..frontend.parse import TypedNode, typed_tree
+from ..text import formula
 from .graph_nodes import (
     MAX_EXACT_LENGTH,
     Cost,
@@ -54,6 +56,7 @@ class Graph(GraphRendering):
     """
 
     outputs: tuple[sp.Expr, ...]
+    trees: tuple[TypedNode, ...]
     output_symbols: tuple[sp.Symbol, ...]
     nodes: tuple[GraphNode, ...]
     variables: tuple[sp.Symbol, ...]
@@ -108,24 +111,27 @@ def build_graph(
 ) -> Graph:
     """Decompose the expression(s) into ξ nodes and run the sweeps at the point ``at``.
 
+    Nodes follow the expression as typed (a SymPy expression: as ``text.formula`` prints it).
+
     ``mode`` is forward (one sweep per variable in ``wrt``), reverse (one sweep per output)
     or both. Every variable of the expressions needs a value in ``at``.
     """
     if mode not in MODES:
         raise InputError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
     items = [exprs] if isinstance(exprs, (str, sp.Expr)) else list(exprs)
-    outputs = tuple(as_expr(e) for e in items)
-    if not outputs:
+    trees = tuple(typed_tree(e if isinstance(e, str) else formula(as_expr(e))) for e in items)
+    if not trees:
         raise InputError("graph needs at least one expression")
-    for out in outputs:
-        if not out.free_symbols:
-            raise InputError(f"{out} is a constant: it has no computational graph")
+    outputs = tuple(tree.value for tree in trees)
+    for tree in trees:
+        if not tree.value.free_symbols:
+            raise InputError(f"{tree.text()} is a constant: it has no computational graph")
     variables = tuple(resolve_variables(None, *outputs))
     wrt_symbols = tuple(resolve_variables(wrt, *outputs))
     point = _point(at, variables)
     taken = {v.name for v in variables}
     builder = _Builder(taken)
-    output_symbols = [builder.node(out) for out in outputs]
+    output_symbols = [builder.node(tree) for tree in trees]
     names = _output_names(len(outputs), taken)
     renames: dict[sp.Symbol, sp.Symbol] = {}
     for old, name in zip(output_symbols, names, strict=True):
@@ -146,7 +152,16 @@ def build_graph(
     tangents = {v: _forward(nodes, v) for v in wrt_symbols} if mode != "reverse" else {}
     adjoints = {o: _reverse(nodes, o) for o in final_outputs} if mode != "forward" else {}
     return Graph(
-        outputs, final_outputs, nodes, variables, point, wrt_symbols, mode, tangents, adjoints
+        outputs,
+        trees,
+        final_outputs,
+        nodes,
+        variables,
+        point,
+        wrt_symbols,
+        mode,
+        tangents,
+        adjoints,
     )
 
 

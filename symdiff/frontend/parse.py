@@ -19,7 +19,9 @@ import sympy as sp
 from ..checks import MAX_EXACT_DIGITS, check_name, check_power_size, deep_recursion, digits
 from ..errors import ParseError
 from ..functions import expm1, log1p, relu, sigmoid, softplus
+from ..names import canonical, did_you_mean
 from ..primitives import COMPOSITES, SYMPY, Composite
+from ..text import formula
 
 #: Longest accepted input, in characters.
 MAX_LENGTH = 10_000
@@ -59,7 +61,7 @@ def tokenize(text: str) -> list[Token]:
     while position < len(text):
         match = _TOKEN_RE.match(text, position)
         if match is None:
-            raise ParseError(_describe_bad_char(text[position]), text, position + 1)
+            raise ParseError(_describe_bad_char(text, position), text, position + 1)
         kind = match.lastgroup or ""
         if kind == "quote":
             raise ParseError("strings are not allowed", text, position + 1)
@@ -69,7 +71,13 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def _describe_bad_char(char: str) -> str:
+#: superscript digits and signs -> the ASCII they stand for (``x²`` is ``x**2``)
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+
+
+def _describe_bad_char(text: str, position: int) -> str:
+    """What is wrong with ``text[position]``, with the ASCII to type instead when there is one."""
+    char = text[position]
     if ord(char) < 128:
         return f"unexpected character {char!r}"
     name = unicodedata.name(char, "unknown")
@@ -78,6 +86,11 @@ def _describe_bad_char(char: str) -> str:
         hint = " (use '-')"
     elif name in ("MULTIPLICATION SIGN", "MIDDLE DOT", "DOT OPERATOR"):
         hint = " (use '*')"
+    elif char.translate(_SUPERSCRIPTS) != char:
+        end = position
+        while end < len(text) and text[end].translate(_SUPERSCRIPTS) != text[end]:
+            end += 1
+        hint = f" (use '**{text[position:end].translate(_SUPERSCRIPTS)}')"
     return f"unexpected non-ASCII character {char!r} (U+{ord(char):04X} {name}){hint}"
 
 
@@ -459,11 +472,10 @@ class _ScalarBuilder:
     def _build_Call(self, node: ast.Call) -> sp.Expr:
         if not isinstance(node.func, ast.Name):
             raise self.source.error("only named functions can be called", node)
-        name = node.func.id
+        name = canonical(node.func.id, FUNCTIONS) or node.func.id
         spec = FUNCTIONS.get(name)
         if spec is None:
-            known = ", ".join(sorted(FUNCTIONS))
-            raise self.source.error(f"unknown function '{name}' (known: {known})", node)
+            raise self.source.error(unknown_function(name), node)
         if node.keywords:
             raise self.source.error(f"{name}() takes no keyword arguments", node)
         count = len(node.args)
@@ -479,6 +491,21 @@ class _ScalarBuilder:
         if value.has(sp.I) or (value.is_number and value.is_real is False):
             raise self.source.error(f"{what} is not a real number ({value})", node)
         return value
+
+
+def unknown_function(name: str) -> str:
+    """The error for an unknown scalar function: a tensor operation says how to declare shapes,
+    a typo gets a did-you-mean, anything else the list of functions."""
+    from .tensor_parse import TENSOR_FUNCTIONS  # the error path only: tensor_parse imports us
+
+    tensor_operation = canonical(name, set(TENSOR_FUNCTIONS) - set(FUNCTIONS))
+    if tensor_operation is not None:
+        return (
+            f"unknown function '{name}' ({tensor_operation} is a tensor operation: declare the "
+            "tensors' shapes, e.g. --shape X=n,d --shape w=d --shape y=n)"
+        )
+    hint = did_you_mean(name, FUNCTIONS) or f"known: {', '.join(sorted(FUNCTIONS))}"
+    return f"unknown function '{name}' ({hint})"
 
 
 def _arity_text(spec: FunctionSpec) -> str:
@@ -518,3 +545,120 @@ def parse_number(text: str) -> sp.Expr:
     if value.is_real is False or value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         raise ParseError("expected a finite real number", text)
     return value
+
+
+# --------------------------------------------------------------------------- typed tree
+
+
+@dataclass(frozen=True, eq=False)
+class TypedNode:
+    """One operation as the user typed it, operands in typed order; ``value`` is its SymPy value.
+
+    ``kind``: symbol, number (a literal, pi or e), negate (-u), sum (u ± v ± ...), product
+    (u * v / w ...), power (u**v) or call (name(u, ...)). ``ops`` holds a sum's signs
+    ('+'/'-') or a product's operators ('*'/'/'), one per operand (the first is '+' or '*').
+    """
+
+    kind: str
+    value: sp.Expr
+    operands: tuple[TypedNode, ...] = ()
+    ops: tuple[str, ...] = ()
+    name: str = ""
+    column: int = 1
+
+    def text(self) -> str:
+        """The operation as text in typed order: ``abs(y_true - (w*x + b))``."""
+        return typed_text(self, lambda node: None)
+
+
+#: Operand kinds that need no parentheses as a factor, a base or an exponent.
+_TIGHT = frozenset({"symbol", "number", "call"})
+
+
+def typed_text(node: TypedNode, leaf: Callable[[TypedNode], str | None]) -> str:
+    """``node`` as text, operands in typed order; ``leaf(n)``, where not None, is the text of n.
+
+    Parentheses only where the parser needs them, plus around a nested sum or product (which
+    were typed in parentheses) and a negated operand after the first.
+    """
+    own = leaf(node)
+    if own is not None:
+        return own
+    parts = [typed_text(operand, leaf) for operand in node.operands]
+    kinds = [operand.kind if leaf(operand) is None else "symbol" for operand in node.operands]
+
+    def group(k: int, bare: bool) -> str:
+        return parts[k] if bare else f"({parts[k]})"
+
+    if node.kind in ("symbol", "number"):
+        return node.name or formula(node.value)
+    if node.kind == "negate":
+        return "-" + group(0, kinds[0] in _TIGHT or kinds[0] == "power")
+    if node.kind == "call":
+        return f"{node.name}({', '.join(parts)})"
+    if node.kind == "power":
+        base = group(0, kinds[0] in _TIGHT)
+        return f"{base}**{group(1, kinds[1] in _TIGHT or kinds[1] == 'power')}"
+    out = ""
+    for k, (op, kind) in enumerate(zip(node.ops, kinds, strict=True)):
+        nested = kind == node.kind or kind == "sum" or (kind == "negate" and k > 0)
+        text = group(k, not nested)
+        if node.kind == "sum":
+            out += (("-" if op == "-" else "") if k == 0 else f" {op} ") + text
+        else:
+            out += ("" if k == 0 else op) + text
+    return out
+
+
+class _RecordingBuilder(_ScalarBuilder):
+    """The scalar builder, keeping the value of every ``ast`` node it builds."""
+
+    def __init__(self, source: SourceTree, symbols: Mapping[str, sp.Expr], e_symbol: bool) -> None:
+        super().__init__(source, symbols, e_symbol)
+        self.values: dict[ast.AST, sp.Expr] = {}
+
+    def build(self, node: ast.AST) -> sp.Expr:
+        value = super().build(node)
+        self.values[node] = value
+        return value
+
+    def typed(self, node: ast.AST) -> TypedNode:
+        value, column = self.values[node], self.source.column_of(node)
+        if isinstance(node, ast.UnaryOp):
+            inner = self.typed(node.operand)
+            return inner if isinstance(node.op, ast.UAdd) else TypedNode("negate", value, (inner,))
+        if isinstance(node, ast.BinOp) and chain_of(node) is not None:
+            items = flatten_chain(node)
+            kind = "sum" if chain_of(node) == "add" else "product"
+            signs: dict[type[ast.operator] | None, str] = {None: "+" if kind == "sum" else "*"}
+            signs.update({ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"})
+            operands = tuple(self.typed(arg) for _, arg in items)
+            ops = tuple(signs[op] for op, _ in items)
+            return TypedNode(kind, value, operands, ops, column=column)
+        if isinstance(node, ast.BinOp):
+            operands = (self.typed(node.left), self.typed(node.right))
+            return TypedNode("power", value, operands, column=column)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            operands = tuple(self.typed(arg) for arg in node.args)
+            return TypedNode("call", value, operands, name=node.func.id, column=column)
+        if isinstance(node, ast.Name):
+            kind = "symbol" if value.free_symbols else "number"
+            return TypedNode(kind, value, name=node.id, column=column)
+        return TypedNode("number", value, column=column)
+
+
+def typed_tree(
+    text: str, *, symbols: Mapping[str, sp.Expr] | None = None, e_symbol: bool = False
+) -> TypedNode:
+    """Parse ``text`` (as :func:`parse` does) into its typed operations, operand order kept.
+
+    ``typed_tree(t).value == parse(t)``; ``typed_tree("y - (w*x + b)")`` is a sum with
+    operands y and the sum w*x + b (sign '-'), where SymPy's form is ``-b - w*x + y``.
+    """
+    source = parse_tree(text, FUNCTIONS)
+    builder = _RecordingBuilder(source, dict(symbols or {}), e_symbol)
+    try:
+        builder.build(source.tree)
+        return builder.typed(source.tree)
+    except (RecursionError, MemoryError):
+        raise ParseError(f"expression is nested too deeply (limit {MAX_DEPTH})") from None

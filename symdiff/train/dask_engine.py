@@ -244,9 +244,6 @@ class DaskFeed:
         count = (self.rows if rows is None else len(rows)) if self.mean else 1
         return float(total[0]) / count, total[1:] / count
 
-    def loss(self, params: np.ndarray) -> float:
-        return self.evaluate(params, None)[0]
-
     def fingerprint(self) -> dict[str, str]:
         return {
             name: f"dask {a.shape} {a.name}"

@@ -553,19 +553,6 @@ class BlockFeed:
         scale = self.rows if self.mean else 1
         return total / scale, gradient / scale
 
-    def loss(self, params: np.ndarray) -> float:
-        """The loss over all rows, block by block."""
-        total = 0.0
-        has_loss = hasattr(self.model, "loss")
-        for _start, block in self.source.blocks():
-            value = (
-                self.model.loss(params, *block)
-                if has_loss
-                else self.model.loss_and_grad(params, *block)[0]
-            )
-            total += (len(block[0]) if self.mean else 1) * float(value)
-        return total / (self.rows if self.mean else 1)
-
     def fingerprint(self) -> dict[str, str]:
         return self.source.fingerprint()
 
