@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.dask, pytest.mark.xdist_group("dask")]
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     with distributed.Client(cluster) as connection:
         yield connection
