@@ -34,6 +34,7 @@ from ..train.loop import (
 from ..train.optimize import OPTIMIZERS, Optimizer, make_optimizer, parse_spec
 from ..train.plot import check_plot_path, draws_path, plot_training
 from . import cli
+from . import scale as scale_cli
 from . import tensor as tensor_cli
 from .codegen import REDUCTIONS
 from .common import EXPRESSION_FIRST, NameChoice, format_option, read_expression, split_names
@@ -164,6 +165,7 @@ HISTORY_POINTS = 1000
     "and draw every run on the --plot.",
 )
 @tensor_cli.tensor_options
+@scale_cli.scale_options
 @format_option("text", "json")
 def fit_command(
     loss: str | None,
@@ -194,6 +196,10 @@ def fit_command(
     fmt: str,
     shape: tuple[str, ...] = (),
     model_path: str | None = None,
+    out_of_core: bool = False,
+    block_rows: int = scale_cli.DEFAULT_BLOCK_ROWS,
+    engine: str = "numpy",
+    scheduler: str | None = None,
 ) -> None:
     """Train the parameters of the per-sample LOSS on data by gradient descent.
 
@@ -240,7 +246,11 @@ def fit_command(
         loss_text = formula(parse(loss_text))
     else:  # ruled out above; kept so that a missing LOSS can never reach read_expression
         raise click.UsageError("Missing argument 'LOSS'.")
-    arrays = _read_data(model, input_path, data_names, column, max_input_mb)
+    if scale_cli.wants_blocks(out_of_core, engine):
+        arrays = scale_cli.read_blocks(model, input_path, data_names, column, block_rows, engine,
+                                       scheduler, plot_path)  # fmt: skip
+    else:
+        arrays = _read_data(model, input_path, data_names, column, max_input_mb)
     _check_outputs(save_path, plot_path, checkpoint_path, checkpoint_every, resume_path,
                    compare, {"--input": input_path, "--model": model_path})  # fmt: skip
     start = _initial_values(init, param_names)
@@ -341,6 +351,8 @@ def _finish(
             click.echo(f"wrote the plot to {plot_path}", err=report)
     if interrupt.signum is not None:
         raise _interrupted(interrupt, runs, save_path, checkpoint_path)
+    if result.failed:  # the data could not be computed on: the message says what was kept
+        raise SymdiffError(result.message)
     if result.diverged:
         # the report (or the JSON) holds the whole message; the error line says what to do
         advice = result.message.rsplit("; ", 1)[-1]

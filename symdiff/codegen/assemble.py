@@ -10,10 +10,8 @@ from __future__ import annotations
 import ast
 import builtins
 import keyword
-import linecache
 import re
 import textwrap
-import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -325,18 +323,3 @@ def _check_source(source: str, user: Sequence[str]) -> None:
     clash = sorted(set(user) & module_level)
     if clash:
         raise InputError(f"name '{clash[0]}' is used by the generated module; choose another")
-
-
-def load_generated(source: str, name: str) -> types.ModuleType:
-    """A module object running ``source``, which must be code symdiff generated itself.
-
-    ``__source__`` holds the text; tracebacks show its lines (registered with linecache).
-    """
-    filename = f"<symdiff generated module {name}>"
-    module = types.ModuleType(name)
-    module.__file__ = filename
-    module.__dict__["__source__"] = source
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    code = builtins.compile(source, filename, "exec")
-    exec(code, module.__dict__)  # noqa: S102 - generated code only: every user name was checked
-    return module

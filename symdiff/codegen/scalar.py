@@ -33,7 +33,8 @@ from ..ir.printing import to_latex, to_text, tree_size
 from ..ir.rewrites import REWRITE_FORMULAS, stabilize
 from ..ir.simplify import computed_anyway, tidy
 from .assemble import MODULE_INTERFACE as INTERFACE
-from .assemble import RESERVED_NAMES, ModuleText, check_user_names, load_generated, render_module
+from .assemble import RESERVED_NAMES, ModuleText, check_user_names, render_module
+from .loading import load_generated
 from .program import Namer, differentiate
 from .templating import environment, shipped_template_dir
 

@@ -23,7 +23,8 @@ from ..errors import InputError
 from ..explanations.tensor_report import tensor_gradient_report
 from ..frontend.tensor_parse import parse_tensor
 from ..ir.nodes import Node, Shape, format_shape, variables, walk
-from .assemble import MODULE_INTERFACE, ModuleText, check_user_names, load_generated, render_module
+from .assemble import MODULE_INTERFACE, ModuleText, check_user_names, render_module
+from .loading import load_generated
 from .program import LossProgram, Namer, differentiate, emit, lower
 from .scalar import escape_docstring
 from .templating import template_source

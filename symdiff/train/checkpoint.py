@@ -56,7 +56,7 @@ class Snapshot:
 
 def settings_of(
     model: Any,
-    arrays: Sequence[np.ndarray],
+    arrays: Sequence[np.ndarray] | Mapping[str, str],
     optimizer: Any,
     init: np.ndarray,
     **rules: Any,
@@ -71,7 +71,9 @@ def settings_of(
             "reduce": getattr(model, "REDUCE", None),
             "definition": _digest(source.encode("utf-8")),
         },
-        "data": {
+        "data": dict(arrays)  # data read block by block: what identifies it (sources.py)
+        if isinstance(arrays, Mapping)
+        else {
             name: f"{array.shape} {_digest(np.ascontiguousarray(array).tobytes())}"
             for name, array in zip(model.DATA, arrays, strict=True)
         },

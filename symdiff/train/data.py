@@ -1,4 +1,4 @@
-"""Training data from files: CSV with a header row, ``.npz`` archives and ``.npy`` arrays.
+"""Training data from files: CSV with a header row, ``.npz`` archives, ``.npy`` arrays, Parquet.
 
 ``load_data(path, names, columns)`` returns {data name: float64 array}. Each data name is looked up
 as a CSV column / ``.npz`` key of the same name, or of the name given in ``columns`` (the CLI's
@@ -84,9 +84,11 @@ def load_data(
             f"--column maps '{unknown[0]}', which is not a data name "
             f"(data: {', '.join(names) or 'none'})"
         )
-    suffix = path.suffix.lower()
+    suffix = ".parquet" if is_parquet_folder(path) else path.suffix.lower()
     if suffix not in LOADERS:
-        raise InputError(f"{path}: unknown data format '{suffix}' (use .csv, .npz or .npy)")
+        raise InputError(
+            f"{path}: unknown data format '{suffix}' (use .csv, .npz, .npy or .parquet)"
+        )
     try:
         arrays = LOADERS[suffix](path, names, columns, limit)
     except OSError as exc:
@@ -95,6 +97,11 @@ def load_data(
     if shapes is not None:
         check_shapes(path, arrays, shapes)
     return arrays
+
+
+def is_parquet_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder holding ``.parquet`` files (read as one data set)."""
+    return path.is_dir() and any(path.glob("*.parquet"))
 
 
 @loader(".csv")
@@ -152,16 +159,50 @@ def _read_csv(
     columns: Mapping[str, str],
     limit: int,
 ) -> dict[str, np.ndarray]:
+    wanted, picked, header = csv_header(path, reader, names, columns)
+    max_rows = max(limit // (8 * max(len(picked), 1)), 0)
+    values = array("d")
+    extend = values.extend
+    rows = 0
+    for numbers in csv_numbers(path, reader, lines, header, picked):
+        rows += 1
+        if rows > max_rows:
+            raise InputError(
+                f"{path}: more than {max_rows:,} data rows of {len(picked)} column(s), "
+                f"over the limit of {format_size(limit)} of float64 data; "
+                f"{DATA_LIMIT_OPTION} raises the limit"
+            )
+        extend(numbers)
+    if rows == 0:
+        raise InputError(f"{path}: the header has no data rows under it")
+    table = np.frombuffer(values, dtype=np.float64).reshape(rows, len(picked))
+    return split_table(table, wanted)
+
+
+def csv_header(
+    path: Path, reader: Iterator[list[str]], names: Sequence[str], columns: Mapping[str, str]
+) -> tuple[dict[str, tuple[list[int], bool]], list[int], list[str]]:
+    """Read the header row: ({name: (header positions, is a matrix)}, the positions read in
+    order, the header)."""
     header_row = next((row for row in reader if _filled(row)), None)
     if header_row is None:
         raise InputError(f"{path}: the file is empty (expected a header row, then data rows)")
     header = [cell.strip() for cell in header_row]
-    wanted = {name: _csv_columns(path, header, name, columns) for name in names}
+    wanted = {name: csv_columns(path, header, name, columns) for name in names}
     picked = [index for positions, _matrix in wanted.values() for index in positions]
+    return wanted, picked, header
+
+
+def csv_numbers(
+    path: Path,
+    reader: Iterator[list[str]],
+    lines: _Lines,
+    header: Sequence[str],
+    picked: Sequence[int],
+) -> Iterator[list[float]]:
+    """The picked cells of each data row as finite floats, row by row (blank rows skipped);
+    a short row, a bad cell or a non-finite number is an InputError naming line and row."""
     width = len(header)
-    max_rows = max(limit // (8 * max(len(picked), 1)), 0)
-    values = array("d")
-    extend = values.extend
     isfinite = math.isfinite
     rows = 0
     for row in reader:
@@ -180,16 +221,13 @@ def _read_csv(
         rows += 1
         if not all(map(isfinite, numbers)):
             _diagnose(row, picked, header, f"{path}, line {lines.number} (data row {rows})")
-        if rows > max_rows:
-            raise InputError(
-                f"{path}: more than {max_rows:,} data rows of {len(picked)} column(s), "
-                f"over the limit of {format_size(limit)} of float64 data; "
-                f"{DATA_LIMIT_OPTION} raises the limit"
-            )
-        extend(numbers)
-    if rows == 0:
-        raise InputError(f"{path}: the header has no data rows under it")
-    table = np.frombuffer(values, dtype=np.float64).reshape(rows, len(picked))
+        yield numbers
+
+
+def split_table(
+    table: np.ndarray, wanted: Mapping[str, tuple[list[int], bool]]
+) -> dict[str, np.ndarray]:
+    """The columns of ``table`` (in ``wanted``'s order) as {name: vector, or matrix}."""
     result: dict[str, np.ndarray] = {}
     start = 0
     for name, (positions, matrix) in wanted.items():
@@ -206,7 +244,7 @@ def _diagnose(row: Sequence[str], picked: Sequence[int], header: Sequence[str], 
     raise InputError(f"{where}: a cell is not a finite number")  # pragma: no cover
 
 
-def _csv_columns(
+def csv_columns(
     path: Path, header: list[str], name: str, columns: Mapping[str, str]
 ) -> tuple[list[int], bool]:
     """The header positions a data name reads, and whether it is a matrix: ``--column y=label``
@@ -289,6 +327,17 @@ def load_npy(
             )
         result[name] = array[:, int(index_text)]
     return result
+
+
+@loader(".parquet")
+def load_parquet(
+    path: Path, names: Sequence[str], columns: Mapping[str, str], limit: int = DATA_LIMIT
+) -> dict[str, np.ndarray]:
+    """The named columns of a Parquet file (or a folder of them), read whole with pyarrow (the
+    ``parquet`` extra); ``symdiff.train.sources.ParquetSource`` reads them block by block."""
+    from .sources import ParquetSource  # pyarrow is an extra: imported only for Parquet files
+
+    return ParquetSource(path, names, columns).read_all(limit)
 
 
 def check_shapes(

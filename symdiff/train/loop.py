@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..outputs import check_output
 from . import checkpoint as checkpoints
 from .optimize import Optimizer, make_optimizer
+from .sources import SourceFailure, feed_for, row_count
 
 InitValues = Mapping[str, Any] | Sequence[float] | np.ndarray | None
 
@@ -178,6 +179,7 @@ class FitResult:
     message: str
     history: History
     grad_norm: float = math.nan
+    failed: bool = False  # the data could not be computed on (a Dask worker died)
 
     def param_lines(self) -> list[tuple[str, str]]:
         """(name, ``value_text``) of each parameter."""
@@ -263,11 +265,17 @@ class _Stop(Exception):
     """Ends the loop; carries whether the stop means convergence and why."""
 
     def __init__(
-        self, message: str, converged: bool = False, diverged: bool = False, boundary: bool = True
+        self,
+        message: str,
+        converged: bool = False,
+        diverged: bool = False,
+        boundary: bool = True,
+        failed: bool = False,
     ) -> None:
         super().__init__(message)
         self.converged = converged
         self.diverged = diverged
+        self.failed = failed
         self.boundary = boundary  # False: inside a step (gtol, divergence), not resumable there
 
 
@@ -333,8 +341,9 @@ def fit(
     if checkpoint is not None:
         check_output(checkpoint)  # fail before training, not at the first checkpoint
     layout = ParamLayout.of(model)
-    arrays = data_arrays(model, data)
-    n_samples = sample_count(model, arrays)
+    feed = feed_for(model, data)  # data read block by block (a Source) or Dask arrays
+    arrays = data_arrays(model, data) if feed is None else []
+    n_samples = sample_count(model, arrays) if feed is None else feed.rows
     size = resolve_batch_size(batch_size, optimizer, n_samples)
     params = layout.flatten(init)
     if not np.all(np.isfinite(params)):
@@ -342,7 +351,8 @@ def fit(
     settings: dict[str, Any] = {}
     if checkpoint is not None or resume is not None:
         settings = checkpoints.settings_of(
-            model, arrays, optimizer, params, batch_size=size, shuffle=shuffle, seed=seed,
+            model, arrays if feed is None else feed.fingerprint(), optimizer, params,
+            batch_size=size, shuffle=shuffle, seed=seed,
             epochs=epochs, tol=tol, gtol=gtol, max_steps=max_steps, record_path=record_path,
         )  # fmt: skip
 
@@ -381,8 +391,17 @@ def fit(
             batches = list(_batches(n_samples, size, shuffle, rng))
             for index in range(first, len(batches)):
                 rows = batches[index]
-                batch = _take(arrays, rows)
-                loss, grad, grad_norm = _evaluate(model, params, batch)
+                try:
+                    loss, grad, grad_norm = _evaluate(
+                        model, params, _take(arrays, rows), feed, rows
+                    )
+                except SourceFailure as failure:
+                    raise _Stop(
+                        f"{failure} in step {step} (epoch {epoch}); kept the parameters "
+                        f"reached after {step} updates",
+                        boundary=False,
+                        failed=True,
+                    ) from None
                 _check_finite(loss, grad_norm, step, run.updated_epochs, optimizer, run.finite_step)
                 run.finite_params, run.finite_step = params, step
                 rate = optimizer.learning_rate(step)
@@ -442,8 +461,14 @@ def fit(
         params = run.finite_params
     if record_path and (not history.path or not np.array_equal(history.path[-1], params)):
         history.path.append(params.copy())  # the path ends where training ended
-    final_loss = full_loss(model, params, arrays)
-    final_grad_norm = _evaluate(model, params, arrays)[2]
+    if feed is None:
+        final_loss = full_loss(model, params, arrays)
+        final_grad_norm = _evaluate(model, params, arrays)[2]
+    else:  # one pass over the data for both; NaN when they cannot be computed on any more
+        try:
+            final_loss, _, final_grad_norm = _evaluate(model, params, arrays, feed, None)
+        except SourceFailure:
+            final_loss = final_grad_norm = math.nan
     message = str(stop)
     if not stop.converged and not stop.diverged and history.loss and final_loss > history.loss[0]:
         message += (
@@ -461,6 +486,7 @@ def fit(
         message=message,
         history=history,
         grad_norm=final_grad_norm,
+        failed=stop.failed,
     )
 
 
@@ -476,11 +502,18 @@ def _ask(callbacks: Sequence[Callback], info: StepInfo) -> str | None:
 
 
 def _evaluate(
-    model: GeneratedModule, params: np.ndarray, batch: Sequence[np.ndarray]
+    model: GeneratedModule,
+    params: np.ndarray,
+    batch: Sequence[np.ndarray],
+    feed: Any = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray, float]:
-    """Loss, flat gradient and gradient norm on one batch (overflow shows up as inf/NaN)."""
+    """Loss, flat gradient and gradient norm on one batch (overflow shows up as inf/NaN); with a
+    ``feed`` (``symdiff.train.sources``), on its ``rows`` (None: all, block by block)."""
     with np.errstate(all="ignore"):
-        loss, grad = model.loss_and_grad(params, *batch)
+        loss, grad = (
+            model.loss_and_grad(params, *batch) if feed is None else feed.evaluate(params, rows)
+        )
         grad = np.asarray(grad, dtype=np.float64).reshape(-1)
         return float(loss), grad, float(np.linalg.norm(grad))
 
@@ -555,7 +588,9 @@ def planned_steps(
     max_steps: int | None = None,
 ) -> int:
     """How many updates ``fit`` makes at most: epochs * batches per epoch, capped by max_steps."""
-    n = sample_count(model, data_arrays(model, data))
+    n = row_count(data)
+    if n is None:
+        n = sample_count(model, data_arrays(model, data))
     size = resolve_batch_size(batch_size, optimizer, n)
     per_epoch = 1 if size is None or n is None else -(-n // size)
     total = epochs * per_epoch
