@@ -181,6 +181,24 @@ class TextPrinter:
     def op_expand_dims(self, node: Node) -> Printed:
         return self.function(node, "expand_dims", [f"axis={node.attrs[0]}"])
 
+    def op_amax(self, node: Node) -> Printed:
+        return self.function(node, "max", self.axis_options(node, None))
+
+    def op_permute(self, node: Node) -> Printed:
+        """swapaxes(A, i, j) for one exchange of axes, else transpose(A, (k, ...))."""
+        (axes,) = node.attrs
+        moved = [i for i, axis in enumerate(axes) if axis != i]
+        if len(moved) == 2:
+            return self.function(node, "swapaxes", [str(m) for m in moved])
+        return self.function(node, "transpose", ["(" + ", ".join(map(str, axes)) + ")"])
+
+    def op_reshape(self, node: Node) -> Printed:
+        return self.function(node, "reshape", [format_shape(node.shape)])
+
+    def op_einsum(self, node: Node) -> Printed:
+        spec = "'" + node.attrs[0] + "'"
+        return self.call("einsum", [spec, *(self.visit(a)[0] for a in node.args)]), ATOM
+
     def op_broadcast_to(self, node: Node) -> Printed:
         inner = self.visit(node.args[0])[0]
         return self.call("broadcast_to", [inner, format_shape(node.shape)]), ATOM
