@@ -75,13 +75,17 @@ CASES = [
         ("Wq", "Wk", "Wv"),
         lambda v: (
             (
-                torch.softmax(v["X"] @ v["Wq"] @ (v["X"] @ v["Wk"]).transpose(1, 2) / 5**0.5, -1)
-                @ (v["X"] @ v["Wv"])
-                - v["Y"]
-            )
-            ** 2
-        ).sum()
-        / B,
+                (
+                    torch.softmax(
+                        v["X"] @ v["Wq"] @ (v["X"] @ v["Wk"]).transpose(1, 2) / 5**0.5, -1
+                    )
+                    @ (v["X"] @ v["Wv"])
+                    - v["Y"]
+                )
+                ** 2
+            ).sum()
+            / B
+        ),
     ),
     Case(
         "einsum-conv1d",
@@ -246,11 +250,11 @@ CASES = [
         "-mean(sum(Y * log_softmax(tanh(X @ Wh + bh) @ Wo, axis=-1), axis=-1))",
         {"X": ("b", T, E), "Y": ("b", T, 3), "Wh": (E, D), "bh": (D,), "Wo": (D, 3)},
         ("Wh", "bh", "Wo"),
-        lambda v: -(
-            v["Y"] * torch.log_softmax(torch.tanh(v["X"] @ v["Wh"] + v["bh"]) @ v["Wo"], -1)
-        )
-        .sum(-1)
-        .mean(),
+        lambda v: (
+            -(v["Y"] * torch.log_softmax(torch.tanh(v["X"] @ v["Wh"] + v["bh"]) @ v["Wo"], -1))
+            .sum(-1)
+            .mean()
+        ),
         onehot=("Y",),
     ),
 ]
@@ -278,7 +282,9 @@ def _draw(case: Case, seed: int) -> tuple[dict, dict]:
 
 
 def _torch_gradients(case: Case, params: dict, data: dict) -> tuple[float, dict]:
-    leaves = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    leaves = {
+        k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()
+    }
     value = case.reference({**leaves, **{k: torch.tensor(v) for k, v in data.items()}})
     value.backward()
     return float(value), {k: t.grad.numpy() for k, t in leaves.items()}

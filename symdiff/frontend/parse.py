@@ -130,9 +130,7 @@ def _needs_product(left: Token, right: Token, functions: Iterable[str]) -> bool:
     return False
 
 
-def parse_tree(
-    text: str, functions: Iterable[str] = (), index_strings: bool = False
-) -> SourceTree:
+def parse_tree(text: str, functions: Iterable[str] = (), index_strings: bool = False) -> SourceTree:
     """Check limits, insert implicit products, and parse ``text`` into a Python ``ast``
     (``index_strings``: admit einsum index strings, see :func:`tokenize`)."""
     if not isinstance(text, str):

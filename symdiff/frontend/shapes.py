@@ -66,7 +66,9 @@ def parse_dims(text: str | Sequence[object], where: str = "") -> Shape:
         else:
             dims.append(check_name(match.group(2)))
     if len(dims) > MAX_RANK:
-        raise InputError(f"at most {MAX_RANK} axes are supported (as in NumPy), got {len(dims)}{where}")
+        raise InputError(
+            f"at most {MAX_RANK} axes are supported (as in NumPy), got {len(dims)}{where}"
+        )
     return tuple(dims)
 
 

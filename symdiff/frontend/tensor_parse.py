@@ -44,9 +44,9 @@ from ..ir.nodes import (
 from ..ir.ops import (
     IR_FUNCTIONS,
     amax,
-    einsum,
     cross_entropy,
     dot,
+    einsum,
     elementwise,
     eye,
     log_softmax,

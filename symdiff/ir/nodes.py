@@ -483,8 +483,7 @@ def permute(a: Node, axes: Sequence[int]) -> Node:
         or len({x % a.ndim for x in axes}) != a.ndim
     ):
         raise ShapeMismatch(
-            f"axes {tuple(axes)} are not a permutation of the axes of shape "
-            f"{format_shape(a.shape)}"
+            f"axes {tuple(axes)} are not a permutation of the axes of shape {format_shape(a.shape)}"
         )
     order = tuple(x % a.ndim for x in axes)
     if order == tuple(range(a.ndim)):

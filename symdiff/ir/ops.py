@@ -254,8 +254,10 @@ def einsum_adjoint(node: Node, g: Node, index: int) -> Node:
     factors = ([(output, g)] if g.ndim else []) + others  # a scalar G just scales
     if factors:
         spec = ",".join(x for x, _ in factors) + "->" + target
-        result = mul(g, einsum(spec, *(o for _, o in factors))) if not g.ndim else einsum(
-            spec, *(o for _, o in factors)
+        result = (
+            mul(g, einsum(spec, *(o for _, o in factors)))
+            if not g.ndim
+            else einsum(spec, *(o for _, o in factors))
         )
     else:
         result = g

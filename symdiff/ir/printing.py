@@ -323,7 +323,8 @@ def to_latex(node: Node, names: Mapping[Node, str] | None = None) -> str:
 # --------------------------------------------------------------------------- shared names
 
 _UNNAMED = frozenset(
-    {"var", "const", "eye", "transpose", "broadcast_to", "expand_dims", "heaviside", "sign"}
+    {"var", "const", "eye", "transpose", "permute", "reshape", "broadcast_to", "expand_dims"}
+    | {"heaviside", "sign"}
 )
 _LETTERS = {"add": "Z", "matmul": "Z", "softmax": "P", "log_softmax": "P"}
 _ACTIVATIONS = frozenset({"relu", "sigmoid", "tanh", "softplus", "exp"})
