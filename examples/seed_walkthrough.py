@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import argparse
 
+from symdiff.explain.derivation import explain
 from symdiff.explain.graph import build_graph
 from symdiff.explain.limit import limit_derivation
-from symdiff.explain.render import check_answer, explain
+from symdiff.explain.render import check_answer
 
 
 def section(title: str, body: str) -> str:

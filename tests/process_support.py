@@ -159,7 +159,8 @@ def run_many_bounded(
 #: for it at most the timeout (then kills it) and prints {key: exit code or null} as JSON.
 _CASE_DRIVER = r"""
 import json, os, signal, sys, time, traceback
-from symdiff.cli import cli
+from symdiff.cli import cli, load_commands
+load_commands(library=True)  # the imports, once, before any fork
 
 cases = json.load(open(sys.argv[1], encoding="utf-8"))
 timeout = float(sys.argv[2])
@@ -362,7 +363,8 @@ def start_limited(
 FORK_SERVER = r"""
 import json, os, resource, select, signal, sys, time, traceback
 from symdiff.__main__ import main
-import symdiff.cli  # noqa: F401  (the imports, once, before any fork)
+import symdiff.cli
+symdiff.cli.load_commands(library=True)  # the imports, once, before any fork
 
 def child(case, out_w, err_w):
     os.chdir(case["cwd"])

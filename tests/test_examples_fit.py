@@ -19,6 +19,18 @@ def example(name: str) -> dict:
     return runpy.run_path(str(EXAMPLES / f"{name}.py"))
 
 
+def assert_two_panel_png(path: Path) -> None:
+    """A real PNG of the two-panel figure (2 x 6 by 4.5 inches at 110 dpi), read back: not blank,
+    and with the coloured marks of the paths (not only black lines on white)."""
+    import matplotlib.image as mpimg
+
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    image = mpimg.imread(path)[:, :, :3]
+    assert image.shape[:2] == (495, 1320)
+    spread = image.max(axis=2) - image.min(axis=2)  # 0 for white, black and greys
+    assert np.count_nonzero(spread > 0.3) > 1000
+
+
 def test_linear_regression_matches_lstsq(tmp_path):
     namespace = example("linear_regression")
     outcome = namespace["run"](tmp_path)
@@ -36,7 +48,7 @@ def test_linear_regression_matches_lstsq(tmp_path):
     assert minibatch_error < 1e-3 and sgd_error < 1e-2
     assert (sgd.steps, minibatch.steps) == (50 * 200, 200 * 10)
     for picture in ("linear_regression.png", "linear_regression_sgd.png"):
-        assert (tmp_path / picture).read_bytes()[:4] == b"\x89PNG"
+        assert_two_panel_png(tmp_path / picture)
     # the shipped CSV holds exactly these samples
     shipped = load_data(namespace["CSV"], ["x", "y"])
     assert np.array_equal(shipped["x"], x) and np.array_equal(shipped["y"], y)
@@ -131,7 +143,7 @@ def test_momentum_escapes_the_local_minimum(tmp_path):
     lines = dict(line.split(maxsplit=1) for line in done.stdout.splitlines())
     assert lines["gd"].startswith("w = +1.1309  f(w) = -1.0702")
     assert lines["momentum"].startswith("w = -1.3008  f(w) = -3.5139")
-    assert (tmp_path / "local_minimum.png").read_bytes()[:4] == b"\x89PNG"
+    assert_two_panel_png(tmp_path / "local_minimum.png")
     # the two minima really are the local and the global one of w**4 - 3 w**2 + w
     roots = np.roots([4, 0, -6, 1])
     minima = sorted(r.real for r in roots if abs(r.imag) < 1e-12 and 12 * r.real**2 - 6 > 0)

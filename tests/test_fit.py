@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import symdiff
 from symdiff.errors import InputError
-from symdiff.train.loop import ParamLayout, StepInfo, fit, planned_steps
+from symdiff.train.loop import FitResult, ParamLayout, StepInfo, fit, planned_steps, value_text
 from symdiff.train.optimize import Momentum, make_optimizer
 
 
@@ -201,7 +201,10 @@ def test_divergence_returns_the_last_finite_parameters(line_data):
     x, y = line_data
     result = fit(LineModel(), (x, y), "gd", lr=5.0, epochs=10_000, record_path=True)
     assert result.diverged and not result.converged
-    assert result.message.startswith(f"diverged at step {result.steps}")
+    # the counts in the message are those the result reports
+    steps, epochs = result.steps, result.epochs
+    assert result.message.startswith(f"diverged after {steps} steps ({epochs} epochs): the loss")
+    assert f"kept the parameters after {steps - 1} steps" in result.message
     assert "smaller learning rate than 5" in result.message
     assert np.all(np.isfinite(result.flat))
     # the parameters kept are those of the last step whose loss and gradient were finite
@@ -306,3 +309,129 @@ def test_model_without_data_trains_one_step_per_epoch():
 
 def test_fit_is_exported():
     assert symdiff.fit is fit
+
+
+@settings(max_examples=25, deadline=None)
+@given(lr=st.floats(2.0, 50.0), batch=st.sampled_from([None, 7, 20]))
+def test_divergence_message_counts_match_the_result(line_data, lr, batch):
+    """Whatever the batch size, the message's step and epoch counts are FitResult's."""
+    x, y = line_data
+    result = fit(LineModel(), (x, y), "gd", lr=lr, epochs=10_000, batch_size=batch)
+    assert result.diverged
+    if result.steps:
+        count = f"after {result.steps} step{'s' * (result.steps != 1)} ({result.epochs} epoch"
+        assert result.message.startswith(f"diverged {count}"), result.message
+    else:
+        assert result.message.startswith("diverged at the start")
+
+
+def test_gtol_message_names_the_steps_made(line_data):
+    x, y = line_data
+    result = fit(LineModel(), (x, y), "gd", lr=0.3, epochs=10_000, gtol=1e-8)
+    assert result.message.endswith(f"<= gtol 1e-08 after {result.steps} steps")
+
+
+def test_final_gradient_norm_is_the_full_data_gradient(line_data):
+    """grad_norm = ||dL/db0, dL/db1|| over all samples at the returned parameters, computed here
+    from the formula 2*mean(r), 2*mean(r*x) with r = b0 + b1*x - y."""
+    x, y = line_data
+    for optimizer, batch in (("gd", None), ("sgd", 5)):
+        result = fit(LineModel(), (x, y), optimizer, lr=0.05, epochs=3, batch_size=batch)
+        b0, b1 = result.params["b0"], result.params["b1"]
+        residual = b0 + b1 * x - y
+        expected = math.hypot(2 * np.mean(residual), 2 * np.mean(residual * x))
+        assert result.grad_norm == pytest.approx(expected, rel=1e-12)
+        assert result.to_dict()["grad_norm"] == result.grad_norm
+
+
+def test_value_text_shows_small_values_whole_and_summarises_large_ones():
+    assert value_text(1.4603045693537) == "1.460304569"
+    assert value_text(np.array([1.0, -2.5, 0.125])) == "[ 1.    -2.5    0.125]"
+    matrix = np.arange(100.0).reshape(10, 10) / 8
+    text = value_text(matrix)
+    norm = float(np.linalg.norm(matrix))
+    assert text == (
+        f"array of shape (10, 10), norm {norm:.6g}, entries [0, 0.125, 0.25, ..., 12.38]"
+    )
+    assert "\n" not in value_text(np.ones((2, 4)))  # 8 entries: whole, on one line
+    assert value_text(np.ones(9)).startswith("array of shape (9,), norm 3, entries [1, 1, 1,")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 12), min_size=1, max_size=3).filter(lambda s: math.prod(s) > 8),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_value_text_summary_reads_back(shape, seed):
+    """The summary of any large array names its shape, its 2-norm (6 digits) and its first
+    and last entries (4 digits), in one line."""
+    value = np.random.default_rng(seed).normal(size=shape) * 10.0 ** np.random.default_rng(
+        seed
+    ).integers(-5, 5)
+    text = value_text(value)
+    head, entries = text.split(", entries [")
+    shown_shape, norm = head.removeprefix("array of shape ").split(", norm ")
+    assert shown_shape == str(tuple(shape))
+    assert float(norm) == pytest.approx(np.linalg.norm(value), rel=1e-5)
+    first = [float(v) for v in entries.removesuffix("]").split(", ")[:3]]
+    last = float(entries.removesuffix("]").split(", ")[-1])
+    assert first == pytest.approx(value.reshape(-1)[:3].tolist(), rel=1e-3)
+    assert last == pytest.approx(value.reshape(-1)[-1], rel=1e-3)
+
+
+@pytest.fixture(scope="module")
+def vector_result() -> FitResult:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 3.0
+    return fit(VectorModel(), {"X": X, "y": y}, "gd", lr=0.2, epochs=3000, gtol=1e-11)
+
+
+def test_repr_is_short_and_says_how_training_ended(vector_result):
+    text = repr(vector_result)
+    assert len(vector_result.history.loss) > 100
+    assert "\n" not in text and len(text) < 400 and "history" not in text
+    assert text.startswith(f"FitResult(loss={vector_result.loss:.10g}, grad_norm=")
+    assert f"steps={vector_result.steps}, " in text
+    assert repr(vector_result.message) in text
+    assert f"b={vector_result.params['b']:.10g}" in text and "w=[ 1." in text
+    big = FitResult(
+        params={"W": np.ones((30, 30))}, flat=np.ones(900), loss=0.5, steps=3, epochs=1,
+        converged=False, diverged=False, message="finished 1 epochs", history=vector_result.history,
+    )  # fmt: skip
+    assert "W=array of shape (30, 30), norm 30, entries [1, 1, 1, ..., 1]" in repr(big)
+    assert len(repr(big)) < 300
+
+
+def test_markdown_repr_is_a_table(vector_result):
+    text = vector_result._repr_markdown_()
+    lines = text.strip().splitlines()
+    assert lines[0] == f"**FitResult**: {vector_result.message}"
+    assert lines[2:4] == ["| | |", "|---|---|"]
+    rows = dict(tuple(cell.strip() for cell in line.strip("|").split(" | ")) for line in lines[4:])
+    assert float(rows["loss"]) == pytest.approx(vector_result.loss, rel=1e-9)
+    assert float(rows["gradient norm"]) == pytest.approx(vector_result.grad_norm, rel=1e-2)
+    assert rows["steps"] == f"{vector_result.steps} ({vector_result.epochs} epochs)"
+    assert float(rows["`b`"]) == pytest.approx(3.0, abs=1e-8)
+    assert [float(v) for v in rows["`w`"].strip("[]").split()] == pytest.approx(
+        [1.0, -2.0, 0.5], abs=1e-8
+    )
+
+
+def test_latex_repr_is_an_array_of_the_numbers(vector_result):
+    text = vector_result._repr_latex_()
+    assert text.startswith("$\\begin{array}{ll} ") and text.endswith(" \\end{array}$")
+    assert text.count("{") == text.count("}")
+    body = text.removeprefix("$\\begin{array}{ll} ").removesuffix(" \\end{array}$")
+    rows = dict(row.split(" & ") for row in body.split(" \\\\ "))
+    assert float(rows["L"].replace(" \\cdot 10^{", "e").rstrip("}")) == pytest.approx(
+        vector_result.loss, rel=1e-9
+    )
+    mantissa, exponent = rows["\\lVert \\nabla L \\rVert"].split(" \\cdot 10^")
+    assert float(mantissa) * 10 ** int(exponent.strip("{}")) == pytest.approx(
+        vector_result.grad_norm, rel=1e-9
+    )
+    assert rows["\\text{steps}"] == str(vector_result.steps)
+    assert float(rows["b"]) == pytest.approx(3.0, abs=1e-8)
+    norm = float(np.linalg.norm(vector_result.params["w"]))
+    assert rows["w"] == f"\\in \\mathbb{{R}}^{{3}},\\ \\lVert w \\rVert = {norm:.10g}"

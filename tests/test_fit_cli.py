@@ -134,8 +134,12 @@ def test_divergence_saves_the_last_finite_parameters(line_csv, tmp_path):
         "--lr", "3", "--epochs", "10000", "--save", str(saved), "--format", "json",
     )  # fmt: skip
     message = one_error_line(done, code=1)
-    assert "diverged at step" in message and "try a smaller learning rate than 3" in message
     printed = json.loads(done.stdout)
+    assert message == (
+        f"Error: training diverged after {printed['steps']} steps; "
+        "try a smaller learning rate than 3"
+    )
+    assert printed["message"].startswith(f"diverged after {printed['steps']} steps")
     stored = json.loads(saved.read_text())
     assert printed["diverged"] is True and stored["diverged"] is True
     assert stored["params"] == printed["params"]
@@ -252,4 +256,149 @@ def test_progress_bar_on_a_terminal(line_csv, tmp_path):
     screen = b"".join(chunks).decode(errors="replace")
     assert code == 0, screen
     assert "training" in screen and "100%" in screen
+    # the bar shows the mean batch loss of the epoch so far: at the end, the last epoch's loss
+    shown = re.findall(r"loss (\d[\d.e+-]*)", screen)
+    assert shown and all(np.isfinite(float(value)) for value in shown)
+    result = fit_json(
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--optimizer", "sgd", "--lr", "0.001", "--epochs", "30",
+    )  # fmt: skip
+    assert float(shown[-1]) == pytest.approx(result["history"]["epoch_loss"][-1], rel=1e-5)
     assert "b0 = " in screen
+
+
+def test_text_report_layout_and_the_files_written(line_csv, tmp_path):
+    """The text report line by line; its gradient norm is the JSON's; then where files went."""
+    path, *_ = line_csv
+    common = [
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--lr", "0.2", "--epochs", "2000", "--gtol", "1e-9",
+    ]  # fmt: skip
+    result = fit_json(*common)
+    saved, picture = tmp_path / "p.json", tmp_path / "loss.png"
+    done = symdiff(*common, "--save", str(saved), "--plot", str(picture))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.splitlines() == [
+        "optimizer: gd (lr=0.2)",
+        f"converged: gradient norm {result['history']['grad_norm'][-1]:.3g} <= gtol 1e-09 "
+        f"after {result['steps']} steps",
+        f"steps: {result['steps']}, epochs: {result['epochs']}",
+        f"loss: {result['loss']:.10g}",
+        f"gradient norm: {result['grad_norm']:.4g}",
+        "parameters:",
+        f"  b0 = {result['params']['b0']:.10g}",
+        f"  b1 = {result['params']['b1']:.10g}",
+        f"wrote the parameters to {saved}",
+        f"wrote the plot to {picture}",
+    ]
+    assert result["grad_norm"] <= 1e-9  # full batch: the gradient that met gtol
+    assert json.loads(saved.read_text())["grad_norm"] == result["grad_norm"]
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_save_to_stdout_keeps_stdout_json_and_reports_on_stderr(line_csv, tmp_path):
+    path, *_ = line_csv
+    picture = tmp_path / "loss.svg"
+    done = symdiff(
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--epochs", "5", "--save", "-", "--plot", str(picture),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)) >= {"params", "loss", "grad_norm"}
+    assert done.stderr.splitlines()[0] == "optimizer: gd (lr=0.01)"
+    assert done.stderr.splitlines()[-1] == f"wrote the plot to {picture}"
+    assert "wrote the parameters" not in done.stderr
+
+
+def test_divergence_is_said_once_with_counts_that_agree(line_csv):
+    path, *_ = line_csv
+    done = symdiff(
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--lr", "3", "--epochs", "10000",
+    )  # fmt: skip
+    error = one_error_line(done, code=1)
+    lines = done.stdout.splitlines()
+    steps, epochs = (
+        int(n) for n in re.fullmatch(r"steps: (\d+), epochs: (\d+)", lines[2]).groups()
+    )
+    assert lines[1].startswith(f"diverged after {steps} steps ({epochs} epochs): the loss")
+    assert f"kept the parameters after {steps - 1} steps" in lines[1]
+    assert (
+        error == f"Error: training diverged after {steps} steps; try a smaller learning rate than 3"
+    )
+    assert (done.stdout + done.stderr).count("became NaN or infinite") == 1
+
+
+def test_matrix_parameters_are_summarised_in_one_line(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 12))
+    W_true = rng.normal(size=(12, 10))
+    archive = tmp_path / "d.npz"
+    np.savez(archive, X=X, Y=X @ W_true)
+    saved = tmp_path / "p.json"
+    done = symdiff(
+        "mean((X @ W + b - Y)**2)", "--shape", "X=n,12", "--shape", "W=12,10", "--shape", "b=10",
+        "--shape", "Y=n,10", "--params", "W,b", "--data", "X,Y", "--input", str(archive),
+        "--optimizer", "adam", "--lr", "0.05", "--epochs", "20", "--save", str(saved),
+        "--plot", str(tmp_path / "loss.svg"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    stored = json.loads(saved.read_text())
+    W, b = np.array(stored["params"]["W"]), np.array(stored["params"]["b"])
+    lines = done.stdout.splitlines()
+    assert len(lines) == 10, done.stdout  # 6 lines of report, 2 parameters, 2 files written
+    # a tensor loss is titled as written, the optimizer under it (and in the legend)
+    texts = svg_texts(tmp_path / "loss.svg")
+    assert "loss mean((X @ W + b - Y)**2)" in texts and texts.count("adam (lr=0.05)") == 2
+    flat = W.reshape(-1)
+    assert lines[6] == (
+        f"  W = array of shape (12, 10), norm {np.linalg.norm(W):.6g}, entries "
+        f"[{flat[0]:.4g}, {flat[1]:.4g}, {flat[2]:.4g}, ..., {flat[-1]:.4g}]"
+    )
+    assert lines[7].startswith(f"  b = array of shape (10,), norm {np.linalg.norm(b):.6g}")
+
+
+def svg_texts(path) -> list[str]:
+    """The texts of an SVG written by matplotlib (each drawn text follows as a comment)."""
+    return re.findall(r"<!-- (.*?) -->", path.read_text())
+
+
+def test_plot_title_names_loss_optimizer_and_learning_rate(line_csv, tmp_path):
+    path, *_ = line_csv
+    picture = tmp_path / "loss.svg"
+    done = symdiff(
+        "(b0 + b1*x - y)^2", "--params", "b0,b1", "--data", "x,y", "--column", "y=target",
+        "--input", str(path), "--optimizer", "momentum:mu=0.8", "--lr", "0.05",
+        "--schedule", "exponential:gamma=0.99", "--epochs", "40", "--plot", str(picture),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    texts = svg_texts(picture)
+    # the loss as symdiff's printer writes it (it parses back), then the optimizer's settings
+    assert "loss (b0 + b1*x - y)**2" in texts
+    label = "momentum (lr=0.05, mu=0.8, schedule=exponential:gamma=0.99)"
+    assert label in texts
+    assert texts.count(label) == 3  # the title, and the legends of both panels
+    # the loss falls by more than 10x: a log axis labelled with plain numbers
+    assert not any("10^" in t or "\\times" in t or "e-0" in t for t in texts), texts
+
+
+def test_compare_plot_labels_each_run_with_its_learning_rate(line_csv, tmp_path):
+    path, *_ = line_csv
+    picture = tmp_path / "cmp.svg"
+    done = symdiff(
+        LINE, "--params", "b0,b1", "--data", "x,y", "--column", "y=target", "--input", str(path),
+        "--lr", "0.1", "--epochs", "30", "--compare", "adam:lr=0.2", "--compare", "nesterov",
+        "--plot", str(picture),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    compared = done.stdout.splitlines()[8:10]
+    assert re.fullmatch(
+        r"compare adam \(lr=0.2, beta1=0.9, beta2=0.999, eps=1e-08\): loss [0-9.]+, "
+        r"gradient norm [0-9.e+-]+, 30 steps; finished 30 epochs \(no tolerance set\)",
+        compared[0],
+    ), compared
+    assert compared[1].startswith("compare nesterov (lr=0.1, mu=0.9): loss ")
+    texts = svg_texts(picture)
+    assert "loss (b0 + b1*x - y)**2" in texts
+    for label in ("gd (lr=0.1)", "adam (lr=0.2)", "nesterov (lr=0.1)"):
+        assert texts.count(label) == 2, (label, texts)  # a legend entry in each panel

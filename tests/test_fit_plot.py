@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -13,11 +16,14 @@ import pytest  # noqa: E402
 from symdiff.errors import InputError
 from symdiff.train.loop import fit
 from symdiff.train.plot import (
+    MARKER_Z,
     check_plot_path,
     draw_contour_path,
     draw_curve_path,
     draw_loss_curves,
+    new_figure,
     plot_training,
+    save_figure,
 )
 
 
@@ -97,7 +103,7 @@ def test_minibatch_runs_are_drawn_per_epoch():
     try:
         draw_loss_curves(axis, {"gd": full, "mb": batches})
         assert axis.get_xlabel() == "epoch"
-        (mean,) = [line for line in axis.lines if line.get_label() == "mb (epoch mean)"]
+        (mean,) = [line for line in axis.lines if line.get_label() == "mb: epoch mean"]
         assert list(mean.get_xdata()) == [e + 0.5 for e in range(8)]
         assert list(mean.get_ydata()) == batches.history.epoch_loss
         faint = [line for line in axis.lines if line.get_alpha() == 0.3]
@@ -124,3 +130,70 @@ def test_plot_path_checks(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         check_plot_path(tmp_path / "nowhere" / "x.png")
     assert check_plot_path(tmp_path / "x.png") == tmp_path / "x.png"
+
+
+def tick_texts(figure, axis) -> list[str]:
+    """The y tick labels matplotlib draws (major and minor), after a real draw."""
+    figure.canvas.draw()
+    ticks = axis.yaxis.get_majorticklabels() + axis.yaxis.get_minorticklabels()
+    low, high = axis.get_ylim()
+    return [t.get_text() for t in ticks if t.get_text() and low <= t.get_position()[1] <= high]
+
+
+@pytest.mark.parametrize(
+    ("losses", "scale"),
+    [
+        (np.geomspace(5.0, 0.26, 40), "log"),  # 1.3 decades: 0.3, 0.4, ..., 1, 2, 3, 4
+        (np.geomspace(0.61, 0.26, 40), "linear"),  # a factor 2.3: log ticks would be sparse
+        (0.2605354654 + np.geomspace(1e-6, 1e-9, 40), "linear"),  # no '+2.605e-1' offset
+    ],
+)
+def test_loss_axis_is_readable(losses, scale):
+    result = fit(Bowl(), DATA, "gd", lr=0.05, epochs=len(losses))
+    result.history.loss[:] = losses.tolist()  # the curve to draw, a real FitResult around it
+    figure, (axis,) = new_figure()
+    draw_loss_curves(axis, {"gd": result})
+    texts = tick_texts(figure, axis)
+    assert axis.get_yscale() == scale
+    assert len(texts) >= 3, texts
+    for text in texts:  # plain numbers, each one what its tick is
+        assert re.fullmatch(r"[0-9.]+", text.replace("\N{MINUS SIGN}", "-")), texts
+    assert axis.yaxis.get_offset_text().get_text() == ""
+    if scale == "log":
+        assert {"0.3", "1", "2"} <= set(texts)
+
+
+def test_end_markers_are_drawn_above_every_path(tmp_path):
+    """A long SGD path drawn after a GD run that ends inside its cloud: the GD end (a star)
+    stays visible, in the PNG read back, and both start markers are above the paths too."""
+    x = np.linspace(-1.0, 3.0, 40)
+    data = (x, -x / 4)
+    runs = {
+        "gd": fit(Bowl(), data, "gd", lr=0.1, init={"a": -2.0, "b": 2.0}, epochs=200,
+                  record_path=True),
+        "sgd": fit(Bowl(), data, "sgd", lr=0.05, init={"a": -2.0, "b": 2.0}, epochs=20,
+                   record_path=True),
+    }  # fmt: skip
+    figure, (axis,) = new_figure()
+    draw_contour_path(axis, runs, Bowl(), data)
+    paths = [line for line in axis.lines if line.get_label() in runs]
+    markers = [line for line in axis.lines if line.get_marker() in ("o", "*")]
+    assert len(markers) == 4
+    assert min(m.get_zorder() for m in markers) == MARKER_Z > max(p.get_zorder() for p in paths)
+    assert all(m.get_markeredgecolor() == "black" for m in markers)
+    gd_end = next(m for m in markers if m.get_marker() == "*")
+    assert gd_end.get_color() == paths[0].get_color()
+    target = save_figure(figure, tmp_path / "paths.png")
+    image = mpimg.imread(target)
+    scale = 110 / figure.dpi  # save_figure's dpi over the figure's
+    px, py = axis.transData.transform((gd_end.get_xdata()[0], gd_end.get_ydata()[0])) * scale
+    pixel = image[image.shape[0] - int(round(py)), int(round(px)), :3]
+    expected = matplotlib.colors.to_rgb(paths[0].get_color())
+    assert np.allclose(pixel, expected, atol=0.02), (pixel, expected)
+
+
+def test_plot_training_draws_the_title(runs, tmp_path):
+    target = plot_training(runs, tmp_path / "t.svg", model=Bowl(), data=DATA, title="my title")
+    assert "<!-- my title -->" in target.read_text()
+    untitled = plot_training(runs, tmp_path / "u.svg", model=Bowl(), data=DATA)
+    assert "<!-- my title -->" not in untitled.read_text()

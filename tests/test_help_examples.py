@@ -34,7 +34,9 @@ SHELL_OPERATORS = set("|&;<>")
 def command_paths(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     """The group itself and every command below it, as argument prefixes: (), ("diff",), ..."""
     yield path
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):  # the commands load lazily: ask the group
+        command = group.get_command(context, name)
         if isinstance(command, click.Group):
             yield from command_paths(command, (*path, name))
         else:

@@ -322,7 +322,9 @@ def test_dash_is_standard_output(outcomes):
     saved = outcomes["dash:fit"]
     assert saved.done.returncode == 0, saved.done.stderr
     data = json.loads(saved.done.stdout)  # stdout is exactly the saved JSON...
-    assert set(data) == {"params", "loss", "steps", "epochs", "converged", "diverged", "message"}
+    assert set(data) == {
+        "params", "loss", "grad_norm", "steps", "epochs", "converged", "diverged", "message"
+    }  # fmt: skip
     assert json.loads(saved.done.stderr)["history"]  # ...and the report went to stderr
     assert snapshot(saved.folder) == saved.before
 

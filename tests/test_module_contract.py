@@ -857,8 +857,8 @@ FUNCTIONS = [
     ("softplus(w*x)", lambda w, x: np.log1p(np.exp(w * x))),
     ("sign(w*x - 0.3)*w", lambda w, x: np.sign(w * x - 0.3) * w),
     ("logsumexp(w*x, w)", lambda w, x: np.logaddexp(w * x, w)),
-    ("erf(w*x)", None),  # NumPy has no erf: generation must refuse (or compute it correctly)
-    ("gelu(w*x)", None),
+    ("erf(w*x)", lambda w, x: np.vectorize(math.erf)(w * x)),  # the _erf helper, no SciPy
+    ("gelu(w*x)", lambda w, x: w * x * (1 + np.vectorize(math.erf)(w * x / math.sqrt(2))) / 2),
     ("w**x", lambda w, x: w**x),
     ("x**w", lambda w, x: x**w),
 ]

@@ -21,9 +21,11 @@ from symdiff.calculus.differentiate import differentiate
 from symdiff.calculus.rules import RULE_FORMULAS
 from symdiff.calculus.steps import Step
 from symdiff.cli import cli
-from symdiff.explain.render import COMPOSITE_RULES, TEXT_WIDTH, explain, rules_table
+from symdiff.explain.derivation import COMPOSITE_RULES, explain, rules_table
+from symdiff.explain.render import TEXT_WIDTH
 from symdiff.frontend.parse import make_symbol, parse
 from symdiff.functions import to_elementary
+from symdiff.text import formula as formula_text
 
 #: ML losses and activations beyond the shared corpus, each checked step by step.
 ML_EXTRA = [
@@ -105,7 +107,7 @@ def test_chain_step_shows_the_substitution_outer_inner_and_product() -> None:
     assert "let u = x**2, so sin(x**2) = sin(u)" in text
     assert "1.1. outer, sin: d/du sin(u) = cos(u)" in text
     assert "1.2. inner, power: d/dx x**2 = 2*x" in text
-    assert "multiply: cos(x**2) * 2*x = 2*x*cos(x**2)" in text
+    assert "multiply: cos(x**2)*(2*x) = 2*x*cos(x**2)" in text
     assert text.splitlines()[-1] == "Answer: d/dx sin(x**2) = 2*x*cos(x**2)"
 
 
@@ -360,3 +362,151 @@ def test_partial_derivative_says_which_variables_are_held_constant() -> None:
     assert "rule by rule (x held constant)." in derivation.text().splitlines()[0]
     assert str(derivation.result) == "12*x**4*z**2"
     assert "held constant" not in explain("x**2", "x").text()
+
+
+# --------------------------------------------------------------------------- teaching quality
+
+
+def _chain_steps(step: Step) -> list[Step]:
+    return [s for s in step.walk() if s.rule == "chain"]
+
+
+def test_nested_chain_rules_use_distinct_letters() -> None:
+    """sin(exp(x**2)): two substitutions, two letters (u and v), never u twice."""
+    derivation = explain("sin(exp(x**2))", "x")
+    chains = _chain_steps(derivation.steps[0])
+    assert [str(c.variable) for c in chains] == ["u", "v"]
+    text = derivation.text()
+    assert "let u = exp(x**2), so sin(exp(x**2)) = sin(u)" in text
+    assert "let v = x**2, so exp(x**2) = exp(v)" in text
+    assert "d/dv exp(v) = exp(v)" in text
+
+
+@pytest.mark.parametrize(
+    "text,wrt",
+    [
+        ("sin(u*x**2) + v", "x"),
+        ("log(sigmoid(w*x + b)) + u*v*s", "w"),
+        ("exp(sin(cos(t*x)))*(u + v + w + s + r + q + p)", "x"),
+        ("-y*log(sigmoid(w*x + b)) - (1 - y)*log(1 - sigmoid(w*x + b))", "w"),
+    ],
+)
+def test_substitution_letters_never_clash(text: str, wrt: str) -> None:
+    expression = parse(text)
+    derivation = explain(expression, wrt)
+    users = {s.name for s in expression.free_symbols}
+    letters = [str(c.variable) for step in derivation.steps for c in _chain_steps(step)]
+    assert letters, text
+    assert len(set(letters)) == len(letters), letters
+    assert not users & set(letters), letters
+    symbols = sorted(expression.free_symbols, key=lambda s: s.name)
+    for point in sample_points(symbols, {"y": (0.1, 0.9)}, (0.2, 0.9), 1, text):
+        for step in derivation.steps:
+            _check_steps(step, {}, point, [])
+
+
+def test_chain_rule_is_written_in_the_variable_of_the_step() -> None:
+    text = explain("sin(w**2)", "w").text()
+    assert "rule: d/dw f(g(w)) = f'(g(w)) * g'(w)" in text
+    assert "d/dx" not in text
+
+
+def test_partial_derivatives_use_the_partial_sign() -> None:
+    """001_: d/dz 4x^4z^3 is a partial derivative: ∂/∂z, and ∂ in the rules shown."""
+    text = explain("4*x**4*z**3", "z").text()
+    assert "∂/∂z" in text and "d/dz" not in text
+    assert text.splitlines()[-1] == "Answer: ∂/∂z (4*x**4*z**3) = 12*x**4*z**2"
+    chain = explain("sin(x*y)", "y").text()
+    assert "rule: ∂f(g)/∂y = f'(g) * ∂g/∂y" in chain
+    assert "d/du sin(u) = cos(u)" in chain  # the outer derivative is by u alone
+    assert "∂" not in explain("sin(x**2)", "x").text()
+    assert json.loads(explain("x*y", "x").render("json"))["partial"] is True
+    assert "\\partial" in explain("x*y", "x").latex()
+
+
+def test_product_and_quotient_show_the_substituted_rule() -> None:
+    product = explain("x*sin(x)", "x").text()
+    assert "so d/dx (x*sin(x)) = 1*sin(x) + x*cos(x) = x*cos(x) + sin(x)" in product
+    quotient = " ".join(explain("sin(x)/x", "x").text().split())
+    assert "so d/dx (sin(x)/x) = (cos(x)*x - sin(x)*1)/x**2 =" in quotient
+
+
+def test_indentation_is_three_columns_per_level() -> None:
+    text = explain("-y*log(sigmoid(w*x + b)) - (1 - y)*log(1 - sigmoid(w*x + b))", "w").text()
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        match = re.match(r"^(\s*)(\d+(?:\.\d+)*)\. ", line)
+        if not match or line.startswith(("2. simplify",)):
+            continue
+        depth = match.group(2).count(".")
+        assert len(match.group(1)) == 3 * depth, line
+        body = lines[index + 1] if index + 1 < len(lines) else ""
+        if body.lstrip().startswith(("rule:", "let ")):
+            assert len(body) - len(body.lstrip()) == 3 * (depth + 1), body
+
+
+def _unwrapped(text: str) -> list[str]:
+    """Logical lines of wrapped text (a continuation is indented 4 more than its start)."""
+    lines: list[tuple[int, str]] = []
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if lines and line.strip() and indent == lines[-1][0] + 4:
+            lines[-1] = (lines[-1][0], f"{lines[-1][1]} {line.strip()}")
+        else:
+            lines.append((indent, line.strip()))
+    return [line for _, line in lines]
+
+
+def _formulas_agree(left: str, right: str, point: dict) -> None:
+    a, b = parse(left), parse(right)
+    va = high_precision(to_elementary(a), point)
+    vb = high_precision(to_elementary(b), point)
+    assert close(va, vb, 1e-10), f"{left} != {right}"
+
+
+@pytest.mark.parametrize("text", FORMAT_SAMPLES + ["sin(exp(x**2))", "x**3/(x + 1)**2"])
+def test_every_formula_of_a_derivation_parses_back(text: str) -> None:
+    """Each 'd/dx E = R', 'so d/dx E = A = R', 'multiply: A = R', 'let u = I, so E = F' line
+    parses back with symdiff's parser to formulas that agree; the JSON formulas too."""
+    expression = parse(text)
+    derivation = explain(expression, "x")
+    symbols = sorted(expression.free_symbols, key=lambda s: s.name)
+    (point,) = sample_points(symbols, {"y": (0.1, 0.9)}, (0.3, 0.9), 1, f"parse:{text}")
+    checked = 0
+    for line in _unwrapped(derivation.text()):
+        body = re.sub(r"^(\d+(?:\.\d+)*\. [^:]*: |so |multiply: )", "", line)
+        if body.startswith("let "):
+            letter, inner = body.removeprefix("let ").split(" = ", 1)
+            inner, same = inner.split(", so ")
+            before, after = same.split(" = ")
+            substituted = parse(after).subs(make_symbol(letter), parse(inner))
+            _formulas_agree(before, formula_text(substituted), point)
+            checked += 1
+            continue
+        match = re.match(r"^[d∂]/[d∂](\w+) ", body)
+        if match is None and not line.startswith("multiply: "):
+            continue
+        parts = body.split(" = ")
+        if match is not None:
+            parts[0] = parts[0][match.end() :]
+            parse(parts[0])
+            parts = parts[1:]
+        if match is not None and match.group(1) not in {s.name for s in symbols}:
+            for part in parts:
+                parse(part)  # an outer step, in its own letter
+            continue
+        for left, right in zip(parts, parts[1:], strict=False):
+            _formulas_agree(left, right, point)
+            checked += 1
+    assert checked >= 1
+
+    def walk(data: dict) -> None:
+        parse(data["expression"])
+        parse(data["result"])
+        if "applied" in data and data["wrt"] in {s.name for s in symbols}:
+            _formulas_agree(data["applied"], data["result"], point)
+        for sub in data["substeps"]:
+            walk(sub)
+
+    for step in json.loads(derivation.render("json"))["steps"]:
+        walk(step)

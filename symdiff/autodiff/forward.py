@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..ir.linalg import diag, inv, kron
 from ..ir.nodes import (
     Node,
     add,
@@ -28,7 +29,7 @@ from ..ir.nodes import (
     transpose,
     walk,
 )
-from ..ir.ops import ELEMENTWISE, eye, softmax
+from ..ir.ops import ELEMENTWISE, elementwise, eye, softmax, trace
 from ..ir.simplify import tidy
 from .reverse import VJP_RULES, reverse_mode
 
@@ -190,6 +191,77 @@ def _softmax_family(node: Node, tangents: tuple[Tangent, ...], param_shape: tupl
     if node.op == "log_softmax":
         return sub(ta, mixed)
     return mul(_lift(node, param_shape), sub(ta, mixed))
+
+
+@jvp("trace")
+def _trace(node: Node, tangents: tuple[Tangent, ...], param_shape: tuple) -> Tangent:
+    """d trace(A) = trace(dA) (scalar parameters)."""
+    (ta,) = tangents
+    if ta is None:
+        return None
+    if param_shape:
+        raise NoMatrixForm
+    return trace(ta)
+
+
+@jvp("det", "logdet")
+def _det(node: Node, tangents: tuple[Tangent, ...], param_shape: tuple) -> Tangent:
+    """d logdet(A) = trace(inv(A) @ dA),  d det(A) = det(A) * trace(inv(A) @ dA)."""
+    (ta,) = tangents
+    if ta is None:
+        return None
+    if param_shape:
+        raise NoMatrixForm
+    change = trace(matmul(inv(node.args[0]), ta))
+    return mul(node, change) if node.op == "det" else change
+
+
+@jvp("inv")
+def _inv(node: Node, tangents: tuple[Tangent, ...], param_shape: tuple) -> Tangent:
+    """d inv(A) = -inv(A) @ dA @ inv(A) (scalar parameters)."""
+    (ta,) = tangents
+    if ta is None:
+        return None
+    if param_shape:
+        raise NoMatrixForm
+    return neg(matmul(matmul(node, ta), node))
+
+
+@jvp("diag")
+def _diag(node: Node, tangents: tuple[Tangent, ...], param_shape: tuple) -> Tangent:
+    """d diag(A) = diag(dA) (scalar parameters)."""
+    (ta,) = tangents
+    if ta is None:
+        return None
+    if param_shape:
+        raise NoMatrixForm
+    return diag(ta)
+
+
+@jvp("norm1", "frobenius")
+def _norm(node: Node, tangents: tuple[Tangent, ...], param_shape: tuple) -> Tangent:
+    """d norm1(a) = sum(sign(a) * da),  d frobenius(a) = sum(a * da) / frobenius(a)."""
+    (ta,) = tangents
+    a = node.args[0]
+    if ta is None:
+        return None
+    slope = elementwise("sign", a) if node.op == "norm1" else div(a, node)
+    if not param_shape:
+        return sum_(mul(slope, ta))
+    if a.ndim != 1:
+        raise NoMatrixForm
+    return matmul(slope, ta)
+
+
+@jvp("kron")
+def _kron(node: Node, tangents: tuple[Tangent, ...], param_shape: tuple) -> Tangent:
+    """d kron(A, B) = kron(dA, B) + kron(A, dB) (scalar parameters)."""
+    (a, b), (ta, tb) = node.args, tangents
+    if param_shape:
+        raise NoMatrixForm
+    parts = [kron(ta, b)] if ta is not None else []
+    parts += [kron(a, tb)] if tb is not None else []
+    return _sum_tangents(node, parts, param_shape)
 
 
 def jacobian(expression: Node, param: Node) -> Node | None:

@@ -17,6 +17,7 @@ import sympy as sp
 
 from ..errors import InputError, ShapeError, UnknownFunctionError
 from ..frontend.tensor_parse import parse_tensor
+from ..ir.linalg import diag, inv, kron
 from ..ir.nodes import (
     Node,
     Shape,
@@ -167,6 +168,68 @@ def _outer(y: Node, g: Node) -> Adjoints:
 @vjp("trace", "y = trace(A):  dA = g * I")
 def _trace(y: Node, g: Node) -> Adjoints:
     return (mul(g, eye(y.args[0].shape[0])),)
+
+
+# --------------------------------------------------------------------------- linear algebra
+
+
+@vjp("det", "y = det(A):  dA = g * det(A) * inv(A).T")
+def _det(y: Node, g: Node) -> Adjoints:
+    return (mul(mul(g, y), transpose(inv(y.args[0]))),)
+
+
+@vjp("logdet", "y = logdet(A):  dA = g * inv(A).T")
+def _logdet(y: Node, g: Node) -> Adjoints:
+    return (mul(g, transpose(inv(y.args[0]))),)
+
+
+@vjp("inv", "Y = inv(A):  dA = -Y.T @ G @ Y.T")
+def _inv(y: Node, g: Node) -> Adjoints:
+    return (neg(matmul(matmul(transpose(y), g), transpose(y))),)
+
+
+@vjp("diag", "Y = diag(v):  dv = diag(G);  y = diag(A):  dA = diag(g)")
+def _diag(y: Node, g: Node) -> Adjoints:
+    return (diag(g),)
+
+
+@vjp("norm1", "y = norm1(A) = sum(abs(A)):  dA = g * sign(A)")
+def _norm1(y: Node, g: Node) -> Adjoints:
+    return (mul(g, elementwise("sign", y.args[0])),)
+
+
+@vjp("frobenius", "y = frobenius(A) = sqrt(sum(A**2)):  dA = g * A / y")
+def _frobenius(y: Node, g: Node) -> Adjoints:
+    return (mul(g, div(y.args[0], y)),)
+
+
+def _ones(rows: int, columns: int) -> Node:
+    return broadcast(const(1), (rows, columns))
+
+
+@vjp(
+    "kron",
+    "Y = kron(A, B):  dA = kron(eye(m), ones(p, 1)).T @ (G * kron(ones(m, n), B)) @ "
+    "kron(eye(n), ones(q, 1)),  dB = kron(ones(m, 1), eye(p)).T @ (G * kron(A, ones(p, q))) @ "
+    "kron(ones(n, 1), eye(q))  (block sums)",
+)
+def _kron(y: Node, g: Node) -> Adjoints:
+    a, b = y.args
+    (m, n), (p, q) = a.shape, b.shape
+    assert all(isinstance(d, int) for d in (m, n, p, q))  # kron() admits numeric dimensions only
+    m, n, p, q = int(m), int(n), int(p), int(q)
+    if g.op == "broadcast_to" and g.args[0].ndim == 0:  # G = c everywhere: c*sum(B), c*sum(A)
+        c = g.args[0]
+        return broadcast(mul(c, sum_(b)), a.shape), broadcast(mul(c, sum_(a)), b.shape)
+    da = matmul(
+        matmul(transpose(kron(eye(m), _ones(p, 1))), mul(g, kron(_ones(m, n), b))),
+        kron(eye(n), _ones(q, 1)),
+    )
+    db = matmul(
+        matmul(transpose(kron(_ones(m, 1), eye(p))), mul(g, kron(a, _ones(p, q)))),
+        kron(_ones(n, 1), eye(q)),
+    )
+    return da, db
 
 
 # --------------------------------------------------------------------------- reductions

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import sympy as sp
 
@@ -17,6 +19,16 @@ MAX_NODES = 20_000
 def differentiate(expr: sp.Expr, wrt: sp.Symbol) -> Step:
     """d(expr)/d(wrt) by symdiff's own rules; ``step.result`` is the derivative (unsimplified).
 
+    Every chain-rule substitution of the record gets its own letter (u, v, s, ...), none of them
+    a name of ``expr``: see :func:`distinct_substitutions`.
+    """
+    taken = {s.name for s in expr.free_symbols} | {wrt.name}
+    return distinct_substitutions(_differentiate(expr, wrt), taken)
+
+
+def _differentiate(expr: sp.Expr, wrt: sp.Symbol) -> Step:
+    """One rule application, recursing into the operands.
+
     A sub-expression free of ``wrt`` is a constant (derivative 0); otherwise the rule registered
     for the node's class (or its nearest base class) applies. A node with no rule raises
     :class:`UnknownFunctionError`, never a silent 0.
@@ -26,8 +38,45 @@ def differentiate(expr: sp.Expr, wrt: sp.Symbol) -> Step:
     for cls in type(expr).__mro__:
         rule = NODE_RULES.get(cls)
         if rule is not None:
-            return rule(expr, wrt, differentiate)
+            return rule(expr, wrt, _differentiate)
     raise UnknownFunctionError(type(expr).__name__)
+
+
+#: Letters for the chain rule's substitutions, in order of use; then u1, u2, ...
+SUBSTITUTION_LETTERS = ("u", "v", "w", "s", "t", "r", "q", "p")
+
+
+def substitution_letters(taken: set[str]) -> Iterator[str]:
+    """Fresh names for substitutions: the letters not in ``taken``, then u1, u2, ... likewise."""
+    yield from (name for name in SUBSTITUTION_LETTERS if name not in taken)
+    yield from (f"u{k}" for k in itertools.count(1) if f"u{k}" not in taken)
+
+
+def distinct_substitutions(step: Step, taken: set[str]) -> Step:
+    """The record with chain-rule variable number k (depth first) renamed to the k-th fresh letter.
+
+    The rules pick ``u`` locally; renaming afterwards (a pure pass) makes nested and sibling
+    substitutions distinct and keeps them clear of the user's names.
+    """
+    letters = substitution_letters(taken)
+
+    def rename(node: Step) -> Step:
+        if node.variable is None:
+            return replace(node, substeps=tuple(rename(sub) for sub in node.substeps))
+        fresh = sp.Symbol(next(letters), real=True)
+        swap = {node.variable: fresh}
+        outer, *rest = node.substeps
+        outer = replace(
+            outer,
+            expression=outer.expression.xreplace(swap),
+            wrt=fresh,
+            result=outer.result.xreplace(swap),
+        )
+        substeps = (outer, *(rename(sub) for sub in rest))
+        derivative = None if node.outer is None else node.outer.xreplace(swap)
+        return replace(node, substeps=substeps, variable=fresh, outer=derivative)
+
+    return rename(step)
 
 
 def derivative_steps(

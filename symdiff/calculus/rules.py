@@ -144,8 +144,8 @@ def identity_rule(expr: sp.Symbol, wrt: sp.Symbol, recurse: Recurse) -> Step:
 
 @node_rule(sp.Add)
 def sum_rule(expr: sp.Add, wrt: sp.Symbol, recurse: Recurse) -> Step:
-    """(f + g)' = f' + g'."""
-    substeps = tuple(recurse(term, wrt) for term in expr.args)
+    """(f + g)' = f' + g', term by term in the order the sum is printed (as a student reads it)."""
+    substeps = tuple(recurse(term, wrt) for term in expr.as_ordered_terms())
     return Step("sum", expr, wrt, sp.Add(*[s.result for s in substeps]), substeps)
 
 
@@ -165,7 +165,7 @@ def multiplication_rule(expr: sp.Mul, wrt: sp.Symbol, recurse: Recurse) -> Step:
     if constant != 1:
         sub = recurse(dependent, wrt)
         return Step("constant_multiple", expr, wrt, constant * sub.result, (sub,))
-    factors = sp.Mul.make_args(dependent)
+    factors = tuple(dependent.as_ordered_factors())
     denominators = [f for f in factors if _is_denominator(f, wrt)]
     numerators = [f for f in factors if not _is_denominator(f, wrt)]
     if denominators and numerators:

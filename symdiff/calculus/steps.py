@@ -8,6 +8,7 @@ from typing import Any
 
 import sympy as sp
 
+from ..text import formula
 from . import display
 
 
@@ -36,17 +37,19 @@ class Step:
             yield from sub.walk()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: {"rule", "expression", "wrt", "result", "substeps", ...}."""
+        """JSON-ready form: {"rule", "expression", "wrt", "result", "substeps", ...}; formulas
+        are text that symdiff's parser reads back (``symdiff.text.formula``)."""
         data: dict[str, Any] = {
             "rule": self.rule,
-            "expression": str(self.expression),
-            "wrt": str(self.wrt),
-            "result": str(self.result),
+            "expression": formula(self.expression),
+            "wrt": self.wrt.name,
+            "result": formula(self.result),
             "substeps": [sub.to_dict() for sub in self.substeps],
         }
         if self.variable is not None:
-            data["substitution"] = {"variable": str(self.variable), "inner": str(self.inner)}
-            data["outer"] = str(self.outer)
+            inner = formula(self.inner) if self.inner is not None else None
+            data["substitution"] = {"variable": self.variable.name, "inner": inner}
+            data["outer"] = formula(self.outer) if self.outer is not None else None
         if self.note:
             data["note"] = self.note
         return data

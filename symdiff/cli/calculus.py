@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import click
-import sympy as sp
+from typing import TYPE_CHECKING
 
-from ..calculus import api as calculus
-from ..explain.report import diff_report, gradient_report, matrix_report
+import click
+
 from . import cli
 from . import tensor as tensor_cli
 from .common import EXPRESSION_FIRST, emit, format_option, read_expression, split_names
+
+if TYPE_CHECKING:  # the library is imported when a command runs, not for its --help
+    import sympy as sp
 
 _WRT_HELP = "Variable(s) to differentiate by; repeat or separate with commas."
 _AT_HELP = "Evaluate at a point, e.g. x=3,y=1/2."
@@ -49,16 +51,22 @@ def diff_command(
       symdiff diff "sin(x)" --wrt x --order 2        # -sin(x)
       symdiff diff "mean((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w
     """
+    from ..calculus import api as calculus
+    from ..explain.report import diff_report
+
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_cli.reject(order=order != 1, at=at is not None)
         return tensor_cli.grad(read_expression(expr), shape, model_path, split_names(wrt), fmt)
     expression = calculus.as_expr(read_expression(expr))
     derivation = calculus.derive(expression, split_names(wrt), order, simplify=not no_simplify)
-    value = point = None
+    value = point = reason = None
     if at is not None:
         point = calculus.check_point_names(at, expression)
-        value = calculus.evaluate(derivation.result, point)
-    emit(diff_report(expression, derivation.variables, order, derivation.result, value, point), fmt)
+        value, reason = calculus.try_evaluate(derivation.result, point)
+    report = diff_report(
+        expression, derivation.variables, order, derivation.result, value, point, reason
+    )
+    emit(report, fmt)
 
 
 @cli.command(name="grad", **EXPRESSION_FIRST)
@@ -92,6 +100,9 @@ def grad_command(
       symdiff grad "mean((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w
       symdiff grad --model mlp.toml
     """
+    from ..calculus import api as calculus
+    from ..explain.report import gradient_report
+
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_cli.reject(at=at is not None, direction=direction is not None)
         text = read_expression(expr) if expr is not None else None
@@ -102,8 +113,8 @@ def grad_command(
     variables = calculus.resolve_variables(split_names(wrt), expression)
     grad = calculus.gradient(expression, variables, simplify=not no_simplify)
     point = calculus.check_point_names(at, expression) if at is not None else None
-    values = [calculus.evaluate(g, point) for g in grad] if point is not None else None
-    directional = directional_value = unit = None
+    values, reasons = _values_at(grad, point)
+    directional = directional_value = unit = directional_reason = None
     if direction is not None:
         components = calculus.split_top_level(direction)
         unit = calculus.unit_vector(components)
@@ -111,13 +122,33 @@ def grad_command(
             expression, components, variables, simplify=not no_simplify
         )
         if point is not None:
-            directional_value = calculus.evaluate(directional, point)
-    emit(
-        gradient_report(
-            expression, variables, grad, values, point, directional, directional_value, unit
-        ),
-        fmt,
+            directional_value, directional_reason = calculus.try_evaluate(directional, point)
+    report = gradient_report(
+        expression,
+        variables,
+        grad,
+        values,
+        point,
+        directional,
+        directional_value,
+        unit,
+        reasons,
+        directional_reason,
     )
+    emit(report, fmt)
+
+
+def _values_at(
+    entries: list[sp.Expr], point: dict[str, sp.Expr] | None
+) -> tuple[list[sp.Expr | None] | None, list[str | None] | None]:
+    """The entries' values at the point, and the reasons (None when every value is defined)."""
+    from ..calculus import api as calculus
+
+    if point is None:
+        return None, None
+    pairs = [calculus.try_evaluate(e, point) for e in entries]
+    reasons = [reason for _, reason in pairs]
+    return [value for value, _ in pairs], reasons if any(reasons) else None
 
 
 @cli.command(name="jacobian", **EXPRESSION_FIRST)
@@ -143,6 +174,8 @@ def jacobian_command(
       symdiff jacobian "x*y" "x + y**2" --at x=1,y=2
       symdiff jacobian "sigmoid(X @ w)" --shape X=n,d --shape w=d --wrt w
     """
+    from ..calculus import api as calculus
+
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_cli.reject(at=at is not None)
         texts = tuple(read_expression(e) for e in exprs)
@@ -170,6 +203,8 @@ def hessian_command(
     Example:
       symdiff hessian "x**3*y + y**2" --at x=1,y=2
     """
+    from ..calculus import api as calculus
+
     expression = calculus.as_expr(read_expression(expr))
     variables = calculus.resolve_variables(split_names(wrt), expression)
     matrix = calculus.hessian(expression, variables, simplify=not no_simplify)
@@ -184,6 +219,16 @@ def _emit_matrix(
     at: str | None,
     fmt: str,
 ) -> None:
+    from ..calculus import api as calculus
+    from ..explain.report import matrix_report
+
     point = calculus.check_point_names(at, *expressions) if at is not None else None
-    values = matrix.applyfunc(lambda e: calculus.evaluate(e, point)) if point is not None else None
-    emit(matrix_report(kind, expressions, variables, matrix, values, point), fmt)
+    values, reasons = _values_at(list(matrix), point)
+    cols = matrix.cols
+
+    def rows(flat: list | None) -> list | None:
+        return None if flat is None else [flat[i : i + cols] for i in range(0, len(flat), cols)]
+
+    emit(
+        matrix_report(kind, expressions, variables, matrix, rows(values), point, rows(reasons)), fmt
+    )

@@ -1,4 +1,6 @@
-"""``symdiff codegen`` (write a NumPy loss-and-gradient module) and ``symdiff gradcheck``."""
+"""``symdiff codegen`` (write a NumPy loss-and-gradient module) and ``symdiff gradcheck``.
+
+The code generators are imported when a command runs, not for its ``--help``."""
 
 from __future__ import annotations
 
@@ -6,12 +8,13 @@ from pathlib import Path
 
 import click
 
-from ..codegen.gradcheck import gradcheck
-from ..codegen.scalar import REDUCTIONS, generate
 from ..outputs import STDOUT, check_output, write_output
 from . import cli
 from . import tensor as tensor_cli
-from .common import EXPRESSION_FIRST, read_expression, split_names
+from .common import EXPRESSION_FIRST, NameChoice, read_expression, split_names
+
+#: ``symdiff.codegen.scalar.REDUCTIONS`` (a test checks), without importing the code generator
+REDUCTIONS = ("mean", "sum")
 
 
 @cli.command(name="codegen", **EXPRESSION_FIRST)
@@ -20,7 +23,7 @@ from .common import EXPRESSION_FIRST, read_expression, split_names
 @click.option("--data", multiple=True, help="Data arrays (one value per sample), e.g. x,y.")
 @click.option(
     "--reduce",
-    type=click.Choice(REDUCTIONS),
+    type=NameChoice(REDUCTIONS, "reduction"),
     default="mean",
     show_default=True,
     help="Fold the per-sample losses.",
@@ -74,6 +77,8 @@ def codegen_command(
             "Missing argument 'LOSS'." if loss is None else "Missing option '--params'."
         )
     else:
+        from ..codegen.scalar import generate
+
         source = generate(
             read_expression(loss),
             split_names(params) or [],
@@ -122,6 +127,8 @@ def gradcheck_command(
     Example:
       symdiff gradcheck model.py --points 5
     """
+    from ..codegen.gradcheck import gradcheck
+
     result = gradcheck(
         module, points=points, samples=samples, seed=seed, scale=scale, tolerance=tol
     )

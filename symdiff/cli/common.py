@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..errors import InputError
-from ..explain.report import Report
-from ..inputs import TEXT_LIMIT, read_stdin_text
+from ..names import canonical, unknown
+
+if TYPE_CHECKING:
+    from ..explain.report import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,13 +54,30 @@ class ExpressionCommand(click.Command):
 EXPRESSION_FIRST: dict[str, Any] = {"cls": ExpressionCommand}
 
 
+class NameChoice(click.Choice):
+    """A click.Choice matched without regard to case, a typo answered with a did-you-mean
+    (``symdiff.names``): ``--format JSON`` is json, ``--format jsno`` suggests it."""
+
+    def __init__(self, choices: Sequence[str], kind: str) -> None:
+        super().__init__(choices)
+        self.kind = kind
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        name = str(value)
+        choices = [str(choice) for choice in self.choices]
+        match = canonical(name, choices)
+        if match is None:
+            self.fail(unknown(self.kind, name, choices), param, ctx)
+        return match
+
+
 def format_option(*choices: str) -> Callable[[F], F]:
     """--format with the given choices (text first, the default)."""
     options = choices or ("text", "latex", "json")
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(options),
+        type=NameChoice(options, "format"),
         default=options[0],
         show_default=True,
         help="Output format.",
@@ -69,6 +88,8 @@ def read_expression(text: str) -> str:
     """EXPR without surrounding blanks, or standard input when EXPR is '-' (at most 1 MiB,
     decoded strictly: bytes that are not text in its encoding are bad input)."""
     if text == "-":
+        from ..inputs import TEXT_LIMIT, read_stdin_text  # NumPy: only when reading stdin
+
         data = read_stdin_text(TEXT_LIMIT)
         if not data.strip():
             raise InputError("no expression on standard input")

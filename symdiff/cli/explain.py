@@ -1,16 +1,23 @@
-"""``symdiff steps | graph | check``: derivations a student can follow."""
+"""``symdiff steps | graph | check``: derivations a student can follow.
+
+The explainers are imported when a command runs, not for its ``--help``."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import InputError
-from ..explain.graph import MODES, build_graph
-from ..explain.limit import limit_derivation
-from ..explain.render import Explained, check_answer, explain, rules_table
 from . import cli
 from . import tensor as tensor_cli
-from .common import EXPRESSION_FIRST, format_option, read_expression, split_names
+from .common import EXPRESSION_FIRST, NameChoice, format_option, read_expression, split_names
+
+if TYPE_CHECKING:
+    from ..explain.render import Explained
+
+#: ``symdiff.explain.graph.MODES`` (a test checks), without importing the explainers
+MODES = ("forward", "reverse", "both")
 
 #: An expression may start with a minus sign ("-y*log(p)"): unknown "-..." words are EXPR.
 
@@ -20,12 +27,18 @@ from .common import EXPRESSION_FIRST, format_option, read_expression, split_name
 @click.option("--wrt", default=None, help="The variable to differentiate by.")
 @click.option(
     "--method",
-    type=click.Choice(["rules", "limit"]),
+    type=NameChoice(["rules", "limit"], "method"),
     default="rules",
     show_default=True,
     help="Rule by rule, or from the limit definition (f(x+h) - f(x))/h.",
 )
 @click.option("--at", "at", default=None, help="With --method limit: a point, e.g. x=3.")
+@click.option(
+    "--h",
+    "step",
+    default=None,
+    help="With --method limit: show (f(x+h) - f(x))/h at this step size, e.g. 0.0001.",
+)
 @click.option("--list-rules", is_flag=True, help="List the rule names and formulas, then exit.")
 @tensor_cli.tensor_options
 @format_option("text", "markdown", "latex", "json")
@@ -34,6 +47,7 @@ def steps_command(
     wrt: str | None,
     method: str,
     at: str | None,
+    step: str | None,
     list_rules: bool,
     fmt: str,
     shape: tuple[str, ...] = (),
@@ -46,11 +60,17 @@ def steps_command(
       symdiff steps "sin(x**2)" --wrt x
       symdiff steps "2*x**3 + 5" --wrt x --method limit
       symdiff steps "x**2" --wrt x --method limit --at x=3
+      symdiff steps "x**2" --wrt x --method limit --at x=3 --h 0.0001
       symdiff steps --list-rules
       symdiff steps "mean((X @ w - y)**2)" --shape X=n,d --shape w=d --shape y=n --wrt w
     """
+    from ..explain.derivation import explain, rules_table
+    from ..explain.limit import limit_derivation
+
     if tensor_cli.wants_tensor(shape, model_path):
-        tensor_cli.reject(method=method != "rules", at=at is not None, list_rules=list_rules)
+        tensor_cli.reject(
+            method=method != "rules", at=at is not None, h=step is not None, list_rules=list_rules
+        )
         text = read_expression(expr) if expr is not None else None
         return tensor_cli.steps(text, shape, model_path, split_names((wrt,) if wrt else ()), fmt)
     if list_rules:
@@ -61,10 +81,10 @@ def steps_command(
     text = read_expression(expr)
     derivation: Explained
     if method == "limit":
-        derivation = limit_derivation(text, wrt, at)
+        derivation = limit_derivation(text, wrt, at, step)
     else:
-        if at is not None:
-            raise InputError("--at goes with --method limit")
+        if at is not None or step is not None:
+            raise InputError(f"{'--at' if at is not None else '--h'} goes with --method limit")
         derivation = explain(text, wrt)
     click.echo(derivation.render(fmt))
 
@@ -74,7 +94,7 @@ def steps_command(
 @click.option("--wrt", multiple=True, help="Input(s) to differentiate by; repeat or use commas.")
 @click.option("--at", "at", required=True, help="Values of every variable, e.g. X=3,y=1,W=3.")
 @click.option(
-    "--mode", type=click.Choice(list(MODES)), default="both", show_default=True, help="Sweeps."
+    "--mode", type=NameChoice(MODES, "mode"), default="both", show_default=True, help="Sweeps."
 )
 @format_option("text", "markdown", "latex", "json", "dot")
 def graph_command(
@@ -89,6 +109,8 @@ def graph_command(
       symdiff graph "sin(x)" "cos(x)" "x**2" --wrt x --at x=1      # m > n: forward wins
       symdiff graph "x**2*y" --wrt x --at x=1,y=2 --format dot | dot -Tpng > graph.png
     """
+    from ..explain.graph import build_graph
+
     graph = build_graph([read_expression(e) for e in exprs], split_names(wrt), at, mode)
     click.echo(graph.render(fmt))
 
@@ -107,6 +129,8 @@ def check_command(ctx: click.Context, expr: str, wrt: str | None, answer: str, f
       symdiff check "2*x**3 + 5" --wrt x --answer "6*x**2"     # correct, exit 0
       symdiff check "2*x**3 + 5" --wrt x --answer "6*x"        # incorrect, exit 1
     """
+    from ..explain.render import check_answer
+
     result = check_answer(read_expression(expr), wrt, answer)
     click.echo(result.render(fmt))
     if not result.correct:

@@ -15,9 +15,11 @@ import numpy as np
 from ..calculus import api as calculus
 from ..codegen.scalar import compile as compile_loss
 from ..errors import InputError, SymdiffError
+from ..frontend.parse import parse
 from ..inputs import DATA_LIMIT, MIB
 from ..interrupts import StopAtStep, exit_code, signal_name
 from ..outputs import STDOUT, check_distinct, check_output, write_output
+from ..text import formula
 from ..train.checkpoint import DEFAULT_EVERY
 from ..train.data import json_bytes, load_data, parse_columns, parse_float
 from ..train.loop import (
@@ -33,7 +35,8 @@ from ..train.optimize import OPTIMIZERS, Optimizer, make_optimizer, parse_spec
 from ..train.plot import check_plot_path, draws_path, plot_training
 from . import cli
 from . import tensor as tensor_cli
-from .common import EXPRESSION_FIRST, format_option, read_expression, split_names
+from .codegen import REDUCTIONS
+from .common import EXPRESSION_FIRST, NameChoice, format_option, read_expression, split_names
 
 #: the progress bar appears on a terminal for runs of at least this many steps
 PROGRESS_MIN_STEPS = 1000
@@ -74,7 +77,7 @@ HISTORY_POINTS = 1000
 )
 @click.option(
     "--reduce",
-    type=click.Choice(["mean", "sum"]),
+    type=NameChoice(REDUCTIONS, "reduction"),
     default="mean",
     show_default=True,
     help="Fold the per-sample losses.",
@@ -226,10 +229,15 @@ def fit_command(
     optimizers = {spec: _optimizer(spec, lr, schedule, clip_norm) for spec in (optimizer, *compare)}
     if tensor_model is not None:
         model = tensor_model
+        # a tensor loss as written (symdiff's scalar printer has no @)
+        if loss is not None and loss != "-":
+            loss_text = loss.strip()
+        else:
+            loss_text = f"of {model_path}" if model_path else "from standard input"
     elif loss is not None:
-        model = compile_loss(
-            read_expression(loss), params=param_names, data=data_names, reduce=reduce
-        )
+        loss_text = read_expression(loss)
+        model = compile_loss(loss_text, params=param_names, data=data_names, reduce=reduce)
+        loss_text = formula(parse(loss_text))
     else:  # ruled out above; kept so that a missing LOSS can never reach read_expression
         raise click.UsageError("Missing argument 'LOSS'.")
     arrays = _read_data(model, input_path, data_names, column, max_input_mb)
@@ -269,7 +277,7 @@ def fit_command(
                 if interrupt.signum is not None:
                     break  # the --compare runs not started yet are left out
         _finish(runs, optimizers, fmt, save_path, plot_path, checkpoint_path, model, arrays,
-                interrupt, None if full_history else HISTORY_POINTS)  # fmt: skip
+                interrupt, None if full_history else HISTORY_POINTS, loss_text)  # fmt: skip
 
 
 def _check_outputs(
@@ -309,20 +317,34 @@ def _finish(
     arrays: dict[str, np.ndarray],
     interrupt: StopAtStep,
     history: int | None,
+    loss_text: str,
 ) -> None:
     """Print, save and plot the results (the report first: a file that cannot be written loses
-    nothing); then the error of a diverged or interrupted run."""
+    nothing), saying (in text format) which files were written; then the error of a diverged
+    or interrupted run."""
     result = next(iter(runs.values()))
     # with --save -, standard output carries exactly the saved JSON and the report goes to stderr
-    click.echo(_render(runs, optimizers, fmt, history), err=save_path == STDOUT)
+    report = save_path == STDOUT
+    click.echo(_render(runs, optimizers, fmt, history), err=report)
     if save_path is not None:
         write_output(save_path, json_bytes(_saved(result)), option="--save", dash="stdout")
+        if fmt == "text" and save_path != STDOUT:
+            click.echo(f"wrote the parameters to {save_path}", err=report)
     if plot_path is not None:
-        plot_training(runs, plot_path, model=model, data=list(arrays.values()))
+        labels = {spec: _label(spec, optimizers[spec]) for spec in runs}
+        if len(set(labels.values())) < len(labels):  # e.g. gd and gd:lr=0.01 with --lr 0.01
+            labels = {spec: spec for spec in runs}
+        title = f"loss {loss_text}" + (f"\n{labels[next(iter(runs))]}" if len(runs) == 1 else "")
+        plot_training({labels[spec]: run for spec, run in runs.items()}, plot_path,
+                      model=model, data=list(arrays.values()), title=title)  # fmt: skip
+        if fmt == "text":
+            click.echo(f"wrote the plot to {plot_path}", err=report)
     if interrupt.signum is not None:
         raise _interrupted(interrupt, runs, save_path, checkpoint_path)
     if result.diverged:
-        raise SymdiffError(result.message)
+        # the report (or the JSON) holds the whole message; the error line says what to do
+        advice = result.message.rsplit("; ", 1)[-1]
+        raise SymdiffError(f"training diverged after {result.steps} steps; {advice}")
 
 
 def _read_data(
@@ -408,22 +430,31 @@ def _batch_size(text: str) -> BatchSize:
 
 @contextmanager
 def _progress(total: int) -> Iterator[Callable[[], Callback]]:
-    """Makes, for each run, a callback that advances a progress bar on stderr, when stderr is a
-    terminal (the bar is drawn there: a terminal on stdout alone gets none, so nothing leaks into
-    a redirected stderr)."""
+    """Makes, for each run, a callback that advances a progress bar on stderr, showing the mean
+    batch loss of the epoch so far, when stderr is a terminal (the bar is drawn there: a
+    terminal on stdout alone gets none, so nothing leaks into a redirected stderr)."""
     if total < PROGRESS_MIN_STEPS or not sys.stderr.isatty():
         yield lambda: lambda info: None
         return
+    current = {"loss": ""}  # what the bar shows after the percentage
     progress: click._termui_impl.ProgressBar[int] = click.progressbar(
-        length=total, label="training", file=sys.stderr
+        length=total,
+        label="training",
+        file=sys.stderr,
+        item_show_func=lambda _item: current["loss"],
     )
     with progress as bar:
 
         def for_run() -> Callback:
             done = 0  # steps of this run shown so far (a resumed run starts past 0)
+            epoch: list[float] = []  # batch losses of the epoch so far (SGD's alone are noise)
 
             def advance(info: StepInfo) -> None:
                 nonlocal done
+                epoch.append(info.loss)
+                current["loss"] = f"loss {math.fsum(epoch) / len(epoch):.6g}"
+                if info.epoch_done:
+                    epoch.clear()
                 bar.update(info.step - done)
                 done = info.step
 
@@ -485,21 +516,28 @@ def _render(
         f"{result.message}",
         f"steps: {result.steps}, epochs: {result.epochs}",
         f"loss: {result.loss:.10g}",
+        f"gradient norm: {result.grad_norm:.4g}",
+        "parameters:",
+        *(f"  {name.ljust(width)} = {text}" for name, text in result.param_lines()),
     ]
-    for name, value in result.params.items():
-        label = f"  {name.ljust(width)} = "
-        shown = (
-            f"{value:.10g}"
-            if isinstance(value, float)
-            else np.array2string(value, precision=8, prefix=label)  # rows aligned under the first
-        )
-        lines.append(label + shown)
     for spec, other in others:
         lines.append(
             f"compare {optimizers[spec].name} ({_settings_text(optimizers[spec])}): "
-            f"loss {other.loss:.10g} after {other.steps} steps; {other.message}"
+            f"loss {other.loss:.10g}, gradient norm {other.grad_norm:.4g}, {other.steps} steps; "
+            f"{other.message}"
         )
     return "\n".join(lines)
+
+
+def _label(spec: str, optimizer: Optimizer) -> str:
+    """A run's name on the plot: the optimizer, its learning rate, the settings given in the
+    spec and a schedule other than constant: 'momentum (lr=0.05, mu=0.8)'."""
+    given = parse_spec(spec)[1]
+    settings = optimizer.hyperparameters()
+    shown = {key: value for key, value in settings.items() if key == "lr" or key in given}
+    if settings.get("schedule") not in (None, "constant"):
+        shown["schedule"] = settings["schedule"]
+    return f"{optimizer.name} (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")"
 
 
 def _description(optimizer: Optimizer) -> dict[str, Any]:

@@ -1,29 +1,30 @@
 """The ``--shape`` / ``--model`` path of ``diff``, ``grad``, ``jacobian``, ``steps``, ``fit``:
-tensor losses with declared shapes. Each handler parses options, calls the library, prints."""
+tensor losses with declared shapes. Each handler parses options, calls the library, prints.
+
+The library is imported inside the handlers, so the commands' ``--help`` (and scalar ``diff``)
+start without it (``symdiff.cli.COMMANDS``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..autodiff.forward import jacobian
-from ..autodiff.reverse import tensor_gradient, vector_jacobian
 from ..errors import InputError
-from ..explain.tensor_report import jacobian_report, steps_report, tensor_gradient_report
-from ..frontend.shapes import TensorModel, load_model, shapes_from_options
-from ..inputs import GIB, format_size
-from ..ir.nodes import Shape
 from .common import emit, read_expression
+
+if TYPE_CHECKING:
+    from ..frontend.shapes import TensorModel
+    from ..ir.nodes import Shape
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 SHAPE_HELP = "Declare a tensor: NAME=DIMS, e.g. X=n,d (repeat). Undeclared names are scalars."
 MODEL_HELP = 'A TOML model file: loss = "...", [params] and [data] tables of name = shape.'
 #: ``fit``: the parameters of a tensor model must fit in this many bytes as float64.
-PARAMETER_LIMIT = 1 * GIB
+PARAMETER_LIMIT = 1 << 30  # 1 GiB (symdiff.inputs.GIB, which imports NumPy)
 
 
 def tensor_options(function: F) -> F:
@@ -48,6 +49,8 @@ def _resolve(
     expr: str | None, shape: tuple[str, ...], model_path: str | None, wrt: list[str] | None
 ) -> tuple[str, dict[str, Shape], list[str] | None, TensorModel]:
     """``resolve`` and the model file it read (read once)."""
+    from ..frontend.shapes import TensorModel, load_model, shapes_from_options
+
     model = load_model(model_path) if model_path else TensorModel(expr or "")
     if expr and model_path and expr != model.loss:
         raise InputError("give the loss either as EXPR or in the --model file, not both")
@@ -70,6 +73,9 @@ def grad(
     fmt: str,
 ) -> None:
     """``symdiff grad EXPR --shape ...``: matrix-form gradients with their shapes."""
+    from ..autodiff.reverse import tensor_gradient
+    from ..explain.tensor_report import tensor_gradient_report
+
     text, shapes, params = resolve(expr, shape, model_path, wrt)
     gradient = tensor_gradient(text, shapes, params)
     grads = gradient.as_dict()
@@ -84,6 +90,10 @@ def jacobian_command(
     fmt: str,
 ) -> None:
     """``symdiff jacobian EXPR --shape ...``: the Jacobian's shape and vᵀJ as a matrix formula."""
+    from ..autodiff.forward import jacobian
+    from ..autodiff.reverse import vector_jacobian
+    from ..explain.tensor_report import jacobian_report
+
     if len(exprs) > 1:
         raise InputError("with --shape, give one tensor-valued expression")
     text, shapes, params = resolve(exprs[0] if exprs else None, shape, model_path, wrt)
@@ -100,6 +110,9 @@ def steps(
     fmt: str,
 ) -> None:
     """``symdiff steps EXPR --shape ...``: the matrix chain rule node by node, with shapes."""
+    from ..autodiff.reverse import tensor_gradient
+    from ..explain.tensor_report import steps_report
+
     text, shapes, params = resolve(expr, shape, model_path, wrt)
     gradient = tensor_gradient(text, shapes, params)
     names = [p.name for p in gradient.wrt]
@@ -142,6 +155,7 @@ def compile_for_fit(
 ) -> tuple[Any, list[str], list[str]]:
     """``symdiff fit --shape``: the compiled tensor module, its parameter and data names."""
     from ..codegen.tensor import compile as compile_tensor
+    from ..inputs import format_size
 
     text = read_expression(expr) if expr is not None else None
     loss, shapes, chosen, model = _resolve(text, shape, model_path, params or None)

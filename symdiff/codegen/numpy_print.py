@@ -19,7 +19,7 @@ from ..ir.printing import ATOM, MUL, NEG, POSTFIX, Printed, TextPrinter
 from ..primitives import PRIMITIVES
 
 #: Helpers of the template a structural operation needs (primitives name theirs in the table).
-STRUCTURAL_HELPERS = {"logsumexp": "_logsumexp"}
+STRUCTURAL_HELPERS = {"logsumexp": "_logsumexp", "logdet": "_logdet"}
 
 
 class NumpyPrinter(TextPrinter):
@@ -154,6 +154,32 @@ class NumpyPrinter(TextPrinter):
 
     def op_trace(self, node: Node) -> Printed:
         return self.call("np.trace", [self.visit(node.args[0])[0]]), ATOM
+
+    # -- linear algebra (symdiff.ir.linalg); products with inv are solves after lowering
+    def op_det(self, node: Node) -> Printed:
+        return self.call("np.linalg.det", [self.visit(node.args[0])[0]]), ATOM
+
+    def op_logdet(self, node: Node) -> Printed:
+        self.helpers.add("_logdet")
+        return self.call("_logdet", [self.visit(node.args[0])[0]]), ATOM
+
+    def op_inv(self, node: Node) -> Printed:
+        return self.call("np.linalg.inv", [self.visit(node.args[0])[0]]), ATOM
+
+    def op_solve(self, node: Node) -> Printed:
+        return self.call("np.linalg.solve", [self.visit(a)[0] for a in node.args]), ATOM
+
+    def op_diag(self, node: Node) -> Printed:
+        return self.call("np.diag", [self.visit(node.args[0])[0]]), ATOM
+
+    def op_norm1(self, node: Node) -> Printed:
+        return f"np.sum(np.abs({self.visit(node.args[0])[0]}))", ATOM
+
+    def op_frobenius(self, node: Node) -> Printed:
+        return f"np.sqrt(np.sum(np.square({self.visit(node.args[0])[0]})))", ATOM
+
+    def op_kron(self, node: Node) -> Printed:
+        return self.call("np.kron", [self.visit(a)[0] for a in node.args]), ATOM
 
     def op_softmax(self, node: Node) -> Printed:
         raise NoLowering("internal error: softmax must be lowered before printing")

@@ -77,6 +77,38 @@ def _lower_softmax_cross_entropy(node: Node, args: tuple[Node, ...]) -> Node:
     return _raw("mul", [const(-1 / rows), total], (), ())
 
 
+def _raw_transpose(x: Node) -> Node:
+    return x if x.ndim < 2 else _raw("transpose", [x], (), (x.shape[1], x.shape[0]))
+
+
+def _inverse_of(node: Node) -> tuple[Node, bool] | None:
+    """(A, False) for inv(A), (A, True) for inv(A).T, else None."""
+    if node.op == "inv":
+        return node.args[0], False
+    if node.op == "transpose" and node.args[0].op == "inv":
+        return node.args[0].args[0], True
+    return None
+
+
+@lowering("matmul")
+def _lower_matmul(node: Node, args: tuple[Node, ...]) -> Node:
+    """inv(A) @ B = solve(A, B), inv(A).T @ B = solve(A.T, B), B @ inv(A) = solve(A.T, B.T).T,
+    B @ inv(A).T = solve(A, B.T).T: no inverse is formed for a product."""
+    a, b = args
+    left, right = _inverse_of(a), _inverse_of(b)
+    if left is not None:
+        system, transposed = left
+        return _raw("solve", [_raw_transpose(system) if transposed else system, b], (), node.shape)
+    if right is not None:
+        system, transposed = right
+        system = system if transposed else _raw_transpose(system)
+        if a.ndim == 1:
+            return _raw("solve", [system, a], (), node.shape)
+        solved = _raw("solve", [system, _raw_transpose(a)], (), (b.shape[1], a.shape[0]))
+        return _raw_transpose(solved)
+    return node if args == node.args else _raw("matmul", args, (), node.shape)
+
+
 def lower(roots: Sequence[Node]) -> list[Node]:
     """The roots with every composite operation replaced by its lowering (memoised)."""
     memo: dict[Node, Node] = {}

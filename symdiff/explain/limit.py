@@ -1,10 +1,12 @@
 """Derivatives from the limit definition f'(x) = lim_{h->0} (f(x+h) - f(x))/h.
 
 For a rational function of x the algebra is shown in full: substitute, expand the numerator,
-cancel h, let h -> 0. Where algebra alone cannot cancel h (exp, log, sin, ...), the derivation
-says which standard limits carry the argument instead of pretending. With a point, a table of
-forward and central difference quotients for h = 1e-1 ... 1e-8 (float64) shows the convergence
-and where rounding error takes over.
+cancel h, let h -> 0. exp(k*x + b), sigmoid(k*x + b), sqrt of a rational function, sin, cos and
+log take their textbook routes (``limit_routes.py``); elsewhere the derivation says which
+standard limits carry the argument instead of pretending. With a point, a table of forward and
+central difference quotients for h = 1e-1 ... 1e-8 (float64) shows the convergence and where
+rounding error takes over; with a step size h (``--h``), the quotient at that h, exact when the
+inputs are exact. Every formula printed as text parses back with symdiff's parser.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import sympy as sp
 
 from ..calculus.api import ExprLike, as_expr, check_point_names, derive, evaluate, numeric
 from ..errors import InputError
+from ..frontend.parse import parse_number
 from ..functions import expm1, log1p, relu, sigmoid, softplus
 from ..primitives import BY_SYMPY_CLASS
-from .render import Explained, align, grouped, latex_text, wrap
+from ..text import formula, grouped, number, quotient, shortest_decimal
+from .limit_routes import LimitLine, cancel_lines, latex_grouped, route_for
+from .render import Explained, align, latex_text, wrap
 
 #: Step sizes of the convergence table.
 STEP_SIZES: tuple[float, ...] = tuple(10.0**-k for k in range(1, 9))
@@ -138,16 +143,6 @@ def standard_limits_for(expr: sp.Expr, wrt: sp.Symbol) -> tuple[list[str], list[
 
 
 @dataclass(frozen=True)
-class LimitLine:
-    """One line of the derivation: the body of the limit (or, when ``final``, the answer)."""
-
-    text: str
-    latex: str
-    note: str
-    final: bool = False
-
-
-@dataclass(frozen=True)
 class QuotientRow:
     """Difference quotients at one step size h, and their errors against the exact derivative."""
 
@@ -172,15 +167,18 @@ class LimitDerivation(Explained):
     point: dict[str, sp.Expr] | None = None
     exact_value: sp.Expr | None = None
     table: tuple[QuotientRow, ...] = ()
+    at_step: AtStep | None = None
 
     def text(self) -> str:
         x = self.wrt
-        out = wrap(f"Differentiate {self.expression} with respect to {x} from the definition:")
+        out = wrap(
+            f"Differentiate {formula(self.expression)} with respect to {x} from the definition:"
+        )
         out += wrap(f"f'({x}) = lim h->0 (f({x} + h) - f({x}))/h", "  ")
         out.append("")
-        for number, line in enumerate(self.lines, start=1):
+        for index, line in enumerate(self.lines, start=1):
             body = line.text if line.final else f"lim h->0 {line.text}"
-            out += wrap(f"{number}. {line.note}:", "")
+            out += wrap(f"{index}. {line.note}:", "")
             out += wrap(("= " if line.final else "") + body, "     ")
         if self.standard_limits:
             out.append("")
@@ -188,20 +186,23 @@ class LimitDerivation(Explained):
             for key in self.standard_limits:
                 out += wrap(f"- {STANDARD_LIMITS[key][0]}", "  ")
         out.append("")
-        out += wrap(f"Answer: f'({x}) = {self.result}")
+        out += wrap(f"Answer: f'({x}) = {formula(self.result)}")
+        if self.at_step is not None:
+            out.append("")
+            out += self.at_step.text_lines(x, self.exact_value)
         if self.table:
             out.append("")
             out += self._table_text()
         return "\n".join(out)
 
     def _point_text(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in (self.point or {}).items())
+        return point_text(self.point or {})
 
     def _table_text(self) -> list[str]:
         if self.exact_value is None:  # limit_derivation makes a table only with the exact value
             raise ValueError("a difference-quotient table needs the exact value")
         exact = numeric(self.exact_value)
-        shown = str(self.exact_value)
+        shown = formula(self.exact_value)
         if not self.exact_value.is_Integer:
             shown += f" = {exact:.12g}"
         lines = wrap(f"Difference quotients at {self._point_text()} (float64); exact f' = {shown}")
@@ -222,13 +223,15 @@ class LimitDerivation(Explained):
             f"definition $f'({x}) = \\lim_{{h \\to 0}} \\frac{{f({x} + h) - f({x})}}{{h}}$",
             "",
         ]
-        for number, line in enumerate(self.lines, start=1):
+        for index, line in enumerate(self.lines, start=1):
             body = line.latex if line.final else rf"\lim_{{h \to 0}} {line.latex}"
-            out.append(f"{number}. {line.note}: $${'= ' if line.final else ''}{body}$$")
+            out.append(f"{index}. {line.note}: $${'= ' if line.final else ''}{body}$$")
         if self.standard_limits:
             out += ["", "Standard limits used:", ""]
             out += [f"- ${STANDARD_LIMITS[k][1]}$" for k in self.standard_limits]
         out += ["", f"**Answer:** $f'({x}) = {sp.latex(self.result)}$"]
+        if self.at_step is not None:
+            out += ["", self.at_step.markdown(self.wrt, self.exact_value)]
         if self.table:
             out += [
                 "",
@@ -256,6 +259,8 @@ class LimitDerivation(Explained):
             rows.append(rf"&= {body} && \text{{{_latex_note(line.note)}}}")
         for key in self.standard_limits:
             rows.append(rf"& {STANDARD_LIMITS[key][1]} && \text{{standard limit}}")
+        if self.at_step is not None:
+            rows.append(self.at_step.latex_row(self.wrt, self.exact_value))
         if self.table:
             where = ", ".join(
                 f"{sp.latex(sp.Symbol(k))} = {sp.latex(v)}" for k, v in (self.point or {}).items()
@@ -280,17 +285,18 @@ class LimitDerivation(Explained):
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": "limit",
-            "expression": str(self.expression),
-            "wrt": str(self.wrt),
-            "result": str(self.result),
+            "expression": formula(self.expression),
+            "wrt": self.wrt.name,
+            "result": formula(self.result),
             "algebraic": self.algebraic,
             "steps": [
                 {"note": line.note, "expression": line.text, "limit": not line.final}
                 for line in self.lines
             ],
             "standard_limits": [STANDARD_LIMITS[k][0] for k in self.standard_limits],
-            "at": None if self.point is None else {k: str(v) for k, v in self.point.items()},
+            "at": None if self.point is None else {k: formula(v) for k, v in self.point.items()},
             "exact_value": None if self.exact_value is None else numeric(self.exact_value),
+            "at_h": None if self.at_step is None else self.at_step.to_dict(),
             "table": [
                 {
                     "h": r.h,
@@ -315,11 +321,6 @@ def _latex_exact(value: sp.Expr) -> str:
     if value.is_Integer:
         return sp.latex(value)
     return rf"{sp.latex(value)} \approx {numeric(value):.12g}"
-
-
-def _latex_grouped(expr: sp.Expr) -> str:
-    latex = sp.latex(expr)
-    return rf"\left({latex}\right)" if isinstance(expr, sp.Add) else latex
 
 
 def _latex_note(note: str) -> str:
@@ -357,78 +358,36 @@ def _expansion_is_small(expr: sp.Expr) -> bool:
     return _degree_bound(expr) <= MAX_EXPANDED_DEGREE
 
 
+def substitute_line(f: sp.Expr, x: sp.Symbol, h: sp.Symbol) -> LimitLine:
+    """(f(x + h) - f(x))/h, written out."""
+    shifted = f.xreplace({x: x + h})
+    return LimitLine(
+        quotient(f"({grouped(shifted, 'Add')} - {grouped(f, 'Add')})", h),
+        rf"\frac{{{latex_grouped(shifted)} - {latex_grouped(f)}}}{{{sp.latex(h)}}}",
+        f"substitute f({x} + {h}) and f({x})",
+    )
+
+
 def _rational_lines(f: sp.Expr, x: sp.Symbol, h: sp.Symbol) -> tuple[list[LimitLine], sp.Expr]:
     """Substitute, expand the numerator over a common denominator, cancel h, let h -> 0."""
-    shifted = f.xreplace({x: x + h})
-    lines = [
-        LimitLine(
-            f"({grouped(shifted)} - {grouped(f)})/{h}",
-            rf"\frac{{{_latex_grouped(shifted)} - {_latex_grouped(f)}}}{{{sp.latex(h)}}}",
-            f"substitute f({x} + {h}) and f({x})",
-        )
-    ]
-    numerator, denominator = sp.fraction(sp.together(shifted - f))
-    numerator = sp.expand(numerator)
-    quotient = sp.Mul(numerator, sp.Pow(h * denominator, -1), evaluate=False)
-    note = "expand the numerator" + (" over a common denominator" if denominator != 1 else "")
-    lines.append(LimitLine(f"({numerator})/{grouped(h * denominator)}", sp.latex(quotient), note))
-    cancelled = sp.expand(sp.cancel(numerator / h))
-    after = cancelled if denominator == 1 else cancelled / denominator
-    lines.append(
-        LimitLine(
-            grouped(after),
-            _latex_grouped(after),
-            f"cancel {h} (every term of the numerator has a factor {h})",
-        )
-    )
+    lines = [substitute_line(f, x, h)]
+    more, after = cancel_lines(f.xreplace({x: x + h}) - f, sp.Integer(1), h, "expand the numerator")
+    lines += more
     result = sp.factor_terms(after.xreplace({h: 0}))
-    lines.append(LimitLine(str(result), sp.latex(result), f"let {h} -> 0", final=True))
+    lines.append(LimitLine(formula(result), sp.latex(result), f"let {h} -> 0", final=True))
     return lines, result
-
-
-#: Worked identities for f(x) = F(x) of one elementary function: (text, LaTeX) of the rewritten
-#: quotient, built from x and h, and the limit keys they use.
-_SINGLE_FUNCTION_FORMS: dict[type, Callable[[sp.Symbol, sp.Symbol], tuple[str, str, str]]] = {
-    sp.exp: lambda x, h: (
-        f"exp({x})*(exp({h}) - 1)/{h}",
-        rf"e^{{{x}}} \cdot \frac{{e^{{{h}}} - 1}}{{{h}}}",
-        f"factor out exp({x}): exp({x} + {h}) = exp({x})*exp({h})",
-    ),
-    sp.sin: lambda x, h: (
-        f"sin({x})*(cos({h}) - 1)/{h} + cos({x})*sin({h})/{h}",
-        rf"\sin {x} \cdot \frac{{\cos {h} - 1}}{{{h}}} + \cos {x} \cdot \frac{{\sin {h}}}{{{h}}}",
-        f"sin({x} + {h}) = sin({x})*cos({h}) + cos({x})*sin({h})",
-    ),
-    sp.cos: lambda x, h: (
-        f"cos({x})*(cos({h}) - 1)/{h} - sin({x})*sin({h})/{h}",
-        rf"\cos {x} \cdot \frac{{\cos {h} - 1}}{{{h}}} - \sin {x} \cdot \frac{{\sin {h}}}{{{h}}}",
-        f"cos({x} + {h}) = cos({x})*cos({h}) - sin({x})*sin({h})",
-    ),
-    sp.log: lambda x, h: (
-        f"(1/{x})*log(1 + t)/t  with t = {h}/{x}",
-        rf"\frac{{1}}{{{x}}} \cdot \frac{{\log(1 + t)}}{{t}}, \quad t = \frac{{{h}}}{{{x}}}",
-        f"log({x} + {h}) - log({x}) = log(1 + {h}/{x})",
-    ),
-}
 
 
 def _transcendental_lines(
     f: sp.Expr, x: sp.Symbol, h: sp.Symbol, result: sp.Expr, keys: list[str], unexplained: list
-) -> list[LimitLine]:
-    shifted = f.xreplace({x: x + h})
-    lines = [
-        LimitLine(
-            f"({grouped(shifted)} - {grouped(f)})/{h}",
-            rf"\frac{{{_latex_grouped(shifted)} - {_latex_grouped(f)}}}{{{sp.latex(h)}}}",
-            f"substitute f({x} + {h}) and f({x})",
-        )
-    ]
-    form = _SINGLE_FUNCTION_FORMS.get(type(f)) if f.args == (x,) else None
-    if form is not None:
-        text, latex, note = form(x, h)
-        lines.append(LimitLine(text, latex, note))
-        lines.append(LimitLine(str(result), sp.latex(result), "apply the standard limits", True))
-        return lines
+) -> tuple[list[LimitLine], list[str], bool]:
+    """The lines, the standard limits used, and whether algebra alone finished the limit."""
+    lines = [substitute_line(f, x, h)]
+    route = route_for(f, x, h)
+    if route is not None:
+        lines += route.lines
+        lines.append(LimitLine(formula(result), sp.latex(result), route.final_note, True))
+        return lines, list(route.keys), not route.keys
     note = f"algebra alone cannot cancel {h} here"
     if f.is_rational_function(x):
         degree = _degree_bound(f)
@@ -447,37 +406,153 @@ def _transcendental_lines(
             f"; for {', '.join(unexplained)} symdiff uses the known derivative from its rule "
             "table (see symdiff steps --list-rules), not a limit shown here"
         )
-    lines.append(LimitLine(str(result), sp.latex(result), note, final=True))
-    return lines
+    lines.append(LimitLine(formula(result), sp.latex(result), note, final=True))
+    return lines, keys, False
 
 
 def limit_derivation(
-    expr: ExprLike, wrt: str | sp.Symbol | None = None, at: str | Mapping | None = None
+    expr: ExprLike,
+    wrt: str | sp.Symbol | None = None,
+    at: str | Mapping | None = None,
+    h: str | sp.Expr | float | None = None,
 ) -> LimitDerivation:
-    """f'(x) from the limit definition, and the difference-quotient table at ``at`` if given."""
+    """f'(x) from the limit definition; at ``at``, the table of difference quotients; with a
+    step size ``h``, the quotient (f(x + h) - f(x))/h at that h (exact for exact inputs)."""
     expression = as_expr(expr)
     derivation = derive(expression, wrt)
     if len(derivation.variables) != 1:
         raise InputError("the limit definition needs exactly one variable (use --wrt)")
     x = derivation.variables[0]
-    h = _step_variable(expression)
+    step = None if h is None else step_size(h)
+    dh = _step_variable(expression)
     algebraic = bool(expression.is_rational_function(x)) and _expansion_is_small(expression)
     if algebraic:
-        lines, result = _rational_lines(expression, x, h)
+        lines, result = _rational_lines(expression, x, dh)
         keys: list[str] = []
     else:
         result = derivation.result
         keys, unexplained = standard_limits_for(expression, x)
-        lines = _transcendental_lines(expression, x, h, result, keys, unexplained)
+        lines, keys, algebraic = _transcendental_lines(expression, x, dh, result, keys, unexplained)
     point = exact = None
     table: tuple[QuotientRow, ...] = ()
     if at is not None:
         point = check_point_names(at, expression)
         exact = evaluate(derivation.result, point)
         table = quotient_table(expression, x, point, exact)
+    at_step = None
+    if step is not None:
+        at_step = quotient_at_step(expression, x, step, point or {}, algebraic)
     return LimitDerivation(
-        expression, x, tuple(lines), result, algebraic, tuple(keys), point, exact, table
+        expression, x, tuple(lines), result, algebraic, tuple(keys), point, exact, table, at_step
     )
+
+
+def step_size(value: str | sp.Expr | float) -> sp.Expr:
+    """A step size h for ``--h``: a number (``0.0001``, ``1/10000``, ``1e-4``), not 0."""
+    parsed = parse_number(value) if isinstance(value, str) else sp.sympify(value)
+    if parsed.is_zero:
+        raise InputError("--h must not be 0 (the quotient divides by h)")
+    return parsed
+
+
+def exact_number(value: sp.Expr) -> sp.Expr:
+    """A decimal as the exact rational it is written as (0.0001 -> 1/10000); others unchanged."""
+    if isinstance(value, sp.Float):
+        return sp.Rational(shortest_decimal(float(value)))
+    return value
+
+
+def point_text(point: Mapping[str, sp.Expr]) -> str:
+    """x=3, y=1/2: a point as the user writes it."""
+    return ", ".join(f"{k}={formula(v)}" for k, v in point.items())
+
+
+@dataclass(frozen=True)
+class AtStep:
+    """The difference quotient (f(x + h) - f(x))/h at one step size, before the limit: as a
+    function of x (``quotient``) and, at a point, its ``value``. Decimal inputs give decimals,
+    computed exactly from the decimals as written (0.0001 is 1/10000)."""
+
+    h: sp.Expr
+    quotient: sp.Expr
+    point: dict[str, sp.Expr]
+    value: sp.Expr | None
+
+    def _value_text(self) -> str:
+        value = self.value
+        if value is None:
+            return ""
+        if isinstance(value, sp.Float) or value.is_Integer:
+            return number(value)
+        if value.is_Rational:
+            return f"{formula(value)} = {float(value):.12g}"
+        return f"{formula(value)} ≈ {number(value, 12)}"
+
+    def text_lines(self, x: sp.Symbol, limit: sp.Expr | None) -> list[str]:
+        lines = wrap(f"At h = {formula(self.h)}, before the limit:")
+        lines += wrap(f"(f({x} + h) - f({x}))/h = {formula(self.quotient)}", "  ")
+        if self.value is not None:
+            against = "" if limit is None else f" (the limit: {formula(limit)})"
+            lines += wrap(f"at {point_text(self.point)}: {self._value_text()}{against}", "  ")
+        return lines
+
+    def markdown(self, x: sp.Symbol, limit: sp.Expr | None) -> str:
+        text = (
+            f"At $h = {sp.latex(self.h)}$, before the limit: $\\frac{{f({sp.latex(x)} + h) - "
+            f"f({sp.latex(x)})}}{{h}} = {sp.latex(self.quotient)}$"
+        )
+        if self.value is not None:
+            text += f"; at {point_text(self.point)}: ${sp.latex(self.value)}$"
+            if limit is not None:
+                text += f" (the limit: ${sp.latex(limit)}$)"
+        return text
+
+    def latex_row(self, x: sp.Symbol, limit: sp.Expr | None) -> str:
+        row = (
+            rf"& \left.\frac{{f({sp.latex(x)} + h) - f({sp.latex(x)})}}{{h}}\right|_{{h = "
+            rf"{sp.latex(self.h)}}} = {sp.latex(self.quotient)}"
+        )
+        if self.value is not None:
+            row += rf" = {sp.latex(self.value)}"
+        return row + r" && \text{before the limit}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "h": formula(self.h),
+            "quotient": formula(self.quotient),
+            "value": None if self.value is None else formula(self.value),
+        }
+
+
+def quotient_at_step(
+    expr: sp.Expr, x: sp.Symbol, h: sp.Expr, point: Mapping[str, sp.Expr], rational: bool
+) -> AtStep:
+    """(f(x + h) - f(x))/h at the step size h, exactly (a rational f is cancelled to lowest
+    terms); in decimals when h or a value of the point is a decimal."""
+    decimal = isinstance(h, sp.Float) or any(isinstance(v, sp.Float) for v in point.values())
+    step = exact_number(h)
+    difference = (expr.xreplace({x: x + step}) - expr) / step
+    if rational:
+        difference = sp.cancel(difference)
+    value = None
+    symbols = {s.name: s for s in expr.free_symbols}
+    if point and x.name in point:
+        values = {symbols[k]: exact_number(v) for k, v in point.items() if k in symbols}
+        value = evaluate(difference, {k.name: v for k, v in values.items()})
+    if decimal:
+        difference = as_decimals(difference)
+        value = None if value is None else as_decimals(value)
+    return AtStep(h, difference, dict(point), value)
+
+
+def as_decimals(expr: sp.Expr) -> sp.Expr:
+    """Fractions as float64 decimals (integers stay integers): 2*x + 1/10000 -> 2*x + 0.0001."""
+    if expr.is_Rational and not expr.is_Integer:
+        return sp.Float(float(expr))
+    if expr.is_number and not expr.is_Rational:
+        return sp.Float(float(expr))
+    fractions = {r: sp.Float(float(r)) for r in expr.atoms(sp.Rational) if not r.is_Integer}
+    return expr.xreplace(fractions)
 
 
 def quotient_table(

@@ -1,9 +1,5 @@
-"""Rule-by-rule derivations rendered for people: numbered, nested steps as text, Markdown, LaTeX
-or JSON, built from the foundation's ``Step`` records (``differentiate``) and the simplified
-result of ``calculus.derive``.
-
-Also the small rendering toolkit shared by the limit and graph explanations (``Explained``,
-``wrap``) and the answer checker ``check_answer``.
+"""The small rendering toolkit shared by the explanations (``Explained``, ``wrap``, ``align``)
+and the answer checker ``check_answer``. Rule-by-rule derivations live in ``derivation.py``.
 """
 
 from __future__ import annotations
@@ -18,19 +14,13 @@ from typing import Any
 import sympy as sp
 
 from ..calculus.api import ExprLike, as_expr, derive, json_number, numeric, resolve_variables
-from ..calculus.rules import RULE_FORMULAS
 from ..calculus.simplify import simplify_within
-from ..calculus.steps import Step
 from ..errors import InputError
+from ..text import formula
+from ..text import grouped as grouped_formula
 
 #: Width of text output (an ordinary terminal).
 TEXT_WIDTH = 80
-
-#: Rules that combine substeps; their header line shows the rule's formula.
-COMPOSITE_RULES = frozenset(
-    {"sum", "constant_multiple", "product", "quotient", "chain", "general_power", "max", "min"}
-)
-
 
 # --------------------------------------------------------------------------- rendering toolkit
 
@@ -51,7 +41,7 @@ def number_text(value: sp.Expr, digits: int = 10) -> str:
     if isinstance(value, sp.Integer):
         return str(value)
     number = numeric(value)
-    return str(value) if number is None else f"{number:.{digits}g}"
+    return formula(value) if number is None else f"{number:.{digits}g}"
 
 
 def latex_text(text: str) -> str:
@@ -118,12 +108,7 @@ class Explained:
         return self.text()
 
 
-# --------------------------------------------------------------------------- rule-by-rule steps
-
-
-def rule_title(rule: str) -> str:
-    """'constant_multiple' -> 'constant multiple'."""
-    return rule.replace("_", " ")
+# --------------------------------------------------------------------------- shared by check
 
 
 def _d(wrt: sp.Symbol) -> str:
@@ -139,250 +124,6 @@ def grouped(expr: sp.Expr) -> str:
 
 def _latex_d(wrt: sp.Symbol) -> str:
     return rf"\frac{{d}}{{d{sp.latex(wrt)}}}"
-
-
-def _numbered(steps: tuple[Step, ...], prefix: str = "") -> list[tuple[str, Step]]:
-    return [(f"{prefix}{i}.", step) for i, step in enumerate(steps, start=1)]
-
-
-def _outer_at_inner(step: Step) -> sp.Expr:
-    """f'(g(x)): the chain step's outer derivative with u replaced by the inner function."""
-    if step.outer is None:  # derivative_steps records outer on every chain-rule step
-        raise ValueError(f"a '{step.rule}' step has no outer derivative")
-    return step.outer.xreplace({step.variable: step.inner})
-
-
-@dataclass(frozen=True)
-class StepStyle:
-    """How one format writes the parts of a step; ``render_step`` walks the tree.
-
-    Each function gets the step's number (``1.2.``), its label (``inner, power``), the step and
-    its depth, and returns output lines.
-    """
-
-    leaf: Callable[[str, str, Step, int], list[str]]
-    head: Callable[[str, str, Step, int], list[str]]
-    rule: Callable[[str, str, int], list[str]]
-    let: Callable[[str, Step, int], list[str]]
-    multiply: Callable[[str, Step, int], list[str]]
-    conclude: Callable[[str, Step, int], list[str]]
-
-
-def render_step(style: StepStyle, number: str, step: Step, depth: int = 0, role: str = "") -> list:
-    """The step and its substeps, numbered 1., 1.1., ...; chain substeps are outer and inner."""
-    label = f"{role}, {rule_title(step.rule)}" if role else rule_title(step.rule)
-    if not step.substeps:
-        return style.leaf(number, label, step, depth)
-    lines = style.head(number, label, step, depth)
-    if step.rule in COMPOSITE_RULES and step.rule in RULE_FORMULAS:
-        lines += style.rule(number, RULE_FORMULAS[step.rule], depth)
-    chain = step.rule == "chain"
-    if chain:
-        lines += style.let(number, step, depth)
-    roles = ("outer", "inner") if chain else ("",) * len(step.substeps)
-    for (sub_number, sub), sub_role in zip(_numbered(step.substeps, number), roles, strict=True):
-        lines += render_step(style, sub_number, sub, depth + 1, sub_role)
-    finish = style.multiply if chain else style.conclude
-    return lines + finish(number, step, depth)
-
-
-def _text_indent(number: str, depth: int) -> str:
-    return "   " * depth + " " * (len(number) + 1)
-
-
-def _text_head(number: str, label: str, step: Step) -> str:
-    return f"{number} {label}: {_d(step.wrt)} {grouped(step.expression)}"
-
-
-TEXT_STYLE = StepStyle(
-    leaf=lambda n, label, step, depth: wrap(
-        f"{_text_head(n, label, step)} = {step.result}", "   " * depth
-    ),
-    head=lambda n, label, step, depth: wrap(_text_head(n, label, step), "   " * depth),
-    rule=lambda n, formula, depth: wrap(f"rule: {formula}", _text_indent(n, depth)),
-    let=lambda n, step, depth: wrap(
-        f"let {step.variable} = {step.inner}, so {step.expression} = {step.substeps[0].expression}",
-        _text_indent(n, depth),
-    ),
-    multiply=lambda n, step, depth: wrap(
-        f"multiply: {grouped(_outer_at_inner(step))} * {grouped(step.substeps[1].result)} = "
-        f"{step.result}",
-        _text_indent(n, depth),
-    ),
-    conclude=lambda n, step, depth: wrap(
-        f"so {_d(step.wrt)} {grouped(step.expression)} = {step.result}", _text_indent(n, depth)
-    ),
-)
-
-
-def _md_derivative(step: Step) -> str:
-    return rf"$\frac{{d}}{{d{sp.latex(step.wrt)}}}\left({sp.latex(step.expression)}\right)"
-
-
-MARKDOWN_STYLE = StepStyle(
-    leaf=lambda n, label, step, depth: [
-        f"{'  ' * depth}- **{n}** *{label}*: {_md_derivative(step)} = {sp.latex(step.result)}$"
-    ],
-    head=lambda n, label, step, depth: [
-        f"{'  ' * depth}- **{n}** *{label}*: {_md_derivative(step)}$"
-    ],
-    rule=lambda n, formula, depth: [f"{'  ' * (depth + 1)}- rule: `{formula}`"],
-    let=lambda n, step, depth: [
-        f"{'  ' * (depth + 1)}- let ${sp.latex(step.variable)} = {sp.latex(step.inner)}$, so "
-        f"${sp.latex(step.expression)} = {sp.latex(step.substeps[0].expression)}$"
-    ],
-    multiply=lambda n, step, depth: [
-        rf"{'  ' * (depth + 1)}- multiply: $\left({sp.latex(_outer_at_inner(step))}\right) \cdot "
-        rf"\left({sp.latex(step.substeps[1].result)}\right) = {sp.latex(step.result)}$"
-    ],
-    conclude=lambda n, step, depth: [
-        f"{'  ' * (depth + 1)}- so {_md_derivative(step)} = {sp.latex(step.result)}$"
-    ],
-)
-
-
-def _pad(depth: int) -> str:
-    return rf"\hspace{{{depth * 1.5:g}em}}" if depth else ""
-
-
-def _latex_derivative(step: Step) -> str:
-    return rf"{_latex_d(step.wrt)}\left({sp.latex(step.expression)}\right)"
-
-
-def _latex_label(n: str, label: str, depth: int) -> str:
-    return rf"&{_pad(depth)}\text{{{latex_text(f'{n} {label}')}:}} && "
-
-
-LATEX_STYLE = StepStyle(
-    leaf=lambda n, label, step, depth: [
-        _latex_label(n, label, depth) + f"{_latex_derivative(step)} = {sp.latex(step.result)}"
-    ],
-    head=lambda n, label, step, depth: [_latex_label(n, label, depth) + _latex_derivative(step)],
-    rule=lambda n, formula, depth: [],
-    let=lambda n, step, depth: [
-        rf"&{_pad(depth + 1)}\text{{let}} && {sp.latex(step.variable)} = {sp.latex(step.inner)}"
-    ],
-    multiply=lambda n, step, depth: [
-        rf"&{_pad(depth + 1)}\text{{multiply:}} && "
-        rf"\left({sp.latex(_outer_at_inner(step))}\right)\cdot"
-        rf"\left({sp.latex(step.substeps[1].result)}\right) = {sp.latex(step.result)}"
-    ],
-    conclude=lambda n, step, depth: [
-        rf"&{_pad(depth + 1)}\text{{so}} && {_latex_derivative(step)} = {sp.latex(step.result)}"
-    ],
-)
-
-
-@dataclass(frozen=True)
-class Explanation(Explained):
-    """d(expression)/d(wrt) rule by rule: ``steps`` (one per differentiation), the raw chain-rule
-    result and its simplified form ``result`` (what ``symdiff diff`` prints)."""
-
-    expression: sp.Expr
-    wrt: sp.Symbol
-    steps: tuple[Step, ...]
-    raw: sp.Expr
-    result: sp.Expr
-
-    def _held_constant(self) -> str:
-        """' (y, z held constant)' for a partial derivative, '' otherwise."""
-        others = sorted(s.name for s in self.expression.free_symbols if s != self.wrt)
-        return f" ({', '.join(others)} held constant)" if others else ""
-
-    def _final_lines(self) -> tuple[str, str]:
-        count = len(self.steps) + 1
-        if self.raw == self.result:
-            simplify = f"{count}. simplify: {self.result} is already in simplest form"
-        else:
-            simplify = f"{count}. simplify: {self.raw} = {self.result}"
-        answer = f"Answer: {_d(self.wrt)} {grouped(self.expression)} = {self.result}"
-        return simplify, answer
-
-    def text(self) -> str:
-        lines = wrap(
-            f"Differentiate {self.expression} with respect to {self.wrt}, rule by rule"
-            f"{self._held_constant()}."
-        )
-        lines.append("")
-        for number, step in _numbered(self.steps):
-            lines += render_step(TEXT_STYLE, number, step)
-        simplify, answer = self._final_lines()
-        lines += wrap(simplify)
-        lines.append("")
-        lines += wrap(answer)
-        return "\n".join(lines)
-
-    def markdown(self) -> str:
-        d = rf"\frac{{d}}{{d{sp.latex(self.wrt)}}}"
-        lines = [
-            f"**Differentiate** ${sp.latex(self.expression)}$ with respect to "
-            f"${sp.latex(self.wrt)}$, rule by rule{self._held_constant()}.",
-            "",
-        ]
-        for number, step in _numbered(self.steps):
-            lines += render_step(MARKDOWN_STYLE, number, step)
-        count = len(self.steps) + 1
-        if self.raw == self.result:
-            lines.append(f"- **{count}.** *simplify*: already in simplest form")
-        else:
-            lines.append(
-                f"- **{count}.** *simplify*: ${sp.latex(self.raw)} = {sp.latex(self.result)}$"
-            )
-        lines += [
-            "",
-            rf"**Answer:** ${d}\left({sp.latex(self.expression)}\right) = "
-            rf"{sp.latex(self.result)}$",
-        ]
-        return "\n".join(lines)
-
-    def latex(self) -> str:
-        rows: list[str] = []
-        for number, step in _numbered(self.steps):
-            rows += render_step(LATEX_STYLE, number, step)
-        count = len(self.steps) + 1
-        if self.raw == self.result:
-            rows.append(rf"&\text{{{count}. simplify: already in simplest form}} && ")
-        else:
-            rows.append(
-                rf"&\text{{{count}. simplify:}} && {sp.latex(self.raw)} = {sp.latex(self.result)}"
-            )
-        rows.append(
-            rf"&\text{{Answer:}} && {_latex_d(self.wrt)}\left({sp.latex(self.expression)}\right)"
-            rf" = {sp.latex(self.result)}"
-        )
-        return align(rows)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": "rules",
-            "expression": str(self.expression),
-            "wrt": str(self.wrt),
-            "result": str(self.result),
-            "raw": str(self.raw),
-            "steps": [step.to_dict() for step in self.steps],
-        }
-
-
-def explain(expr: ExprLike, wrt: str | sp.Symbol | None = None) -> Explanation:
-    """The rule-by-rule derivation of d(expr)/d(wrt), ending in the simplified answer."""
-    expression = as_expr(expr)
-    derivation = derive(expression, wrt)
-    if len(derivation.variables) != 1:
-        raise InputError("a step-by-step derivation needs exactly one variable (use --wrt)")
-    return Explanation(
-        expression, derivation.variables[0], derivation.steps, derivation.raw, derivation.result
-    )
-
-
-def rules_table(fmt: str = "text") -> str:
-    """Every rule name with its formula (``symdiff steps --list-rules``): text, markdown, json."""
-    if fmt == "json":
-        return json.dumps(RULE_FORMULAS, indent=2)
-    if fmt in ("markdown", "latex"):
-        rows = [f"| `{name}` | `{formula}` |" for name, formula in RULE_FORMULAS.items()]
-        return "\n".join(["| rule | formula |", "|---|---|", *rows])
-    width = max(len(name) for name in RULE_FORMULAS)
-    return "\n".join(f"{name:<{width}}  {formula}" for name, formula in RULE_FORMULAS.items())
 
 
 # --------------------------------------------------------------------------- check an answer
@@ -407,44 +148,64 @@ class CheckResult(Explained):
     formats = ("text", "markdown", "latex", "json")
 
     def text(self) -> str:
-        lines = wrap(f"{_d(self.wrt)} {grouped(self.expression)} = {self.expected}")
+        lines = wrap(
+            f"{_d(self.wrt)} {grouped_formula(self.expression)} = {formula(self.expected)}"
+        )
         if self.correct:
-            lines += wrap(f"correct: {self.answer} is equivalent ({self.how})")
+            lines += wrap(f"correct: {formula(self.answer)} is equivalent ({self.how})")
             return "\n".join(lines)
-        lines += wrap(f"incorrect: {self.answer} differs from the derivative")
+        lines += wrap(f"incorrect: {formula(self.answer)} differs from the derivative")
         if self.counterexample is not None:
-            point = self.counterexample["point"]
-            where = ", ".join(f"{k}={v}" for k, v in point.items())
-            got = self.counterexample["answer"]
-            got_text = "undefined" if got is None else f"{got:.10g}"
-            lines += wrap(
-                f"at {where}: derivative = {self.counterexample['expected']:.10g}, "
-                f"your answer = {got_text}",
-                "  ",
-            )
+            where, want, got = self._counterexample_texts()
+            lines += wrap(f"at {where}: derivative = {want}, your answer = {got}", "  ")
         return "\n".join(lines)
+
+    def _counterexample_texts(self) -> tuple[str, str, str]:
+        """(point, derivative value, answer value) of the counterexample, as text."""
+        example = self.counterexample or {}
+        where = ", ".join(f"{k}={formula(v)}" for k, v in example["point"].items())
+        got = example["answer"]
+        return where, f"{example['expected']:.10g}", "undefined" if got is None else f"{got:.10g}"
+
+    def _latex_counterexample(self) -> tuple[str, str, str]:
+        """(point, derivative value, answer value) of the counterexample, in LaTeX."""
+        example = self.counterexample or {}
+        where = ", ".join(
+            f"{sp.latex(sp.Symbol(k))} = {sp.latex(v)}" for k, v in example["point"].items()
+        )
+        _, want, got = self._counterexample_texts()
+        return where, want, r"\text{undefined}" if example["answer"] is None else got
 
     def markdown(self) -> str:
         verdict = "correct" if self.correct else "incorrect"
-        return (
+        text = (
             f"${_latex_d(self.wrt)}\\left({sp.latex(self.expression)}\\right) = "
             f"{sp.latex(self.expected)}$; the answer ${sp.latex(self.answer)}$ is **{verdict}**."
         )
+        if self.counterexample is not None:
+            where, want, got = self._latex_counterexample()
+            text += f" At ${where}$ the derivative is ${want}$, your answer ${got}$."
+        return text
 
     def latex(self) -> str:
         relation = "=" if self.correct else r"\neq"
-        return align(
-            [
-                rf"&{_latex_d(self.wrt)}\left({sp.latex(self.expression)}\right) = "
-                rf"{sp.latex(self.expected)} {relation} {sp.latex(self.answer)}"
-            ]
-        )
+        rows = [
+            rf"&{_latex_d(self.wrt)}\left({sp.latex(self.expression)}\right) = "
+            rf"{sp.latex(self.expected)} {relation} {sp.latex(self.answer)}"
+        ]
+        if self.counterexample is not None:
+            where, want, got = self._latex_counterexample()
+            rows.append(
+                rf"&\text{{at }} {where}:\ \text{{derivative}} = {want},\ "
+                rf"\text{{your answer}} = {got}"
+            )
+        return align(rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "correct": self.correct,
-            "expected": str(self.expected),
-            "answer": str(self.answer),
+            "expected": formula(self.expected),
+            "answer": formula(self.answer),
             "counterexample": self.counterexample,
         }
 
@@ -513,8 +274,5 @@ def check_answer(
 __all__ = [
     "CheckResult",
     "Explained",
-    "Explanation",
     "check_answer",
-    "explain",
-    "rules_table",
 ]

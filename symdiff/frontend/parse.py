@@ -19,6 +19,7 @@ import sympy as sp
 from ..checks import MAX_EXACT_DIGITS, check_name, check_power_size, deep_recursion, digits
 from ..errors import ParseError
 from ..functions import expm1, log1p, relu, sigmoid, softplus
+from ..names import canonical, did_you_mean
 from ..primitives import COMPOSITES, SYMPY, Composite
 from ..text import formula
 
@@ -64,7 +65,7 @@ def tokenize(text: str, index_strings: bool = False) -> list[Token]:
     while position < len(text):
         match = _TOKEN_RE.match(text, position)
         if match is None:
-            raise ParseError(_describe_bad_char(text[position]), text, position + 1)
+            raise ParseError(_describe_bad_char(text, position), text, position + 1)
         kind = match.lastgroup or ""
         if kind == "string" and not index_strings:
             kind = "quote"
@@ -76,7 +77,13 @@ def tokenize(text: str, index_strings: bool = False) -> list[Token]:
     return tokens
 
 
-def _describe_bad_char(char: str) -> str:
+#: superscript digits and signs -> the ASCII they stand for (``x²`` is ``x**2``)
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+
+
+def _describe_bad_char(text: str, position: int) -> str:
+    """What is wrong with ``text[position]``, with the ASCII to type instead when there is one."""
+    char = text[position]
     if ord(char) < 128:
         return f"unexpected character {char!r}"
     name = unicodedata.name(char, "unknown")
@@ -85,6 +92,11 @@ def _describe_bad_char(char: str) -> str:
         hint = " (use '-')"
     elif name in ("MULTIPLICATION SIGN", "MIDDLE DOT", "DOT OPERATOR"):
         hint = " (use '*')"
+    elif char.translate(_SUPERSCRIPTS) != char:
+        end = position
+        while end < len(text) and text[end].translate(_SUPERSCRIPTS) != text[end]:
+            end += 1
+        hint = f" (use '**{text[position:end].translate(_SUPERSCRIPTS)}')"
     return f"unexpected non-ASCII character {char!r} (U+{ord(char):04X} {name}){hint}"
 
 
@@ -467,11 +479,10 @@ class _ScalarBuilder:
     def _build_Call(self, node: ast.Call) -> sp.Expr:
         if not isinstance(node.func, ast.Name):
             raise self.source.error("only named functions can be called", node)
-        name = node.func.id
+        name = canonical(node.func.id, FUNCTIONS) or node.func.id
         spec = FUNCTIONS.get(name)
         if spec is None:
-            known = ", ".join(sorted(FUNCTIONS))
-            raise self.source.error(f"unknown function '{name}' (known: {known})", node)
+            raise self.source.error(unknown_function(name), node)
         if node.keywords:
             raise self.source.error(f"{name}() takes no keyword arguments", node)
         count = len(node.args)
@@ -487,6 +498,21 @@ class _ScalarBuilder:
         if value.has(sp.I) or (value.is_number and value.is_real is False):
             raise self.source.error(f"{what} is not a real number ({value})", node)
         return value
+
+
+def unknown_function(name: str) -> str:
+    """The error for an unknown scalar function: a tensor operation says how to declare shapes,
+    a typo gets a did-you-mean, anything else the list of functions."""
+    from .tensor_parse import TENSOR_FUNCTIONS  # the error path only: tensor_parse imports us
+
+    tensor_operation = canonical(name, set(TENSOR_FUNCTIONS) - set(FUNCTIONS))
+    if tensor_operation is not None:
+        return (
+            f"unknown function '{name}' ({tensor_operation} is a tensor operation: declare the "
+            "tensors' shapes, e.g. --shape X=n,d --shape w=d --shape y=n)"
+        )
+    hint = did_you_mean(name, FUNCTIONS) or f"known: {', '.join(sorted(FUNCTIONS))}"
+    return f"unknown function '{name}' ({hint})"
 
 
 def _arity_text(spec: FunctionSpec) -> str:

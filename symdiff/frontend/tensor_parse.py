@@ -17,6 +17,7 @@ import sympy as sp
 
 from ..checks import check_name
 from ..errors import InputError, ParseError, ShapeError
+from ..ir.linalg import det, diag, frobenius, inv, kron, logdet, norm1, solve
 from ..ir.nodes import (
     Node,
     Shape,
@@ -57,6 +58,7 @@ from ..ir.ops import (
     squared_norm,
     trace,
 )
+from ..names import canonical, did_you_mean
 from ..primitives import BY_TYPED_NAME, COMPOSITES, Composite
 from .parse import MAX_DEPTH, SourceTree, flatten_chain, parse_tree
 
@@ -98,7 +100,18 @@ TENSOR_FUNCTIONS: dict[str, TensorFunction] = {
     "sumsq": TensorFunction(squared_norm, 1, (), "same as norm2"),
     "norm": TensorFunction(norm, 1, (), "Euclidean norm sqrt(sum(x**2))"),
     "expand_dims": TensorFunction(expand_dims, 1, ("axis",), "insert an axis of length 1"),
+    "det": TensorFunction(det, 1, (), "determinant of a square matrix"),
+    "logdet": TensorFunction(logdet, 1, (), "log(det(A)), for det(A) > 0"),
+    "inv": TensorFunction(inv, 1, (), "inverse of a square matrix"),
+    "solve": TensorFunction(solve, 2, (), "inv(A) @ B, computed by np.linalg.solve"),
+    "diag": TensorFunction(diag, 1, (), "vector -> diagonal matrix, square matrix -> diagonal"),
+    "norm1": TensorFunction(norm1, 1, (), "entrywise 1-norm sum(abs(x))"),
+    "frobenius": TensorFunction(frobenius, 1, (), "Frobenius norm sqrt(sum(x**2)), one node"),
+    "kron": TensorFunction(kron, 2, (), "Kronecker product of two matrices"),
 }
+
+#: every name the tensor parser can call (matched without regard to case)
+_KNOWN = frozenset({*TENSOR_FUNCTIONS, *COMPOSITES, "eye", "heaviside"})
 
 _CONSTANTS = {"pi": sp.pi, "e": sp.E}
 
@@ -189,7 +202,7 @@ class _TensorBuilder:
     def _build_Call(self, node: ast.Call) -> Node:
         if not isinstance(node.func, ast.Name):
             raise self.source.error("only named functions can be called", node)
-        name = node.func.id
+        name = canonical(node.func.id, _KNOWN) or node.func.id
         spec = TENSOR_FUNCTIONS.get(name)
         if name == "eye":
             return self._eye(node)
@@ -205,8 +218,8 @@ class _TensorBuilder:
         if composite is not None and (spec is None or len(node.args) != spec.arity):
             return self._composite(composite, node)
         if spec is None:
-            known = ", ".join(sorted({*TENSOR_FUNCTIONS, *COMPOSITES, "eye"}))
-            raise self.source.error(f"unknown function '{name}' (known: {known})", node)
+            hint = did_you_mean(name, _KNOWN) or f"known: {', '.join(sorted(_KNOWN))}"
+            raise self.source.error(f"unknown function '{name}' ({hint})", node)
         if len(node.args) != spec.arity:
             plural = "s" if spec.arity != 1 else ""
             raise self.source.error(

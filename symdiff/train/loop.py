@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import sympy as sp
 
 from ..errors import InputError
 from ..outputs import check_output
@@ -119,13 +120,52 @@ class History:
         }
 
 
+#: an array parameter with more entries than this is summarised (shape, norm, a few entries)
+SHOWN_ENTRIES = 8
+
+
+def value_text(value: float | np.ndarray) -> str:
+    """A parameter value on one line: a scalar to 10 significant digits, an array of at most
+    ``SHOWN_ENTRIES`` entries in full, a larger one as its shape, 2-norm ||W|| = sqrt(sum W_ij^2)
+    and its first and last entries in row-major order."""
+    if not isinstance(value, np.ndarray):
+        return f"{value:.10g}"
+    if value.size <= SHOWN_ENTRIES:
+        return np.array2string(value, precision=8, max_line_width=10_000).replace("\n", "")
+    flat = value.reshape(-1)
+    entries = ", ".join(f"{v:.4g}" for v in flat[:3])
+    shape = "(" + ", ".join(str(n) for n in value.shape) + (",)" if value.ndim == 1 else ")")
+    return (
+        f"array of shape {shape}, norm {np.linalg.norm(flat):.6g}, "
+        f"entries [{entries}, ..., {flat[-1]:.4g}]"
+    )
+
+
+def _latex_number(value: float) -> str:
+    """10 significant digits in LaTeX: 1.5e-11 -> 1.5 \\cdot 10^{-11}."""
+    if not math.isfinite(value):
+        return f"\\text{{{value}}}"
+    mantissa, _, exponent = f"{value:.10g}".partition("e")
+    if not exponent:
+        return mantissa
+    return f"{mantissa} \\cdot 10^{{{int(exponent)}}}"
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
 @dataclass
 class FitResult:
     """The trained parameters, the final full-data loss and how training ended.
 
     ``steps`` counts updates; ``epochs`` the epochs in which at least one update was made (a stop
     on ``gtol`` at the start of an epoch does not count that epoch). ``loss`` is over all the data
-    at the returned parameters.
+    at the returned parameters, ``grad_norm`` = ||dL/dw|| there (NaN when not computed).
     """
 
     params: dict[str, float | np.ndarray]
@@ -137,16 +177,62 @@ class FitResult:
     diverged: bool
     message: str
     history: History
+    grad_norm: float = math.nan
+
+    def param_lines(self) -> list[tuple[str, str]]:
+        """(name, ``value_text``) of each parameter."""
+        return [(name, value_text(value)) for name, value in self.params.items()]
+
+    def __repr__(self) -> str:
+        """One line: loss, gradient norm, steps, why training stopped, the parameters."""
+        shown = ", ".join(f"{name}={text}" for name, text in self.param_lines())
+        return (
+            f"FitResult(loss={self.loss:.10g}, grad_norm={self.grad_norm:.3g}, "
+            f"steps={self.steps}, epochs={self.epochs}, message={self.message!r}, "
+            f"params={{{shown}}})"
+        )
+
+    def _repr_markdown_(self) -> str:
+        """A table for notebooks: the stop reason, loss, gradient norm, steps, parameters."""
+        rows = [
+            ("loss", f"{self.loss:.10g}"),
+            ("gradient norm", f"{self.grad_norm:.3g}"),
+            ("steps", f"{self.steps} ({self.epochs} epochs)"),
+            *((f"`{name}`", text) for name, text in self.param_lines()),
+        ]
+        table = "\n".join(f"| {key} | {_markdown_cell(text)} |" for key, text in rows)
+        return f"**FitResult**: {self.message}\n\n| | |\n|---|---|\n{table}\n"
+
+    def _repr_latex_(self) -> str:
+        """The loss, gradient norm, steps and scalar parameters as a LaTeX array (array
+        parameters by shape and norm)."""
+        rows = [
+            ("L", _latex_number(self.loss)),
+            ("\\lVert \\nabla L \\rVert", _latex_number(self.grad_norm)),
+            ("\\text{steps}", str(self.steps)),
+        ]
+        for name, value in self.params.items():
+            symbol = sp.latex(sp.Symbol(name))
+            if isinstance(value, np.ndarray):
+                shape = "\\times".join(str(n) for n in value.shape) or "1"
+                norm = _latex_number(float(np.linalg.norm(value)))
+                size = f"\\in \\mathbb{{R}}^{{{shape}}}"
+                rows.append((symbol, f"{size},\\ \\lVert {symbol} \\rVert = {norm}"))
+            else:
+                rows.append((symbol, _latex_number(value)))
+        body = " \\\\ ".join(f"{key} & {text}" for key, text in rows)
+        return f"$\\begin{{array}}{{ll}} {body} \\end{{array}}$"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: {"params", "loss", "steps", "epochs", "converged", "diverged", "message",
-        "history"}."""
+        """JSON-ready: {"params", "loss", "grad_norm", "steps", "epochs", "converged",
+        "diverged", "message", "history"} (a NaN or infinite number is null)."""
         return {
             "params": {
                 name: value.tolist() if isinstance(value, np.ndarray) else value
                 for name, value in self.params.items()
             },
-            "loss": self.loss if math.isfinite(self.loss) else None,  # JSON has no NaN/inf
+            "loss": _finite_or_none(self.loss),  # JSON has no NaN/inf
+            "grad_norm": _finite_or_none(self.grad_norm),
             "steps": self.steps,
             "epochs": self.epochs,
             "converged": self.converged,
@@ -297,7 +383,7 @@ def fit(
                 rows = batches[index]
                 batch = _take(arrays, rows)
                 loss, grad, grad_norm = _evaluate(model, params, batch)
-                _check_finite(loss, grad_norm, step, epoch, optimizer, run.finite_step)
+                _check_finite(loss, grad_norm, step, run.updated_epochs, optimizer, run.finite_step)
                 run.finite_params, run.finite_step = params, step
                 rate = optimizer.learning_rate(step)
                 history.loss.append(loss)
@@ -309,7 +395,8 @@ def fit(
                 if gtol is not None and grad_norm <= gtol:
                     _finish_epoch(history, weighted_loss, n_samples, index, size)
                     raise _Stop(
-                        f"converged: gradient norm {grad_norm:.3g} <= gtol {gtol:g} at step {step}",
+                        f"converged: gradient norm {grad_norm:.3g} <= gtol {gtol:g} after "
+                        f"{_count(step, 'step')}",
                         converged=True,
                         boundary=False,
                     )
@@ -318,7 +405,13 @@ def fit(
                 if not np.all(np.isfinite(new_params)):
                     _finish_epoch(history, weighted_loss, n_samples, index, size)
                     raise _Stop(
-                        _divergence(step, epoch, "the updated parameters", optimizer, step),
+                        _divergence(
+                            step,
+                            run.updated_epochs,
+                            "the parameters of the next update",
+                            optimizer,
+                            step,
+                        ),
                         diverged=True,
                         boundary=False,
                     )
@@ -350,6 +443,7 @@ def fit(
     if record_path and (not history.path or not np.array_equal(history.path[-1], params)):
         history.path.append(params.copy())  # the path ends where training ended
     final_loss = full_loss(model, params, arrays)
+    final_grad_norm = _evaluate(model, params, arrays)[2]
     message = str(stop)
     if not stop.converged and not stop.diverged and history.loss and final_loss > history.loss[0]:
         message += (
@@ -366,6 +460,7 @@ def fit(
         diverged=stop.diverged,
         message=message,
         history=history,
+        grad_norm=final_grad_norm,
     )
 
 
@@ -498,22 +593,29 @@ def _finish_epoch(
 
 
 def _check_finite(
-    loss: float, grad_norm: float, step: int, epoch: int, optimizer: Optimizer, kept: int
+    loss: float, grad_norm: float, step: int, epochs: int, optimizer: Optimizer, kept: int
 ) -> None:
     if math.isfinite(loss) and math.isfinite(grad_norm):
         return
     what = "the loss" if not math.isfinite(loss) else "the gradient"
-    raise _Stop(_divergence(step, epoch, what, optimizer, kept), diverged=True, boundary=False)
+    raise _Stop(_divergence(step, epochs, what, optimizer, kept), diverged=True, boundary=False)
 
 
-def _divergence(step: int, epoch: int, what: str, optimizer: Optimizer, kept: int) -> str:
-    """Which step diverged, which parameters are kept, and what to try."""
-    source = f"step {kept}" if kept >= 0 else "the initial values"
+def _divergence(step: int, epochs: int, what: str, optimizer: Optimizer, kept: int) -> str:
+    """When training diverged (after ``step`` updates made in ``epochs`` epochs, the counts
+    ``FitResult`` reports), which parameters are kept (those after ``kept`` updates), and what
+    to try."""
+    when = f"after {_count(step, 'step')} ({_count(epochs, 'epoch')})" if step else "at the start"
+    source = f"after {_count(kept, 'step')}" if kept > 0 else "of the initial values"
     return (
-        f"diverged at step {step} (epoch {epoch}): {what} became NaN or infinite; "
-        f"kept the parameters of {source}, the last with a finite loss and gradient; "
+        f"diverged {when}: {what} became NaN or infinite; "
+        f"kept the parameters {source}, the last with a finite loss and gradient; "
         f"try a smaller learning rate than {optimizer.learning_rate(step):g}"
     )
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _check_loss_change(epoch_loss: list[float], tol: float | None) -> None:

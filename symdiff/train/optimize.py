@@ -51,6 +51,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import numpy as np
 
 from ..errors import InputError
+from ..names import lookup
 from .data import parse_float
 
 State = dict[str, np.ndarray]
@@ -362,7 +363,7 @@ def make_optimizer(
     """The optimizer registered as ``name`` with the given settings (lr, mu, beta1, ...)."""
     if isinstance(name, Optimizer):
         return name
-    cls = _lookup(OPTIMIZERS, name, "optimizer")
+    cls = lookup(OPTIMIZERS, name, "optimizer")
     if schedule is not None:
         settings["schedule"] = make_schedule(schedule)
     return _build(cls, settings, f"optimizer '{name}'")
@@ -373,7 +374,7 @@ def make_schedule(spec: str | Schedule) -> Schedule:
     if isinstance(spec, Schedule):
         return spec
     name, settings = parse_spec(spec)
-    return _build(_lookup(SCHEDULES, name, "schedule"), settings, f"schedule '{name}'")
+    return _build(lookup(SCHEDULES, name, "schedule"), settings, f"schedule '{name}'")
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, float]]:
@@ -392,12 +393,6 @@ def describe_schedule(schedule: Schedule) -> str:
     """A spec string that ``make_schedule`` turns back into the same schedule."""
     settings = ",".join(f"{f.name}={getattr(schedule, f.name)}" for f in fields(schedule))
     return f"{schedule.name}:{settings}" if settings else schedule.name
-
-
-def _lookup(registry: Mapping[str, type[NamedT]], name: str, kind: str) -> type[NamedT]:
-    if name not in registry:
-        raise InputError(f"unknown {kind} '{name}' (choose from: {', '.join(sorted(registry))})")
-    return registry[name]
 
 
 Built = TypeVar("Built", Optimizer, Schedule)

@@ -5,7 +5,8 @@ Figures are drawn on their own Agg canvas, without pyplot, so plotting changes n
 or figure list (safe inside notebooks and servers). ``plot_training`` draws one or several runs
 (several optimizers on one figure, to compare them):
 
-* left: the loss at every step (log scale when all losses are positive);
+* left: the loss at every step (log scale when all losses are positive and span a factor of
+  ``LOG_SPAN`` or more, with plain decimal tick labels);
 * right, for a model with one scalar parameter: the loss curve L(w) with the visited points
   (like figures 2.18 and 2.20 of the seed); with two: the path over the contours of L(w1, w2)
   (like figure 2.19). The right panel needs the runs' recorded paths (``fit(record_path=True)``).
@@ -32,6 +33,12 @@ GRID = 60
 MARGIN = 0.25
 #: mini-batch runs with at most this many steps per epoch also show their (noisy) batch losses
 MAX_FAINT_STEPS = 50
+#: the loss axis is logarithmic when all losses are positive and span at least this factor
+LOG_SPAN = 10.0
+#: a path with more points than this is drawn as a thin line without a dot per step
+MAX_DOTTED = 250
+#: the start and end markers are drawn above every path (and the contours)
+MARKER_Z = 5
 
 
 def new_figure(columns: int = 1) -> tuple[Any, list[Any]]:
@@ -76,7 +83,6 @@ def plot_training(
 def draw_loss_curves(axis: Any, runs: Mapping[str, FitResult]) -> None:
     """Loss of each run: per step for full batches; with mini-batches, on an epoch axis, the
     per-epoch mean (and, up to ``MAX_FAINT_STEPS`` steps per epoch, the batch losses, faint)."""
-    positive = all(min(r.history.loss, default=1.0) > 0 for r in runs.values())
     by_epoch = any(_steps_per_epoch(r) > 1 for r in runs.values())
     for label, result in runs.items():
         history = result.history
@@ -91,17 +97,39 @@ def draw_loss_curves(axis: Any, runs: Mapping[str, FitResult]) -> None:
             "o-",
             ms=3,
             lw=1.8,
-            label=f"{label} (epoch mean)" if label else "epoch mean",
+            label=f"{label}: epoch mean" if label else "epoch mean",
         )[0]
         if per_epoch <= MAX_FAINT_STEPS:
             axis.plot(steps, history.loss, lw=0.8, alpha=0.3, color=mean.get_color())
-    if positive:
-        axis.set_yscale("log")
+    _loss_scale(axis, np.concatenate([line.get_ydata() for line in axis.lines]))
     axis.set_xlabel("epoch" if by_epoch else "step")
     axis.set_ylabel("loss")
     axis.set_title("loss during training")
     if axis.get_legend_handles_labels()[1]:
         axis.legend()
+
+
+def _loss_scale(axis: Any, drawn: np.ndarray) -> None:
+    """A log axis when the drawn losses are positive and max/min >= ``LOG_SPAN``, labelled 0.3,
+    1, 2 (not 3x10^-1), also between powers of ten over up to two decades; else a linear axis
+    labelled with the values themselves (no '+2.6e-1' offset)."""
+    from matplotlib.ticker import LogFormatter
+
+    class PlainLogFormatter(LogFormatter):
+        """matplotlib's choice of labelled ticks, written as plain numbers (%g)."""
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    finite = drawn[np.isfinite(drawn)]
+    if finite.size and finite.min() > 0 and finite.max() >= LOG_SPAN * finite.min():
+        axis.set_yscale("log")
+        axis.yaxis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
+        axis.yaxis.set_minor_formatter(
+            PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1))
+        )
+    else:
+        axis.ticklabel_format(axis="y", useOffset=False)
 
 
 def _steps_per_epoch(result: FitResult) -> int:
@@ -119,12 +147,15 @@ def draw_curve_path(
     curve = np.array([_loss(model, [w], data) for w in grid])
     axis.plot(grid, curve, color="black", lw=1.5, label="loss")
     highest = -np.inf
+    ends = []
     for label, result in runs.items():
         visited = np.array(result.history.path)[:, 0]
         losses = [_loss(model, [w], data) for w in visited]
         highest = max(highest, *losses)
         axis.plot(visited, losses, "o-", ms=3, lw=0.8, alpha=0.8, label=label or "path")
-        axis.plot(visited[-1:], losses[-1:], "*", ms=14, color=axis.lines[-1].get_color())
+        ends.append((axis.lines[-1].get_color(), visited[-1], losses[-1]))
+    for colour, w, loss in ends:  # after every path, so that no path hides an end
+        _marker(axis, "*", w, loss, colour)
     lowest = float(np.nanmin(curve))
     if np.isfinite(highest) and highest > lowest:  # show the visited part, not the far tails
         pad = 0.08 * (highest - lowest)
@@ -147,16 +178,31 @@ def draw_contour_path(
     levels = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, 25))) if finite.size else 10
     contour = axis.contour(xs, ys, surface, levels=levels, cmap="viridis", linewidths=0.8)
     axis.figure.colorbar(contour, ax=axis, label="loss")
+    colours = []
     for (label, _result), path in zip(runs.items(), paths, strict=True):
-        axis.plot(path[:, 0], path[:, 1], ".-", ms=3, lw=1, label=label or "path")
-        colour = axis.lines[-1].get_color()
-        axis.plot(path[0, 0], path[0, 1], "o", color=colour, ms=7)
-        axis.plot(path[-1, 0], path[-1, 1], "*", color=colour, ms=14)
+        axis.plot(path[:, 0], path[:, 1], **_path_style(len(path)), label=label or "path")
+        colours.append(axis.lines[-1].get_color())
+    for colour, path in zip(colours, paths, strict=True):  # above every path
+        _marker(axis, "o", path[0, 0], path[0, 1], colour)
+        _marker(axis, "*", path[-1, 0], path[-1, 1], colour)
     names = [name for name, _ in model.PARAMS]
     axis.set_xlabel(names[0])
     axis.set_ylabel(names[1])
     axis.set_title("path over the loss contours (o: start, *: end)")
     axis.legend()
+
+
+def _path_style(points: int) -> dict[str, Any]:
+    """A dot per step for a short path; a thin, half-transparent line for a long (SGD) one."""
+    if points <= MAX_DOTTED:
+        return {"marker": ".", "ms": 4, "lw": 1.0, "alpha": 0.9}
+    return {"lw": 0.8, "alpha": 0.7}
+
+
+def _marker(axis: Any, shape: str, x: float, y: float, colour: Any) -> None:
+    """A start ('o') or end ('*') marker, outlined in black, above the paths."""
+    size = 16 if shape == "*" else 8
+    axis.plot(x, y, shape, color=colour, ms=size, mec="black", mew=1.0, zorder=MARKER_Z)
 
 
 def check_plot_path(path: str | Path) -> Path:
