@@ -31,17 +31,29 @@ from ..ir.nodes import (
     matmul,
     mul,
     neg,
+    permute,
     power,
+    reshape,
     scale,
     sub,
     sum_,
+    swapaxes,
     transpose,
     unbroadcast,
     var,
     walk,
 )
 from ..ir.nodes import broadcast_to as broadcast
-from ..ir.ops import IR_FUNCTIONS, apply, elementwise, eye, log_softmax, outer, softmax
+from ..ir.ops import (
+    IR_FUNCTIONS,
+    apply,
+    einsum_adjoint,
+    elementwise,
+    eye,
+    log_softmax,
+    outer,
+    softmax,
+)
 from ..ir.simplify import tidy_all
 from ..primitives import PRIMITIVES, Primitive
 
@@ -96,6 +108,8 @@ def _pow(y: Node, g: Node) -> Adjoints:
 @vjp("matmul", "Y = A @ B:  dA = G @ B.T,  dB = A.T @ G  (outer products for vectors)")
 def _matmul(y: Node, g: Node) -> Adjoints:
     a, b = y.args
+    if a.ndim > 2 or b.ndim > 2:
+        return _batched_matmul(a, b, g)
     if a.ndim == 2 and b.ndim == 2:
         return matmul(g, transpose(b)), matmul(transpose(a), g)
     if a.ndim == 2:  # (m,k) @ (k,) -> (m,)
@@ -103,6 +117,41 @@ def _matmul(y: Node, g: Node) -> Adjoints:
     if b.ndim == 2:  # (k,) @ (k,p) -> (p,)
         return matmul(b, g), outer(a, g)
     return mul(g, b), mul(g, a)  # (k,) @ (k,) -> ()
+
+
+def _batched_matmul(a: Node, b: Node, g: Node) -> Adjoints:
+    """Stacks of matrices: dA = G @ swapaxes(B, -1, -2), dB = swapaxes(A, -1, -2) @ G, each
+    summed over the batch axes its operand was broadcast along."""
+    if a.ndim == 1:  # (k,) @ (..., k, p) -> (..., p): da = sum over p and the batch of B * G
+        da = sum_(mul(b, expand_dims(g, g.ndim - 1)), -1)
+        db = mul(expand_dims(a, 1), expand_dims(g, g.ndim - 1))
+    elif b.ndim == 1:  # (..., m, k) @ (k,) -> (..., m): db = sum over m and the batch of A * G
+        da = mul(expand_dims(g, g.ndim), b)
+        db = sum_(mul(a, expand_dims(g, g.ndim)), -2)
+    else:
+        da = matmul(g, swapaxes(b, -1, -2))
+        db = matmul(swapaxes(a, -1, -2), g)
+    return unbroadcast(da, a.shape), unbroadcast(db, b.shape)
+
+
+@vjp("permute", "Y = transpose(A, axes):  dA = transpose(G, argsort(axes))")
+def _permute(y: Node, g: Node) -> Adjoints:
+    (axes,) = y.attrs
+    return (permute(g, sorted(range(len(axes)), key=axes.__getitem__)),)
+
+
+@vjp("reshape", "Y = reshape(A, shape):  dA = reshape(G, A.shape)")
+def _reshape(y: Node, g: Node) -> Adjoints:
+    return (reshape(g, y.args[0].shape),)
+
+
+@vjp(
+    "einsum",
+    "Y = einsum('ij,jk->ik', A, B):  dA = einsum('ik,jk->ij', G, B),  "
+    "dB = einsum('ik,ij->jk', G, A)  (G with the other operands, to each operand's indices)",
+)
+def _einsum(y: Node, g: Node) -> Adjoints:
+    return tuple(einsum_adjoint(y, g, i) for i in range(len(y.args)))
 
 
 @vjp("transpose", "Y = A.T:  dA = G.T")
@@ -193,10 +242,28 @@ def _spread(g: Node, axis: int | None, keepdims: bool, shape: tuple) -> Node:
     return broadcast(g, shape)
 
 
+def _kept(g: Node, axis: int | None, keepdims: bool) -> Node:
+    """A reduction's value with its reduced axis put back (length 1), ready to broadcast."""
+    return expand_dims(g, axis) if axis not in (None, 0) and not keepdims else g
+
+
 @vjp("sum", "y = sum(A, axis):  dA = G copied along axis")
 def _sum(y: Node, g: Node) -> Adjoints:
     axis, keepdims = y.attrs
     return (_spread(g, axis, keepdims, y.args[0].shape),)
+
+
+@vjp(
+    "amax",
+    "y = max(A, axis):  dA = G * M / sum(M, axis, keepdims),  M = heaviside(A - y, 1) "
+    "(shared evenly between tied maxima)",
+)
+def _amax(y: Node, g: Node) -> Adjoints:
+    axis, keepdims = y.attrs
+    a = y.args[0]
+    mask = elementwise("heaviside", sub(a, _kept(y, axis, keepdims)), 1)
+    share = div(mask, sum_(mask, axis, keepdims=True))
+    return (mul(_kept(g, axis, keepdims), share),)
 
 
 @vjp("broadcast_to", "Y = broadcast_to(A):  dA = sum of G over the stretched axes")

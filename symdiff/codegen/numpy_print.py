@@ -131,6 +131,24 @@ class NumpyPrinter(TextPrinter):
     def op_eye(self, node: Node) -> Printed:
         return f"np.eye({node.attrs[0]})", ATOM
 
+    def op_amax(self, node: Node) -> Printed:
+        axis, keepdims = node.attrs
+        options = [] if axis is None else [f"axis={axis}"]
+        options += ["keepdims=True"] if keepdims else []
+        return self.call("np.max", [self.visit(node.args[0])[0]], options), ATOM
+
+    def op_permute(self, node: Node) -> Printed:
+        return self.call("np.transpose", [self.visit(node.args[0])[0], str(node.attrs[0])]), ATOM
+
+    def op_reshape(self, node: Node) -> Printed:
+        shape = "(" + "".join(f"{d}, " for d in node.shape) + ")"
+        return self.call("np.reshape", [self.visit(node.args[0])[0], shape]), ATOM
+
+    def op_einsum(self, node: Node) -> Printed:
+        """numpy.einsum with optimize=True: pairs contract through BLAS (tensordot)."""
+        operands = [self.visit(a)[0] for a in node.args]
+        return self.call("np.einsum", [repr(node.attrs[0]), *operands], ["optimize=True"]), ATOM
+
     def op_outer(self, node: Node) -> Printed:
         return self.call("np.outer", [self.visit(a)[0] for a in node.args]), ATOM
 

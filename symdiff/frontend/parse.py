@@ -39,6 +39,7 @@ _TOKEN_RE = re.compile(
   | (?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
   | (?P<op>\*\*|//|==|!=|<=|>=|[-+*/^()@.,=\[\]%<>:;{}~&|!])
+  | (?P<string>'[A-Za-z ,.>-]*'|"[A-Za-z ,.>-]*")
   | (?P<quote>['"])
     """,
     re.VERBOSE,
@@ -54,8 +55,11 @@ class Token:
     column: int
 
 
-def tokenize(text: str) -> list[Token]:
-    """Split ``text`` into tokens; reject characters no expression may contain."""
+def tokenize(text: str, index_strings: bool = False) -> list[Token]:
+    """Split ``text`` into tokens; reject characters no expression may contain.
+
+    With ``index_strings`` a quoted run of letters, commas, '->', '.' and spaces (an einsum
+    index string such as 'ij,jk->ik') is one token; any other string is refused."""
     tokens: list[Token] = []
     position = 0
     while position < len(text):
@@ -63,6 +67,8 @@ def tokenize(text: str) -> list[Token]:
         if match is None:
             raise ParseError(_describe_bad_char(text, position), text, position + 1)
         kind = match.lastgroup or ""
+        if kind == "string" and not index_strings:
+            kind = "quote"
         if kind == "quote":
             raise ParseError("strings are not allowed", text, position + 1)
         if kind != "space":
@@ -136,8 +142,9 @@ def _needs_product(left: Token, right: Token, functions: Iterable[str]) -> bool:
     return False
 
 
-def parse_tree(text: str, functions: Iterable[str] = ()) -> SourceTree:
-    """Check limits, insert implicit products, and parse ``text`` into a Python ``ast``."""
+def parse_tree(text: str, functions: Iterable[str] = (), index_strings: bool = False) -> SourceTree:
+    """Check limits, insert implicit products, and parse ``text`` into a Python ``ast``
+    (``index_strings``: admit einsum index strings, see :func:`tokenize`)."""
     if not isinstance(text, str):
         raise ParseError(f"expected expression text, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
@@ -145,7 +152,7 @@ def parse_tree(text: str, functions: Iterable[str] = ()) -> SourceTree:
     if not text.strip():
         raise ParseError("empty expression")
     functions = frozenset(functions)
-    tokens = tokenize(text)
+    tokens = tokenize(text, index_strings)
     _check_brackets(tokens, text)
     pieces: list[str] = []
     columns: list[int] = []

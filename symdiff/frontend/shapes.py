@@ -26,6 +26,8 @@ _DIM_RE = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*))\s*")
 
 #: The largest size of one dimension (two of them still multiply within a 64-bit integer).
 MAX_DIMENSION = 1_000_000_000
+#: Most axes a declared shape may have (NumPy's own limit).
+MAX_RANK = 32
 #: Names that read as numbers that are not finite; refused as dimension names.
 _NOT_FINITE = {"inf", "infinity", "nan"}
 
@@ -63,9 +65,9 @@ def parse_dims(text: str | Sequence[object], where: str = "") -> Shape:
             )
         else:
             dims.append(check_name(match.group(2)))
-    if len(dims) > 2:
+    if len(dims) > MAX_RANK:
         raise InputError(
-            f"only scalars, vectors and matrices are supported, got {len(dims)} dims{where}"
+            f"at most {MAX_RANK} axes are supported (as in NumPy), got {len(dims)}{where}"
         )
     return tuple(dims)
 

@@ -33,16 +33,21 @@ from ..ir.nodes import (
     mean,
     mul,
     neg,
+    permute,
     power,
+    reshape,
     sub,
     sum_,
+    swapaxes,
     transpose,
     var,
 )
 from ..ir.ops import (
     IR_FUNCTIONS,
+    amax,
     cross_entropy,
     dot,
+    einsum,
     elementwise,
     eye,
     log_softmax,
@@ -84,7 +89,12 @@ TENSOR_FUNCTIONS: dict[str, TensorFunction] = {
     "cross_entropy": TensorFunction(cross_entropy, 2, (), "mean over rows of -sum(Y*log(P))"),
     "dot": TensorFunction(dot, 2, (), "inner product of vectors (matmul otherwise)"),
     "outer": TensorFunction(outer, 2, (), "outer product of two vectors"),
-    "transpose": TensorFunction(transpose, 1, (), "same as .T"),
+    "max": TensorFunction(amax, 1, ("axis", "keepdims"), "largest element over all or axes"),
+    "transpose": TensorFunction(transpose, 1, (), "same as .T; transpose(A, (0, 2, 1))"),
+    "swapaxes": TensorFunction(swapaxes, 3, (), "swapaxes(A, -1, -2) exchanges two axes"),
+    "reshape": TensorFunction(reshape, 2, (), "reshape(A, (b, t, d)) with declared dims"),
+    "einsum": TensorFunction(einsum, 2, (), "einsum('bij,bjk->bik', A, B)"),
+    "broadcast_to": TensorFunction(broadcast_to, 2, (), "broadcast_to(A, (b, t, d))"),
     "trace": TensorFunction(trace, 1, (), "sum of the diagonal"),
     "norm2": TensorFunction(squared_norm, 1, (), "squared Euclidean norm sum(x**2)"),
     "sumsq": TensorFunction(squared_norm, 1, (), "same as norm2"),
@@ -100,7 +110,7 @@ TENSOR_FUNCTIONS: dict[str, TensorFunction] = {
     "kron": TensorFunction(kron, 2, (), "Kronecker product of two matrices"),
 }
 
-#: Functions with their own builder: eye(d) and broadcast_to(A, d1, d2).
+#: Functions with their own builder: eye(d) and broadcast_to(A, (d1, d2)).
 _SPECIAL = ("eye", "broadcast_to")
 
 #: every name the tensor parser can call (matched without regard to case)
@@ -135,6 +145,8 @@ class _TensorBuilder:
 
     def _build_Constant(self, node: ast.Constant) -> Node:
         literal = self.source.literals.get(node.col_offset)
+        if isinstance(node.value, str):
+            raise self.source.error("a string is allowed only as einsum's index string", node)
         if literal is None or isinstance(node.value, (bool, complex)):
             raise self.source.error("only real numbers are allowed as constants", node)
         return const(sp.Integer(literal) if literal.isdigit() else sp.Float(literal))
@@ -197,13 +209,14 @@ class _TensorBuilder:
         spec = TENSOR_FUNCTIONS.get(name)
         if name == "eye":
             return self._eye(node)
-        if name == "broadcast_to":
-            return self._broadcast_to(node)
         if name == "heaviside" and len(node.args) == 2 and not node.keywords:
             at_zero = self.build(node.args[1])
             if not is_const(at_zero):
                 raise self.source.error("heaviside(u, c): c must be a constant", node.args[1])
             return elementwise("heaviside", self.build(node.args[0]), at_zero.value)
+        literal_call = self._LITERAL_CALLS.get(name)
+        if literal_call is not None and (name != "transpose" or len(node.args) == 2):
+            return literal_call(self, node)
         composite = COMPOSITES.get(name)
         if composite is not None and (spec is None or len(node.args) != spec.arity):
             return self._composite(composite, node)
@@ -215,7 +228,7 @@ class _TensorBuilder:
             raise self.source.error(
                 f"{name}() takes {spec.arity} argument{plural}, got {len(node.args)}", node
             )
-        options: dict[str, int] = {}
+        options: dict[str, int | tuple[int, ...]] = {}
         for keyword_node in node.keywords:
             key = keyword_node.arg
             if key not in spec.keywords:
@@ -223,7 +236,11 @@ class _TensorBuilder:
                 raise self.source.error(
                     f"{name}() has no keyword '{key}' (allowed: {allowed})", keyword_node.value
                 )
-            options[key] = self._integer(keyword_node.value)
+            options[key] = (
+                self._axes(keyword_node.value)
+                if key == "axis"
+                else self._integer(keyword_node.value)
+            )
         args = [self.build(arg) for arg in node.args]
         if "keepdims" in options:
             options["keepdims"] = bool(options["keepdims"])
@@ -249,6 +266,69 @@ class _TensorBuilder:
             )
         return composite.build(tuple(self.build(arg) for arg in node.args), IR_FUNCTIONS)
 
+    def _axes(self, node: ast.AST) -> int | tuple[int, ...]:
+        """An axis option: an integer or a tuple of integers, ``axis=(0, 2)``."""
+        if isinstance(node, ast.Tuple):
+            return tuple(self._integer(item) for item in node.elts)
+        return self._integer(node)
+
+    def _arguments(self, node: ast.Call, count: int, usage: str) -> list[ast.expr]:
+        if len(node.args) != count or node.keywords:
+            raise self.source.error(f"{usage} takes {count} arguments", node)
+        return node.args
+
+    def _transpose(self, node: ast.Call) -> Node:
+        """transpose(A, (0, 2, 1)): NumPy's axes permutation."""
+        first, axes = self._arguments(node, 2, "transpose(A, axes)")
+        order = self._axes(axes)
+        return permute(self.build(first), order if isinstance(order, tuple) else (order,))
+
+    def _swapaxes(self, node: ast.Call) -> Node:
+        """swapaxes(A, i, j)."""
+        first, i, j = self._arguments(node, 3, "swapaxes(A, i, j)")
+        return swapaxes(self.build(first), self._integer(i), self._integer(j))
+
+    def _shape(self, target: ast.AST) -> Shape:
+        """A shape literal (b, t, d): whole numbers and declared dimension names."""
+        items = target.elts if isinstance(target, ast.Tuple) else [target]
+        shape: list[int | str] = []
+        for item in items:
+            if isinstance(item, ast.Name) and item.id in self.dims:
+                shape.append(item.id)
+            else:
+                size = self._integer(item)
+                if size < 1:
+                    raise self.source.error("a shape needs positive sizes or dimensions", item)
+                shape.append(size)
+        return tuple(shape)
+
+    def _reshape(self, node: ast.Call) -> Node:
+        """reshape(A, (b, t, d)): the same elements, another shape of the same size."""
+        first, target = self._arguments(node, 2, "reshape(A, shape)")
+        return reshape(self.build(first), self._shape(target))
+
+    def _broadcast_to(self, node: ast.Call) -> Node:
+        """broadcast_to(A, (b, t, d)): A repeated along stretched axes (printed gradients)."""
+        first, target = self._arguments(node, 2, "broadcast_to(A, shape)")
+        return broadcast_to(self.build(first), self._shape(target))
+
+    def _einsum(self, node: ast.Call) -> Node:
+        """einsum('bij,bjk->bik', A, B)."""
+        if len(node.args) < 2 or node.keywords:
+            raise self.source.error("einsum takes an index string and operands", node)
+        spec = node.args[0]
+        if not (isinstance(spec, ast.Constant) and isinstance(spec.value, str)):
+            raise self.source.error("einsum's first argument is an index string 'ij,jk->ik'", spec)
+        return einsum(spec.value, *(self.build(arg) for arg in node.args[1:]))
+
+    _LITERAL_CALLS: dict[str, Callable[[_TensorBuilder, ast.Call], Node]] = {
+        "transpose": _transpose,
+        "swapaxes": _swapaxes,
+        "reshape": _reshape,
+        "einsum": _einsum,
+        "broadcast_to": _broadcast_to,
+    }
+
     def _eye(self, node: ast.Call) -> Node:
         if len(node.args) != 1 or node.keywords:
             raise self.source.error("eye() takes one dimension", node)
@@ -256,21 +336,6 @@ class _TensorBuilder:
         if isinstance(arg, ast.Name) and arg.id in self.dims:
             return eye(arg.id)
         return eye(self._integer(arg))
-
-    def _broadcast_to(self, node: ast.Call) -> Node:
-        """``broadcast_to(A, n, 4)``: A repeated to the shape (n, 4), as reports print it."""
-        if len(node.args) < 2 or node.keywords:
-            raise self.source.error("broadcast_to() takes an expression and its dimensions", node)
-        dims: list[int | str] = []
-        for arg in node.args[1:]:
-            if isinstance(arg, ast.Name) and arg.id not in self.shapes:
-                check_name(arg.id, self.source.text, self.source.column_of(arg))
-                dims.append(arg.id)
-            elif (size := self._integer(arg)) > 0:
-                dims.append(size)
-            else:
-                raise self.source.error("a dimension must be positive", arg)
-        return broadcast_to(self.build(node.args[0]), tuple(dims))
 
     def _integer(self, node: ast.AST) -> int:
         sign = 1
@@ -305,7 +370,7 @@ def parse_tensor(text: str, shapes: Mapping[str, Shape]) -> Node:
         dims = {d for d in shape if isinstance(d, str)}
         if dims & set(shapes):
             raise InputError(f"dimension name {sorted(dims & set(shapes))[0]!r} is also a symbol")
-    source = parse_tree(text, [*TENSOR_FUNCTIONS, *COMPOSITES, *_SPECIAL])
+    source = parse_tree(text, [*TENSOR_FUNCTIONS, *COMPOSITES, *_SPECIAL], index_strings=True)
     builder = _TensorBuilder(source, shapes)
     try:
         return builder.build(source.tree)

@@ -29,6 +29,8 @@ from ..errors import ShapeError
 
 Dim = int | str
 Shape = tuple[Dim, ...]
+#: An ``axis=`` option: None (all axes), one axis, or a tuple of axes.
+Axes = int | tuple[int, ...] | None
 
 # --------------------------------------------------------------------------- nodes
 
@@ -255,6 +257,26 @@ def _axis(node: Node, axis: int | None) -> int | None:
     return axis % node.ndim
 
 
+def axis_tuple(node: Node, axes: tuple[int, ...]) -> tuple[int, ...]:
+    """Distinct axes of ``node`` (negative ones counted from the end), in increasing order."""
+    normal = tuple(sorted(_axis(node, a) or 0 for a in axes))
+    if len(set(normal)) != len(normal):
+        raise ShapeMismatch(f"repeated axis in {axes} for shape {format_shape(node.shape)}")
+    return normal
+
+
+def over_axes(
+    reduce: Any, a: Node, axis: Axes, keepdims: bool, *options: object
+) -> tuple[Node, bool]:
+    """A reduction over a tuple of axes as reductions over one axis each, the highest first
+    (sum(A, axis=(0, 2)) = sum(sum(A, axis=2), axis=0)); (node, True) when ``axis`` was a tuple."""
+    if not isinstance(axis, tuple):
+        return a, False
+    for one in reversed(axis_tuple(a, axis)):
+        a = reduce(a, one, keepdims, *options)
+    return a, True
+
+
 # --------------------------------------------------------------------------- smart constructors
 
 
@@ -270,10 +292,11 @@ def scale(coefficient: sp.Expr, node: Node) -> Node:
 
 
 def _unstretch(a: Node, b: Node, shape: Shape) -> tuple[Node, Node]:
-    """A scalar broadcast_to in an elementwise operation is just the scalar (NumPy broadcasts)."""
-    if a.op == "broadcast_to" and a.args[0].ndim == 0 and b.shape == shape:
+    """An operand broadcast_to in an elementwise operation is its source when the other operand
+    stretches it to the same shape anyway (NumPy broadcasts)."""
+    if a.op == "broadcast_to" and broadcast_shape(a.args[0].shape, b.shape) == shape:
         a = a.args[0]
-    if b.op == "broadcast_to" and b.args[0].ndim == 0 and a.shape == shape:
+    if b.op == "broadcast_to" and broadcast_shape(a.shape, b.args[0].shape) == shape:
         b = b.args[0]
     return a, b
 
@@ -369,17 +392,22 @@ def power(a: Node, b: Node) -> Node:
 
 
 def matmul(a: Node, b: Node) -> Node:
-    """a @ b: (m,k)@(k,p) -> (m,p), (m,k)@(k,) -> (m,), (k,)@(k,p) -> (p,), (k,)@(k,) -> ()."""
-    if a.ndim == 0 or b.ndim == 0 or a.ndim > 2 or b.ndim > 2:
+    """a @ b: (m,k)@(k,p) -> (m,p), (m,k)@(k,) -> (m,), (k,)@(k,p) -> (p,), (k,)@(k,) -> ();
+    with more axes NumPy's batched product: (..., m, k) @ (..., k, p) -> (..., m, p), the
+    leading (batch) axes broadcast."""
+    if a.ndim == 0 or b.ndim == 0:
         raise ShapeMismatch(
-            f"'@' needs vectors or matrices, got {format_shape(a.shape)} @ {format_shape(b.shape)}"
+            f"'@' needs vectors, matrices or stacks of them, got "
+            f"{format_shape(a.shape)} @ {format_shape(b.shape)}"
         )
-    inner_a, inner_b = a.shape[-1], b.shape[0]
+    inner_a, inner_b = a.shape[-1], b.shape[-2 if b.ndim > 1 else 0]
     if inner_a != inner_b:
         raise ShapeMismatch(
             f"{format_shape(a.shape)} @ {format_shape(b.shape)}: inner dimensions "
             f"{inner_a} and {inner_b} differ"
         )
+    if a.ndim > 2 or b.ndim > 2:
+        return _batched_matmul(a, b)
     shape = a.shape[:-1] + b.shape[1:]
     if a.op == "eye":
         return b
@@ -393,6 +421,26 @@ def matmul(a: Node, b: Node) -> Node:
     return make_node("matmul", (a, b), (), shape)
 
 
+def _batched_matmul(a: Node, b: Node) -> Node:
+    """(..., m, k) @ (..., k, p) with broadcast batch axes (a vector operand has none)."""
+    batch_a = a.shape[:-2] if a.ndim > 1 else ()
+    batch_b = b.shape[:-2] if b.ndim > 1 else ()
+    batch = broadcast_shape(batch_a, batch_b)
+    if batch is None:
+        raise ShapeMismatch(
+            f"{format_shape(a.shape)} @ {format_shape(b.shape)}: batch axes "
+            f"{format_shape(batch_a)} and {format_shape(batch_b)} do not broadcast"
+        )
+    rows = a.shape[-2:-1] if a.ndim > 1 else ()
+    columns = b.shape[-1:] if b.ndim > 1 else ()
+    if _is_filled(a) or _is_filled(b):
+        return _matmul_filled(a, b, batch + rows + columns)
+    (ca, xa), (cb, xb) = scaled(a), scaled(b)
+    if ca != 1 or cb != 1:
+        return scale(ca * cb, matmul(xa, xb))
+    return make_node("matmul", (a, b), (), batch + rows + columns)
+
+
 def _is_filled(node: Node) -> bool:
     return node.op == "broadcast_to" and node.args[0].ndim == 0
 
@@ -400,18 +448,19 @@ def _is_filled(node: Node) -> bool:
 def _matmul_filled(a: Node, b: Node, shape: Shape) -> Node:
     """A matrix product with an array filled with one value c is c times a sum (no ones array)."""
     if _is_filled(b):
-        total = sum_(a, a.ndim - 1, keepdims=b.ndim == 2 and a.ndim == 2)
+        total = sum_(a, a.ndim - 1, keepdims=b.ndim >= 2 and a.ndim >= 2)
         filler = b.args[0]
     else:
-        total = sum_(b, 0, keepdims=a.ndim == 2 and b.ndim == 2)
+        total = sum_(b, b.ndim - 2 if b.ndim > 1 else 0, keepdims=a.ndim >= 2 and b.ndim >= 2)
         filler = a.args[0]
     return broadcast_to(mul(filler, total), shape)
 
 
 def transpose(a: Node) -> Node:
-    """a.T: swaps the axes of a matrix; a vector or scalar is its own transpose."""
+    """a.T: swaps the axes of a matrix (reverses all axes of a tensor, as NumPy does); a vector
+    or scalar is its own transpose."""
     if a.ndim > 2:
-        raise ShapeMismatch(f".T needs a vector or matrix, got {format_shape(a.shape)}")
+        return permute(a, tuple(reversed(range(a.ndim))))
     if a.ndim < 2:
         return a
     if a.op == "transpose":
@@ -426,8 +475,65 @@ def transpose(a: Node) -> Node:
     return make_node("transpose", (a,), (), (a.shape[1], a.shape[0]))
 
 
-def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
-    """Sum over all elements (axis None) or one axis."""
+def permute(a: Node, axes: Sequence[int]) -> Node:
+    """transpose(a, axes): axis i of the result is axis axes[i] of ``a`` (numpy.transpose)."""
+    if (
+        len(axes) != a.ndim
+        or not all(-a.ndim <= x < a.ndim for x in axes)
+        or len({x % a.ndim for x in axes}) != a.ndim
+    ):
+        raise ShapeMismatch(
+            f"axes {tuple(axes)} are not a permutation of the axes of shape {format_shape(a.shape)}"
+        )
+    order = tuple(x % a.ndim for x in axes)
+    if order == tuple(range(a.ndim)):
+        return a
+    if a.ndim == 2:
+        return transpose(a)
+    if a.op == "permute":  # transpose(transpose(x, p), q) = transpose(x, p[q])
+        return permute(a.args[0], tuple(a.attrs[0][i] for i in order))
+    c, x = scaled(a)
+    if c != 1:
+        return scale(c, permute(x, order))
+    return make_node("permute", (a,), (order,), tuple(a.shape[i] for i in order))
+
+
+def swapaxes(a: Node, first: int, second: int) -> Node:
+    """numpy.swapaxes(a, first, second): the two axes exchanged."""
+    i, j = _axis(a, first), _axis(a, second)
+    if i is None or j is None:  # unreachable: _axis refuses a scalar
+        raise ShapeMismatch(f"swapaxes needs a tensor, got {format_shape(a.shape)}")
+    order = list(range(a.ndim))
+    order[i], order[j] = order[j], order[i]
+    return permute(a, order)
+
+
+def reshape(a: Node, shape: Shape) -> Node:
+    """numpy.reshape(a, shape): the same elements in row-major order; sizes must agree."""
+    shape = tuple(shape)
+    if sp.simplify(size_of(a.shape) - size_of(shape)) != 0:
+        raise ShapeMismatch(
+            f"cannot reshape {format_shape(a.shape)} to {format_shape(shape)}: "
+            f"{size_of(a.shape)} and {size_of(shape)} elements"
+        )
+    if a.shape == shape:
+        return a
+    if a.op == "reshape":
+        a = a.args[0]
+        if a.shape == shape:
+            return a
+    c, x = scaled(a)
+    if c != 1:
+        return scale(c, reshape(x, shape))
+    return make_node("reshape", (a,), (), shape)
+
+
+def sum_(a: Node, axis: Axes = None, keepdims: bool = False) -> Node:
+    """Sum over all elements (axis None), one axis or a tuple of axes."""
+    total, done = over_axes(sum_, a, axis, keepdims)
+    if done:
+        return total
+    assert not isinstance(axis, tuple)
     axis = _axis(a, axis)
     if a.ndim == 1 and not keepdims:  # the only axis of a vector is all of it
         axis = None
@@ -460,8 +566,11 @@ def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
     return make_node("sum", (a,), (axis, bool(keepdims)), shape)
 
 
-def mean(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
-    """Mean over all elements or one axis: sum / count."""
+def mean(a: Node, axis: Axes = None, keepdims: bool = False) -> Node:
+    """Mean over all elements, one axis or a tuple of axes: sum / count."""
+    if isinstance(axis, tuple):
+        count = size_of(a.shape, axis_tuple(a, axis))
+        return scale(1 / count, sum_(a, axis, keepdims))
     axis = _axis(a, axis)
     count = size_of(a.shape, None if axis is None else [axis])
     return scale(1 / count, sum_(a, axis, keepdims))

@@ -17,6 +17,7 @@ import sympy as sp
 
 from ..primitives import PRIMITIVES
 from .nodes import (
+    Axes,
     Dim,
     Node,
     Shape,
@@ -24,8 +25,11 @@ from .nodes import (
     _axis,
     _broadcast,
     as_node,
+    axis_tuple,
+    broadcast_to,
     const,
     dim_expr,
+    expand_dims,
     format_shape,
     is_const,
     make_node,
@@ -33,9 +37,11 @@ from .nodes import (
     mul,
     neg,
     note_rewrite,
+    over_axes,
     power,
     scale,
     scaled,
+    sub,
     sum_,
 )
 
@@ -119,34 +125,146 @@ def apply(name: str, *args: Node) -> Node:
     return binary(name, *args)
 
 
-def _softmax_family(op: str, a: Node, axis: int | None, keepdims: bool = False) -> Node:
+def _reduced_shape(a: Node, axis: int | None, keepdims: bool) -> Shape:
+    """The shape of a reduction of ``a`` over one axis (None: all axes)."""
+    if axis is None:
+        return tuple(1 for _ in a.shape) if keepdims else ()
+    return a.shape[:axis] + ((1,) if keepdims else ()) + a.shape[axis + 1 :]
+
+
+def _softmax_family(op: str, a: Node, axis: Axes, keepdims: bool = False) -> Node:
     if a.ndim == 0:
         raise ShapeMismatch(f"{op} needs a vector or matrix, got a scalar")
+    if isinstance(axis, tuple):  # over several axes: a - logsumexp(a, axes, keepdims)
+        axes = axis_tuple(a, axis)
+        if len(axes) == 1:
+            return _softmax_family(op, a, axes[0], keepdims)
+        if op == "logsumexp":
+            return over_axes(logsumexp, a, axes, keepdims)[0]
+        shifted = sub(a, logsumexp(a, axes, keepdims=True))
+        return shifted if op == "log_softmax" else elementwise("exp", shifted)
     axis = _axis(a, axis)
     if axis is None and a.ndim == 1 and op != "logsumexp":
         axis = 0
     if op != "logsumexp":
         return make_node(op, (a,), (axis,), a.shape)
-    if axis is None:
-        shape: Shape = tuple(1 for _ in a.shape) if keepdims else ()
-    else:
-        shape = a.shape[:axis] + ((1,) if keepdims else ()) + a.shape[axis + 1 :]
-    return make_node(op, (a,), (axis, bool(keepdims)), shape)
+    return make_node(op, (a,), (axis, bool(keepdims)), _reduced_shape(a, axis, keepdims))
 
 
-def softmax(a: Node, axis: int | None = -1) -> Node:
+def softmax(a: Node, axis: Axes = -1) -> Node:
     """exp(a) / sum(exp(a), axis) (the last axis by default; None for all elements)."""
     return _softmax_family("softmax", a, axis)
 
 
-def log_softmax(a: Node, axis: int | None = -1) -> Node:
+def log_softmax(a: Node, axis: Axes = -1) -> Node:
     """a - logsumexp(a, axis, keepdims)."""
     return _softmax_family("log_softmax", a, axis)
 
 
-def logsumexp(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
+def logsumexp(a: Node, axis: Axes = None, keepdims: bool = False) -> Node:
     """log(sum(exp(a), axis)), computed stably."""
     return _softmax_family("logsumexp", a, axis, keepdims)
+
+
+def amax(a: Node, axis: Axes = None, keepdims: bool = False) -> Node:
+    """max(a, axis): the largest element over all elements, an axis or a tuple of axes."""
+    if a.ndim == 0:
+        return a
+    largest, done = over_axes(amax, a, axis, keepdims)
+    if done:
+        return largest
+    assert not isinstance(axis, tuple)
+    axis = _axis(a, axis)
+    if a.ndim == 1 and not keepdims:
+        axis = None
+    c, x = scaled(a)
+    if c != 1 and c.is_positive:  # max(c * x) = c * max(x) for c > 0
+        return scale(c, amax(x, axis, keepdims))
+    return make_node("amax", (a,), (axis, bool(keepdims)), _reduced_shape(a, axis, keepdims))
+
+
+def einsum(spec: str, *operands: Node) -> Node:
+    """numpy.einsum with an index string: "bij,bjk->bik" multiplies the operands elementwise
+    over shared letters and sums the letters the output omits (implicit output: the letters
+    used once, sorted). Each letter stands for one dimension; no '...' and no letter repeated
+    within one operand."""
+    inputs, output = _einsum_spec(spec, operands)
+    sizes: dict[str, Dim] = {}
+    for letters, operand in zip(inputs, operands, strict=True):
+        for letter, dim in zip(letters, operand.shape, strict=True):
+            if sizes.setdefault(letter, dim) != dim:
+                shapes = ", ".join(format_shape(o.shape) for o in operands)
+                raise ShapeMismatch(
+                    f"einsum '{spec}': index {letter} is {sizes[letter]} in one operand and "
+                    f"{dim} in another (shapes {shapes})"
+                )
+    scales = [scaled(o) for o in operands]
+    coefficient = sp.Mul(*(c for c, _ in scales))
+    if coefficient != 1:
+        return scale(coefficient, einsum(spec, *(x for _, x in scales)))
+    normal = ",".join(inputs) + "->" + output
+    return make_node("einsum", operands, (normal,), tuple(sizes[x] for x in output))
+
+
+def _einsum_spec(spec: str, operands: tuple[Node, ...]) -> tuple[list[str], str]:
+    """The index letters of each operand and of the output, checked against the operands."""
+    text = spec.replace(" ", "")
+    left, arrow, output = text.partition("->")
+    inputs = left.split(",")
+    if not operands or "." in text or not all(p.isalpha() and p.isascii() for p in inputs):
+        raise ShapeMismatch(
+            f"einsum '{spec}': write one group of index letters per operand, like 'ij,jk->ik' "
+            "('...' is not supported)"
+        )
+    if len(inputs) != len(operands):
+        raise ShapeMismatch(
+            f"einsum '{spec}' names {len(inputs)} operand(s) but gets {len(operands)}"
+        )
+    for letters, operand in zip(inputs, operands, strict=True):
+        if len(letters) != operand.ndim:
+            raise ShapeMismatch(
+                f"einsum '{spec}': '{letters}' has {len(letters)} indices but the operand has "
+                f"shape {format_shape(operand.shape)}"
+            )
+        if len(set(letters)) != len(letters):
+            raise ShapeMismatch(f"einsum '{spec}': an index repeats within '{letters}'")
+    used = "".join(inputs)
+    if not arrow:
+        output = "".join(sorted(x for x in set(used) if used.count(x) == 1))
+    if not (output == "" or output.isalpha() and output.isascii()) or len(set(output)) != len(
+        output
+    ):
+        raise ShapeMismatch(f"einsum '{spec}': the output '{output}' must be distinct letters")
+    if set(output) - set(used):
+        raise ShapeMismatch(
+            f"einsum '{spec}': output index {sorted(set(output) - set(used))[0]} is in no operand"
+        )
+    return inputs, output
+
+
+def einsum_adjoint(node: Node, g: Node, index: int) -> Node:
+    """d(sum(G * einsum(...)))/d(operand i): einsum of G with the other operands, back to
+    operand i's letters; letters found nowhere else are spread by broadcasting."""
+    inputs, output = node.attrs[0].split("->")
+    letters = inputs.split(",")
+    others = [(x, o) for k, (x, o) in enumerate(zip(letters, node.args, strict=True)) if k != index]
+    available = set(output).union(*(set(x) for x, _ in others))
+    target = "".join(x for x in letters[index] if x in available)
+    operand = node.args[index]
+    factors = ([(output, g)] if g.ndim else []) + others  # a scalar G just scales
+    if factors:
+        spec = ",".join(x for x, _ in factors) + "->" + target
+        result = (
+            mul(g, einsum(spec, *(o for _, o in factors)))
+            if not g.ndim
+            else einsum(spec, *(o for _, o in factors))
+        )
+    else:
+        result = g
+    for axis, letter in enumerate(letters[index]):
+        if letter not in available and result.ndim:  # a scalar broadcasts as it is
+            result = expand_dims(result, axis)
+    return broadcast_to(result, operand.shape)
 
 
 def cross_entropy(targets: Node, probabilities: Node) -> Node:

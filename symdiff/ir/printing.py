@@ -187,10 +187,30 @@ class TextPrinter:
     def op_expand_dims(self, node: Node) -> Printed:
         return self.function(node, "expand_dims", [f"axis={node.attrs[0]}"])
 
+    def op_amax(self, node: Node) -> Printed:
+        return self.function(node, "max", self.axis_options(node, None))
+
+    def op_permute(self, node: Node) -> Printed:
+        """swapaxes(A, i, j) for one exchange of axes, else transpose(A, (k, ...))."""
+        (axes,) = node.attrs
+        moved = [i for i, axis in enumerate(axes) if axis != i]
+        if len(moved) == 2:
+            return self.function(node, "swapaxes", [str(m) for m in moved])
+        return self.function(node, "transpose", ["(" + ", ".join(map(str, axes)) + ")"])
+
+    def op_reshape(self, node: Node) -> Printed:
+        return self.function(node, "reshape", [format_shape(node.shape)])
+
+    def op_einsum(self, node: Node) -> Printed:
+        spec = "'" + node.attrs[0] + "'"
+        return self.call("einsum", [spec, *(self.visit(a)[0] for a in node.args)]), ATOM
+
     def op_broadcast_to(self, node: Node) -> Printed:
-        """broadcast_to(A, n, 4): A repeated to the shape (n, 4) (the tensor parser reads it)."""
+        """broadcast_to(A, (n, 4)): A repeated to the shape (n, 4), as NumPy writes it."""
         inner = self.visit(node.args[0])[0]
-        return self.call("broadcast_to", [inner, *(str(d) for d in node.shape)]), ATOM
+        dims = ", ".join(str(d) for d in node.shape)
+        shape = f"({dims},)" if len(node.shape) == 1 else f"({dims})"
+        return self.call("broadcast_to", [inner, shape]), ATOM
 
     def op_heaviside(self, node: Node) -> Printed:
         """heaviside(u) is 0 at u = 0; another value at 0 is written heaviside(u, 1/2)."""
@@ -312,7 +332,8 @@ def to_latex(node: Node, names: Mapping[Node, str] | None = None) -> str:
 # --------------------------------------------------------------------------- shared names
 
 _UNNAMED = frozenset(
-    {"var", "const", "eye", "transpose", "broadcast_to", "expand_dims", "heaviside", "sign"}
+    {"var", "const", "eye", "transpose", "permute", "reshape", "broadcast_to", "expand_dims"}
+    | {"heaviside", "sign"}
 )
 _LETTERS = {"add": "Z", "matmul": "Z", "softmax": "P", "log_softmax": "P"}
 _ACTIVATIONS = frozenset({"relu", "sigmoid", "tanh", "softplus", "exp"})
