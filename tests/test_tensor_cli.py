@@ -224,7 +224,7 @@ def test_steps_never_reuses_the_users_names():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "  L1 = sum(T2)  ()" in out
-    assert "dL1/dG += broadcast_to(-1, n)    (n,)" in out
+    assert "dL1/dG += broadcast_to(-1, (n,))    (n,)" in out
     assert "rule matmul: dL1/dw = L.T @ Gbar" in out
 
 

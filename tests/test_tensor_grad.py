@@ -480,7 +480,7 @@ def test_explicit_jacobian_matches_autograd(text, param, reference):
     expected = autograd.jacobian(lambda p: reference(p, data))(np.asarray(values[param]))
     actual = evaluate(matrix, values)
     assert _relative_error(np.broadcast_to(actual, expected.shape), expected) < 1e-10
-    reparsed = parse_tensor(to_text(matrix), shapes)  # broadcast_to(A, n, d) included
+    reparsed = parse_tensor(to_text(matrix), shapes)  # broadcast_to(A, (n, d)) included
     np.testing.assert_allclose(evaluate(reparsed, values), actual, rtol=1e-12)
 
 

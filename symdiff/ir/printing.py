@@ -13,7 +13,7 @@ import sympy as sp
 from ..checks import deep_recursion
 from ..errors import SymdiffError
 from ..text import formula, shortest_decimal
-from .nodes import Node, const, is_const, scale, scaled, walk
+from .nodes import Node, const, format_shape, is_const, scale, scaled, walk
 
 ADD, MUL, NEG, POW, POSTFIX, ATOM = 10, 20, 30, 40, 50, 60
 
@@ -208,9 +208,7 @@ class TextPrinter:
     def op_broadcast_to(self, node: Node) -> Printed:
         """broadcast_to(A, (n, 4)): A repeated to the shape (n, 4), as NumPy writes it."""
         inner = self.visit(node.args[0])[0]
-        dims = ", ".join(str(d) for d in node.shape)
-        shape = f"({dims},)" if len(node.shape) == 1 else f"({dims})"
-        return self.call("broadcast_to", [inner, shape]), ATOM
+        return self.call("broadcast_to", [inner, format_shape(node.shape)]), ATOM
 
     def op_heaviside(self, node: Node) -> Printed:
         """heaviside(u) is 0 at u = 0; another value at 0 is written heaviside(u, 1/2)."""
