@@ -82,6 +82,21 @@ def grad(
     emit(tensor_gradient_report(text, shapes, gradient.loss, grads, gradient.adjoints), fmt)
 
 
+def hessian(
+    expr: str | None,
+    shape: tuple[str, ...],
+    model_path: str | None,
+    wrt: list[str] | None,
+    fmt: str,
+) -> None:
+    """``symdiff hessian EXPR --shape ...``: Hessian blocks as matrix formulas, else H v."""
+    from ..autodiff.second import tensor_hessian
+    from ..explain.second_order import hessian_report
+
+    text, shapes, params = resolve(expr, shape, model_path, wrt)
+    emit(hessian_report(text, shapes, tensor_hessian(text, shapes, params)), fmt)
+
+
 def jacobian_command(
     exprs: tuple[str, ...],
     shape: tuple[str, ...],

@@ -270,10 +270,11 @@ def scale(coefficient: sp.Expr, node: Node) -> Node:
 
 
 def _unstretch(a: Node, b: Node, shape: Shape) -> tuple[Node, Node]:
-    """A scalar broadcast_to in an elementwise operation is just the scalar (NumPy broadcasts)."""
-    if a.op == "broadcast_to" and a.args[0].ndim == 0 and b.shape == shape:
+    """A broadcast_to in an elementwise operation whose other operand has the result's shape is
+    not needed: NumPy broadcasts its argument (a scalar, or a row such as ``v_b / n``)."""
+    if a.op == "broadcast_to" and b.shape == shape and broadcast_shape(a.args[0].shape, shape):
         a = a.args[0]
-    if b.op == "broadcast_to" and b.args[0].ndim == 0 and a.shape == shape:
+    if b.op == "broadcast_to" and a.shape == shape and broadcast_shape(b.args[0].shape, shape):
         b = b.args[0]
     return a, b
 
