@@ -131,7 +131,9 @@ CASES = [
         {"U": (4, 2), "V": (5, 2), "R": (4, 5)},
         ("U", "V"),
         {"U": (4, 2), "V": (5, 2), "R": (4, 5)},
-        lambda U, V, R: torch.sum((U @ V.T - R) ** 2) / 2 + 0.05 * (torch.sum(U**2) + torch.sum(V**2)),
+        lambda U, V, R: (
+            torch.sum((U @ V.T - R) ** 2) / 2 + 0.05 * (torch.sum(U**2) + torch.sum(V**2))
+        ),
     ),
     Case(
         "gaussian_nll",
@@ -380,7 +382,8 @@ def test_fit_second_order_reaches_the_breast_cancer_optimum(optimizer: str, most
 
 
 def test_fit_newton_cg_on_a_per_sample_loss_uses_its_hessian() -> None:
-    loss = "log(1 + exp(b0 + w1*x1 + w2*x2 + w3*x3 + w4*x4 + w5*x5)) - y*(b0 + w1*x1 + w2*x2 + w3*x3 + w4*x4 + w5*x5)"
+    z = "(b0 + w1*x1 + w2*x2 + w3*x3 + w4*x4 + w5*x5)"
+    loss = f"log(1 + exp{z}) - y*{z}"
     result = run_symdiff(
         "fit", loss, "--params", "b0,w1,w2,w3,w4,w5", "--data", "x1,x2,x3,x4,x5,y",
         "--column", "y=benign", "--input", str(EXAMPLES / "data" / "breast_cancer.csv"),

@@ -41,7 +41,7 @@ def hvp_products(
         term = sum_(mul(direction, grad))
         total = term if total is None else add(total, term)
     assert total is not None
-    return reverse_mode(total, list(wrt)).gradients
+    return tuple(reverse_mode(total, list(wrt)).gradients)
 
 
 @dataclass(frozen=True)

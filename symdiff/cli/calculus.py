@@ -186,7 +186,8 @@ def hessian_command(
     \b
     Example:
       symdiff hessian "x**3*y + y**2" --at x=1,y=2
-      symdiff hessian "mean(softplus(X @ w) - y*(X @ w))" --shape X=n,d --shape w=d --shape y=n --wrt w
+      symdiff hessian "mean(softplus(X @ w) - y*(X @ w))" --shape X=n,d --shape w=d \\
+          --shape y=n --wrt w
     """
     from ..calculus import api as calculus
 

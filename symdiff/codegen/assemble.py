@@ -241,7 +241,7 @@ def functions(program: LossProgram) -> tuple[list[dict], set[str]]:
         _hessian(program, build)
     if program.hvp:
         records.append(_hvp(program, inputs, labels, helpers))
-        size = sum(math.prod(shape) for shape in program.params.values())
+        size = sum(math.prod(int(d) for d in shape) for shape in program.params.values())
         if not program.hessian and size <= HESSIAN_LIMIT:
             records.append(_hessian_from_hvp())
     return records, helpers

@@ -176,9 +176,9 @@ def differentiate(
         names = direction_names(list(params), taken)
         directions = dict(zip(names, params.values(), strict=True))
         seeds = [var(name, shape) for name, shape in directions.items()]
-        products = hvp_products(grads, wrt, seeds)
-    second = [*(h for _, _, h in entries), *products]
-    evaluated, more = stabilize_for_evaluation([stable, *grads, *second])
+        products = tuple(hvp_products(grads, wrt, seeds))
+    more_roots = [*(h for _, _, h in entries), *products]
+    evaluated, more = stabilize_for_evaluation([stable, *grads, *more_roots])
     lowered = lower(evaluated)
     count = len(grads)
     rest = len(entries)

@@ -23,7 +23,14 @@ from ..errors import InputError
 from ..explain.tensor_report import tensor_gradient_report
 from ..frontend.tensor_parse import parse_tensor
 from ..ir.nodes import Node, Shape, format_shape, variables, walk
-from .assemble import HESSIAN_LIMIT, MODULE_INTERFACE, ModuleText, check_user_names, load_generated, render_module
+from .assemble import (
+    HESSIAN_LIMIT,
+    MODULE_INTERFACE,
+    ModuleText,
+    check_user_names,
+    load_generated,
+    render_module,
+)
 from .program import LossProgram, Namer, differentiate, emit, lower
 from .scalar import escape_docstring
 from .templating import template_source

@@ -27,6 +27,7 @@ def hessian_report(text: str, shapes: Mapping[str, tuple], hessian: TensorHessia
     explicit = [b for _, _, b in blocks if b is not None]
     # H v is shown when some block has no matrix formula (it always has one)
     shown = list(hessian.products) if len(explicit) < len(blocks) else []
+    products = list(zip(wrt, shown, strict=True)) if shown else []
     roots = explicit + shown
     forward: Node = hessian.gradient.loss
     for grad in hessian.gradient.gradients:  # name the gradient's parts like the forward pass
@@ -34,7 +35,9 @@ def hessian_report(text: str, shapes: Mapping[str, tuple], hessian: TensorHessia
     taken = frozenset(shapes) | {d.name for d in hessian.directions}
     names = shared_names(forward, roots, None, taken, preactivations=True)
     text_printer, latex_printer = TextPrinter(names), LatexPrinter(names)
-    rows = [(f"  {name}", text_printer(node), format_shape(node.shape)) for node, name in names.items()]
+    rows = [
+        (f"  {name}", text_printer(node), format_shape(node.shape)) for node, name in names.items()
+    ]
     notes: list[str] = []
     for i, j, block in blocks:
         label = block_label(wrt[i].name, wrt[j].name)
@@ -43,7 +46,7 @@ def hessian_report(text: str, shapes: Mapping[str, tuple], hessian: TensorHessia
             notes.append(f"{label}: shape {shape}, no matrix formula (see (Hv)_{wrt[i].name})")
         else:
             rows.append((label, text_printer(block), shape))
-    for param, product in zip(wrt, shown):
+    for param, product in products:
         rows.append((f"(Hv)_{param.name}", text_printer(product), format_shape(product.shape)))
     left = max(len(r[0]) for r in rows)
     middle = min(max(len(r[1]) for r in rows), 60)
@@ -62,13 +65,17 @@ def hessian_report(text: str, shapes: Mapping[str, tuple], hessian: TensorHessia
     lines += notes
 
     def latex() -> str:
-        parts = [rf"{sp.latex(sp.Symbol(name))} &= {latex_printer(node)}" for node, name in names.items()]
+        parts = [
+            rf"{sp.latex(sp.Symbol(name))} &= {latex_printer(node)}" for node, name in names.items()
+        ]
         for i, j, block in blocks:
             if block is not None:
                 p, q = sp.latex(sp.Symbol(wrt[i].name)), sp.latex(sp.Symbol(wrt[j].name))
                 denominator = rf"\partial {p}^{{2}}" if i == j else rf"\partial {p} \partial {q}"
-                parts.append(rf"\frac{{\partial^{{2}} L}}{{{denominator}}} &= {latex_printer(block)}")
-        for param, product in zip(wrt, shown):
+                parts.append(
+                    rf"\frac{{\partial^{{2}} L}}{{{denominator}}} &= {latex_printer(block)}"
+                )
+        for param, product in products:
             parts.append(
                 rf"(H v)_{{{sp.latex(sp.Symbol(param.name))}}} &= {latex_printer(product)}"
             )
