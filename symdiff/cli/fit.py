@@ -31,7 +31,7 @@ from ..train.loop import (
     fit,
     planned_steps,
 )
-from ..train.optimize import OPTIMIZERS, Optimizer, make_optimizer, parse_spec
+from ..train.optimize import OPTIMIZERS, SECOND_ORDER, Optimizer, make_optimizer, parse_spec
 from ..train.plot import check_plot_path, draws_path, plot_training
 from . import cli
 from . import tensor as tensor_cli
@@ -85,7 +85,8 @@ HISTORY_POINTS = 1000
     "--optimizer",
     default="gd",
     show_default=True,
-    help=f"One of {', '.join(OPTIMIZERS)}; settings after a colon: momentum:mu=0.95.",
+    help=f"One of {', '.join([*OPTIMIZERS, *SECOND_ORDER])}; settings after a colon: "
+    "momentum:mu=0.95.",
 )
 @click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate.")
 @click.option(

@@ -363,7 +363,7 @@ def make_optimizer(
     """The optimizer registered as ``name`` with the given settings (lr, mu, beta1, ...)."""
     if isinstance(name, Optimizer):
         return name
-    cls = lookup(OPTIMIZERS, name, "optimizer")
+    cls = lookup({**OPTIMIZERS, **SECOND_ORDER}, name, "optimizer")
     if schedule is not None:
         settings["schedule"] = make_schedule(schedule)
     return _build(cls, settings, f"optimizer '{name}'")
@@ -433,7 +433,8 @@ def _check_fraction(name: str, value: float) -> None:
 @dataclass(frozen=True)
 class SciPyMethod(Optimizer):
     """A second-order method run with SciPy on all the samples; ``fit`` hands it to
-    ``train.second_order`` (its driver in ``DRIVERS``) instead of stepping ``rule``."""
+    ``train.second_order`` (its driver in ``DRIVERS``) instead of stepping ``rule``. Registered
+    in ``SECOND_ORDER``, beside the step rules of ``OPTIMIZERS``; ``make_optimizer`` knows both."""
 
     #: the name scipy.optimize.minimize knows it by
     method: ClassVar[str] = ""
@@ -441,6 +442,8 @@ class SciPyMethod(Optimizer):
     uses_hessian: ClassVar[bool] = False
     #: scipy's own stopping tests switched off when fit's gtol or tol decides instead
     deferred: ClassVar[Mapping[str, float]] = {}
+    #: what runs it (shown in reports)
+    via: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -452,15 +455,16 @@ class SciPyMethod(Optimizer):
     ) -> tuple[np.ndarray, State]:
         raise InputError(f"{self.name} is run by scipy.optimize, not step by step")
 
-    #: what runs it (shown in reports)
-    via: ClassVar[str] = ""
-
     def hyperparameters(self) -> dict[str, object]:
         """What runs it (the learning rate, schedule and clipping do not apply)."""
         return {"via": self.via}
 
 
-@register_optimizer("newton-cg")
+SECOND_ORDER: dict[str, type[Optimizer]] = {}
+register_second_order = registrar(SECOND_ORDER)
+
+
+@register_second_order("newton-cg")
 @dataclass(frozen=True)
 class NewtonCG(SciPyMethod):
     """Newton's method: solve H d = -g by conjugate gradients (scipy.sparse.linalg.cg, H v from
@@ -471,7 +475,7 @@ class NewtonCG(SciPyMethod):
     via: ClassVar[str] = "hvp and scipy.sparse.linalg.cg"
 
 
-@register_optimizer("lbfgs")
+@register_second_order("lbfgs")
 @dataclass(frozen=True)
 class LBFGS(SciPyMethod):
     """L-BFGS: w <- w - t B g, B a quasi-Newton inverse Hessian from the last gradient changes
