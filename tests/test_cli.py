@@ -121,7 +121,10 @@ def test_grad_directional_derivative() -> None:
     assert data["directional"] == "sqrt(14)*(3*x**2 + 4*x*y - 1)/14"
     assert data["directional_value"] == pytest.approx(10 / 14**0.5, rel=1e-15)
     text = ok(*args)
-    assert "directional derivative along (sqrt(14)/7, 3*sqrt(14)/14, -sqrt(14)/14)" in text
+    assert "directional derivative along u = (sqrt(14)/7, 3*sqrt(14)/14, -sqrt(14)/14):" in text
+    assert "  ∇f = (2*x*y, x**2, 1)\n" in text
+    assert "  ∇f·u = (2*x*y)*(sqrt(14)/7) + x**2*(3*sqrt(14)/14) + 1*(-sqrt(14)/14)\n" in text
+    assert "       = sqrt(14)*(3*x**2 + 4*x*y - 1)/14\n" in text
     assert text.rstrip().endswith("at x=1, y=2, z=0: 5*sqrt(14)/7 ≈ 2.67261241912")
     without_point = as_json("grad", "x**2*y + z", "--direction", "2,3,-1")
     assert without_point["directional_value"] is None

@@ -193,6 +193,18 @@ def test_fit_takes_an_optimizer_in_capitals(tmp_path) -> None:
     assert upper.stdout == lower.stdout
 
 
+def test_fit_takes_a_reduction_in_capitals(tmp_path) -> None:
+    (tmp_path / "d.csv").write_text("x,y\n1,2\n2,4\n3,6\n")
+    common = ["fit", "(w*x - y)**2", "--params", "w", "--data", "x,y", "--epochs", "3"]
+    upper = run(*common, "--input", str(tmp_path / "d.csv"), "--reduce", "SUM")
+    lower = run(*common, "--input", str(tmp_path / "d.csv"), "--reduce", "sum")
+    mean = run(*common, "--input", str(tmp_path / "d.csv"))
+    assert upper.exit_code == 0, upper.stderr
+    assert upper.stdout == lower.stdout != mean.stdout
+    typo = run(*common, "--input", str(tmp_path / "d.csv"), "--reduce", "sun")
+    assert typo.exit_code == 2 and "did you mean 'sum'" in typo.stderr
+
+
 REGISTRIES = {"function": FUNCTIONS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 
 

@@ -407,7 +407,6 @@ CLI_POINT_ERRORS = [
     (["diff", "x**2", "--wrt", "x", "--at", "y=1"], "does not use"),
     (["diff", "x**2", "--wrt", "x", "--at", "x=open('PWNED')"], "strings are not allowed"),
     (["diff", "x**2*y", "--wrt", "x", "--at", "x=1"], "no value given for y"),
-    (["diff", "1/x", "--wrt", "x", "--at", "x=0"], "undefined"),
     (["diff", "x**2", "--wrt", "x", "--at", "x=1e99999"], "number too large"),
     (["diff", "x**2", "--wrt", "x", "--at", "x=1,x=2"], "'x' is given twice"),
     (["grad", "x*y", "--direction", "1,2,3"], "3 components but there are 2"),
@@ -438,7 +437,8 @@ def test_cli_point_and_direction_values() -> None:
     assert result.stdout.splitlines()[1].startswith("at x=1/2, y=pi: pi ≈ 3.14159265359")
     result = runner.invoke(cli, ["grad", "x*y", "--direction", "3,4", "--at", "x=1,y=2"])
     assert result.exit_code == 0
-    assert "directional derivative along (3/5, 4/5): (4*x + 3*y)/5" in result.stdout
+    assert "directional derivative along u = (3/5, 4/5):" in result.stdout
+    assert "∇f·u = y*(3/5) + x*(4/5)\n       = (4*x + 3*y)/5" in result.stdout
     assert result.stdout.rstrip().endswith("at x=1, y=2: 2")
 
 

@@ -12,6 +12,7 @@ import sympy as sp
 
 from ..errors import InputError, SymdiffError
 from ..frontend.parse import parse, parse_number
+from ..text import formula
 from . import display
 from .differentiate import derivative_steps
 from .simplify import DEFAULT_BUDGET, Budget, simplify_within
@@ -23,6 +24,20 @@ PointLike: TypeAlias = Mapping[str | sp.Symbol, object]
 
 #: Exact evaluation is skipped when a value would have more digits than this.
 MAX_EXACT_EXPONENT = 10_000
+#: Digits used to decide the sign of an argument SymPy cannot decide exactly (``sign``,
+#: ``Heaviside``, ``DiracDelta``, ``Abs``, ``Max``, ``Min`` at a point).
+SIGN_DIGITS = 60
+
+
+class UndefinedValue(InputError):
+    """The value at a point is not a finite real number (``1/x`` at 0, ``sqrt(x)`` at -1).
+
+    ``reason`` is the short explanation printed after "undefined" ("division by zero").
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def as_expr(expr: ExprLike) -> sp.Expr:
@@ -306,7 +321,12 @@ def split_top_level(text: str) -> list[str]:
 
 
 def evaluate(expr: ExprLike, at: str | PointLike) -> sp.Expr:
-    """The value of ``expr`` at the point: exact when the inputs are exact, else a Float."""
+    """The value of ``expr`` at the point: exact when the inputs are exact, else a Float.
+
+    Steps and kinks (sign, Heaviside, DiracDelta, Abs, Max, Min) whose argument SymPy cannot
+    decide exactly are decided numerically at ``SIGN_DIGITS`` digits, so a finite real value
+    is always a number. Raises :class:`UndefinedValue` when it is not a finite real number.
+    """
     expression = as_expr(expr)
     values = parse_point(at)
     symbols = {s.name: s for s in expression.free_symbols}
@@ -314,17 +334,94 @@ def evaluate(expr: ExprLike, at: str | PointLike) -> sp.Expr:
     if missing:
         raise InputError(f"no value given for {', '.join(missing)} (use --at name=value)")
     substitution = {symbols[name]: value for name, value in values.items() if name in symbols}
+    where = format_point(values)
     if _has_huge_power(expression, substitution):
-        return expression.evalf(subs=substitution)
+        return _defined(expression.evalf(subs=substitution), where)
     value = expression.xreplace(substitution)
     value = value.doit() if isinstance(value, sp.Basic) else value
+    value = resolve_kinks(value)
     if value.is_Rational and len(str(abs(value.p)) + str(value.q)) > MAX_EXACT_EXPONENT:
         value = value.evalf()
+    return _defined(value, where)
+
+
+def _defined(value: sp.Expr, where: str) -> sp.Expr:
+    """``value`` if it is a finite real number, else raise UndefinedValue saying why."""
     if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
-        raise InputError(f"the value at {format_point(values)} is undefined (division by zero)")
-    if value.is_real is False:
-        raise InputError(f"the value at {format_point(values)} is not a real number ({value})")
-    return value
+        reason = "division by zero"
+    elif value.has(sp.DiracDelta):
+        reason = "a Dirac delta at its kink"
+    elif value.is_real is False or (value.is_number and numeric(value) is None):
+        reason = "not a real number"
+    else:
+        return value
+    raise UndefinedValue(f"the value at {where} is undefined ({reason})", reason)
+
+
+def try_evaluate(expr: sp.Expr, at: PointLike) -> tuple[sp.Expr | None, str | None]:
+    """(value, None) at the point, or (None, reason) where the value is undefined there."""
+    try:
+        return evaluate(expr, at), None
+    except UndefinedValue as undefined:
+        return None, undefined.reason
+
+
+def _sign_of(argument: sp.Expr) -> int | None:
+    """-1, 0 or 1 for a constant argument: exact when SymPy can decide, else at SIGN_DIGITS
+    digits (None when it is not a real number or too close to 0 to tell)."""
+    if argument.is_zero:
+        return 0
+    if argument.is_positive:
+        return 1
+    if argument.is_negative:
+        return -1
+    approx = argument.evalf(SIGN_DIGITS)
+    if not (approx.is_Number and approx.is_real) or abs(approx) < sp.Float(10) ** (
+        10 - SIGN_DIGITS
+    ):
+        return None
+    return 1 if approx > 0 else -1
+
+
+def _resolve_kink(node: sp.Expr) -> sp.Expr:
+    """One step or kink with a constant argument, by the sign of its argument."""
+    args = node.args
+    if any(a.free_symbols or not a.is_number for a in args):
+        return node
+    if isinstance(node, (sp.Max, sp.Min)):
+        best = args[0]
+        for other in args[1:]:
+            sign = _sign_of(other - best)
+            if sign is None:
+                return node
+            if (sign > 0) == isinstance(node, sp.Max) and sign != 0:
+                best = other
+        return best
+    sign = _sign_of(args[0])
+    if sign is None:
+        return node
+    if isinstance(node, sp.Abs):
+        return sign * args[0]
+    if isinstance(node, sp.sign):
+        return sp.Integer(sign)
+    if isinstance(node, sp.Heaviside):
+        at_zero = args[1] if len(args) > 1 else sp.S.Half
+        return at_zero if sign == 0 else sp.Integer(1 if sign > 0 else 0)
+    if isinstance(node, sp.DiracDelta):
+        return node if sign == 0 else sp.Integer(0)
+    return node
+
+
+#: The functions whose value at a point depends only on the sign of (differences of) their
+#: arguments.
+KINKS = (sp.sign, sp.Heaviside, sp.DiracDelta, sp.Abs, sp.Max, sp.Min)
+
+
+def resolve_kinks(value: sp.Expr) -> sp.Expr:
+    """``value`` with every kink of a constant argument decided (innermost first)."""
+    if not isinstance(value, sp.Basic) or not value.has(*KINKS):
+        return value
+    return value.replace(lambda node: isinstance(node, KINKS), _resolve_kink)
 
 
 def check_point_names(at: str | PointLike, *exprs: sp.Expr) -> dict[str, sp.Expr]:
@@ -355,12 +452,12 @@ def json_number(value: sp.Expr) -> int | float | str:
     if isinstance(value, sp.Integer):
         return int(value)
     number = numeric(value)
-    return number if number is not None else str(value)
+    return number if number is not None else formula(value)
 
 
 def format_point(values: Mapping[str, sp.Expr]) -> str:
-    """{'x': 3, 'y': 1} -> 'x=3, y=1'."""
-    return ", ".join(f"{k}={v}" for k, v in values.items())
+    """{'x': 3, 'y': 0.5} -> 'x=3, y=0.5' (each value as the parser reads it back)."""
+    return ", ".join(f"{k}={formula(v)}" for k, v in values.items())
 
 
 def numeric(value: sp.Expr) -> float | None:

@@ -8,6 +8,12 @@ thread, a worker thread, a notebook kernel or a server; it changes no signal han
 and because it counts the thread's own CPU time, the same input and budget give the same result
 when other threads compete for the processor. A pass that runs out of budget is skipped and the
 best form found so far is kept; the cheap passes always run to the end.
+
+Which form is printed is a rule (README, "Design decisions"): the candidates are the chain-rule
+result and what each pass makes of the best form so far; a candidate that uses a function the
+chain-rule result does not use is rejected (``1/cosh(x)**2`` for ``1 - tanh(x)**2``), except the
+ML forms of :data:`ML_FORMS` (``sigmoid(u)`` for ``1/(1 + exp(-u))``); of the rest the one with
+the fewest operations wins, then the shortest text.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import Any
 import sympy as sp
 
 from ..errors import BudgetExceeded
+from ..functions import sigmoid
+from ..text import formula
 
 #: Default budget, in seconds of the calling thread's CPU time, for simplifying one expression.
 DEFAULT_BUDGET = 3.0
@@ -39,12 +47,89 @@ def _factor_terms_pass(expr: sp.Expr) -> sp.Expr:
     return sp.factor_terms(expr)
 
 
-#: The passes, cheapest first, as (name, pass, cheap); each result competes on count_ops with
-#: the best so far. Cheap passes run unbudgeted (they are polynomial in the expression's size).
+def _sigmoid_arguments(expr: sp.Expr) -> set[sp.Expr]:
+    """The u of every ``1/(1 + exp(-u))`` (a power of ``1 + exp(-u)`` with a negative exponent)."""
+    found: set[sp.Expr] = set()
+    for power in expr.atoms(sp.Pow):
+        base = power.base
+        if power.exp.is_negative and isinstance(base, sp.Add) and len(base.args) == 2:
+            one, other = sorted(base.args, key=lambda a: a != 1)
+            if one == 1 and isinstance(other, sp.exp):
+                found.add(-other.args[0])
+    return found
+
+
+def _ml_factored(expr: sp.Expr) -> sp.Expr:
+    """``expr`` factored, each factor with a negative constant term turned round
+    (``-(s - 1)*s`` -> ``(1 - s)*s``, as an ML text writes ``σ(1 - σ)``)."""
+    numerator, denominator = sp.fraction(sp.cancel(expr))
+    coefficient, factors = sp.factor_list(numerator)
+    pieces: list[sp.Expr] = []
+    for base, power in factors:
+        if isinstance(base, sp.Add) and base.as_coeff_Add()[0] < 0:
+            base = sp.expand(-base)
+            coefficient = coefficient * (-1) ** power
+        pieces.append(base**power)
+    return sp.Mul(coefficient, *pieces) / denominator
+
+
+def _sigmoid_pass(expr: sp.Expr) -> sp.Expr:
+    """Write ``exp(-u)`` as ``(1 - σ(u))/σ(u)`` where ``1/(1 + exp(-u))`` occurs, when that
+    leaves a polynomial in σ (``exp(-x)/(1 + exp(-x))**2`` -> ``(1 - σ(x))*σ(x)``); σ(-v)
+    is written ``1 - σ(v)``, so ``exp(x)/(1 + exp(x))`` becomes ``σ(x)``."""
+    arguments = _sigmoid_arguments(expr)
+    if not arguments:
+        return expr
+    replacements: dict[sp.Expr, sp.Expr] = {}
+    used: list[sp.Expr] = []
+    for u in arguments:
+        if u.could_extract_minus_sign():
+            used.append(sigmoid(-u))
+            s = 1 - used[-1]
+        else:
+            used.append(sigmoid(u))
+            s = used[-1]
+        for power in expr.atoms(sp.exp):
+            k = sp.cancel(power.args[0] / -u)
+            if k.is_Integer:  # exp(-k*u) = ((1 - σ(u))/σ(u))**k
+                replacements[power] = ((1 - s) / s) ** k
+    rewritten = sp.cancel(expr.xreplace(replacements))
+    _, denominator = sp.fraction(rewritten)
+    if rewritten.has(sp.exp) or any(denominator.has(s) for s in used):
+        return expr
+    return _ml_factored(rewritten)
+
+
+#: The passes, cheapest first, as (name, pass, cheap); each result competes with the best so
+#: far by :func:`_better`. Cheap passes run unbudgeted (polynomial in the expression's size).
 PASSES: tuple[tuple[str, Pass, bool], ...] = (
+    ("sigmoid", _sigmoid_pass, False),
     ("factor_terms", _factor_terms_pass, True),
     ("simplify", _simplify_pass, False),
 )
+
+#: ML forms: a function a candidate may use although the chain-rule result does not, and the
+#: function the chain-rule result must use instead (σ(u) = 1/(1 + exp(-u))).
+ML_FORMS: dict[type[sp.Basic], type[sp.Basic]] = {sigmoid: sp.exp}
+
+
+def _functions(expr: sp.Expr) -> set[type[sp.Basic]]:
+    """The function classes ``expr`` uses (exp, cosh, sigmoid, ...)."""
+    return {type(f) for f in expr.atoms(sp.Function)}
+
+
+def admissible(candidate: sp.Expr, raw: sp.Expr) -> bool:
+    """Whether ``candidate`` uses only functions of ``raw`` (or the ML forms of :data:`ML_FORMS`
+    whose source function ``raw`` uses)."""
+    allowed = _functions(raw)
+    allowed |= {form for form, source in ML_FORMS.items() if source in allowed}
+    return _functions(candidate) <= allowed
+
+
+def _better(candidate: sp.Expr, best: sp.Expr) -> bool:
+    """Fewer operations, then shorter text."""
+    ops, best_ops = sp.count_ops(candidate), sp.count_ops(best)
+    return ops < best_ops or (ops == best_ops and len(formula(candidate)) < len(formula(best)))
 
 
 def _cpu_clock(thread_id: int) -> Callable[[], float]:
@@ -161,14 +246,12 @@ def simplify_within(expr: sp.Expr, budget: float | Budget = DEFAULT_BUDGET) -> s
         with budget.spending() as left:
             return simplify_within(expr, max(left, 0.0))
     best = expr
-    best_ops = sp.count_ops(expr)
+    started = time.thread_time()
     for _name, run, cheap in PASSES:
-        candidate = _run_pass(run, best, budget, cheap)
-        if candidate is None:
-            continue
-        ops = sp.count_ops(candidate)
-        if ops < best_ops or (ops == best_ops and len(str(candidate)) < len(str(best))):
-            best, best_ops = candidate, ops
+        left = budget - (time.thread_time() - started)
+        candidate = _run_pass(run, best, left, cheap)
+        if candidate is not None and admissible(candidate, expr) and _better(candidate, best):
+            best = candidate
     return best
 
 

@@ -59,11 +59,14 @@ def diff_command(
         return tensor_cli.grad(read_expression(expr), shape, model_path, split_names(wrt), fmt)
     expression = calculus.as_expr(read_expression(expr))
     derivation = calculus.derive(expression, split_names(wrt), order, simplify=not no_simplify)
-    value = point = None
+    value = point = reason = None
     if at is not None:
         point = calculus.check_point_names(at, expression)
-        value = calculus.evaluate(derivation.result, point)
-    emit(diff_report(expression, derivation.variables, order, derivation.result, value, point), fmt)
+        value, reason = calculus.try_evaluate(derivation.result, point)
+    report = diff_report(
+        expression, derivation.variables, order, derivation.result, value, point, reason
+    )
+    emit(report, fmt)
 
 
 @cli.command(name="grad", **EXPRESSION_FIRST)
@@ -110,8 +113,8 @@ def grad_command(
     variables = calculus.resolve_variables(split_names(wrt), expression)
     grad = calculus.gradient(expression, variables, simplify=not no_simplify)
     point = calculus.check_point_names(at, expression) if at is not None else None
-    values = [calculus.evaluate(g, point) for g in grad] if point is not None else None
-    directional = directional_value = unit = None
+    values, reasons = _values_at(grad, point)
+    directional = directional_value = unit = directional_reason = None
     if direction is not None:
         components = calculus.split_top_level(direction)
         unit = calculus.unit_vector(components)
@@ -119,13 +122,33 @@ def grad_command(
             expression, components, variables, simplify=not no_simplify
         )
         if point is not None:
-            directional_value = calculus.evaluate(directional, point)
-    emit(
-        gradient_report(
-            expression, variables, grad, values, point, directional, directional_value, unit
-        ),
-        fmt,
+            directional_value, directional_reason = calculus.try_evaluate(directional, point)
+    report = gradient_report(
+        expression,
+        variables,
+        grad,
+        values,
+        point,
+        directional,
+        directional_value,
+        unit,
+        reasons,
+        directional_reason,
     )
+    emit(report, fmt)
+
+
+def _values_at(
+    entries: list[sp.Expr], point: dict[str, sp.Expr] | None
+) -> tuple[list[sp.Expr | None] | None, list[str | None] | None]:
+    """The entries' values at the point, and the reasons (None when every value is defined)."""
+    from ..calculus import api as calculus
+
+    if point is None:
+        return None, None
+    pairs = [calculus.try_evaluate(e, point) for e in entries]
+    reasons = [reason for _, reason in pairs]
+    return [value for value, _ in pairs], reasons if any(reasons) else None
 
 
 @cli.command(name="jacobian", **EXPRESSION_FIRST)
@@ -215,5 +238,12 @@ def _emit_matrix(
     from ..explain.report import matrix_report
 
     point = calculus.check_point_names(at, *expressions) if at is not None else None
-    values = matrix.applyfunc(lambda e: calculus.evaluate(e, point)) if point is not None else None
-    emit(matrix_report(kind, expressions, variables, matrix, values, point), fmt)
+    values, reasons = _values_at(list(matrix), point)
+    cols = matrix.cols
+
+    def rows(flat: list | None) -> list | None:
+        return None if flat is None else [flat[i : i + cols] for i in range(0, len(flat), cols)]
+
+    emit(
+        matrix_report(kind, expressions, variables, matrix, rows(values), point, rows(reasons)), fmt
+    )

@@ -35,7 +35,8 @@ from ..train.optimize import OPTIMIZERS, SECOND_ORDER, Optimizer, make_optimizer
 from ..train.plot import check_plot_path, draws_path, plot_training
 from . import cli
 from . import tensor as tensor_cli
-from .common import EXPRESSION_FIRST, format_option, read_expression, split_names
+from .codegen import REDUCTIONS
+from .common import EXPRESSION_FIRST, NameChoice, format_option, read_expression, split_names
 
 #: the progress bar appears on a terminal for runs of at least this many steps
 PROGRESS_MIN_STEPS = 1000
@@ -76,7 +77,7 @@ HISTORY_POINTS = 1000
 )
 @click.option(
     "--reduce",
-    type=click.Choice(["mean", "sum"]),
+    type=NameChoice(REDUCTIONS, "reduction"),
     default="mean",
     show_default=True,
     help="Fold the per-sample losses.",

@@ -16,6 +16,8 @@ import sympy as sp
 from ..calculus.api import ExprLike, as_expr, derive, json_number, numeric, resolve_variables
 from ..calculus.simplify import simplify_within
 from ..errors import InputError
+from ..text import formula
+from ..text import grouped as grouped_formula
 
 #: Width of text output (an ordinary terminal).
 TEXT_WIDTH = 80
@@ -39,7 +41,7 @@ def number_text(value: sp.Expr, digits: int = 10) -> str:
     if isinstance(value, sp.Integer):
         return str(value)
     number = numeric(value)
-    return str(value) if number is None else f"{number:.{digits}g}"
+    return formula(value) if number is None else f"{number:.{digits}g}"
 
 
 def latex_text(text: str) -> str:
@@ -146,44 +148,64 @@ class CheckResult(Explained):
     formats = ("text", "markdown", "latex", "json")
 
     def text(self) -> str:
-        lines = wrap(f"{_d(self.wrt)} {grouped(self.expression)} = {self.expected}")
+        lines = wrap(
+            f"{_d(self.wrt)} {grouped_formula(self.expression)} = {formula(self.expected)}"
+        )
         if self.correct:
-            lines += wrap(f"correct: {self.answer} is equivalent ({self.how})")
+            lines += wrap(f"correct: {formula(self.answer)} is equivalent ({self.how})")
             return "\n".join(lines)
-        lines += wrap(f"incorrect: {self.answer} differs from the derivative")
+        lines += wrap(f"incorrect: {formula(self.answer)} differs from the derivative")
         if self.counterexample is not None:
-            point = self.counterexample["point"]
-            where = ", ".join(f"{k}={v}" for k, v in point.items())
-            got = self.counterexample["answer"]
-            got_text = "undefined" if got is None else f"{got:.10g}"
-            lines += wrap(
-                f"at {where}: derivative = {self.counterexample['expected']:.10g}, "
-                f"your answer = {got_text}",
-                "  ",
-            )
+            where, want, got = self._counterexample_texts()
+            lines += wrap(f"at {where}: derivative = {want}, your answer = {got}", "  ")
         return "\n".join(lines)
+
+    def _counterexample_texts(self) -> tuple[str, str, str]:
+        """(point, derivative value, answer value) of the counterexample, as text."""
+        example = self.counterexample or {}
+        where = ", ".join(f"{k}={formula(v)}" for k, v in example["point"].items())
+        got = example["answer"]
+        return where, f"{example['expected']:.10g}", "undefined" if got is None else f"{got:.10g}"
+
+    def _latex_counterexample(self) -> tuple[str, str, str]:
+        """(point, derivative value, answer value) of the counterexample, in LaTeX."""
+        example = self.counterexample or {}
+        where = ", ".join(
+            f"{sp.latex(sp.Symbol(k))} = {sp.latex(v)}" for k, v in example["point"].items()
+        )
+        _, want, got = self._counterexample_texts()
+        return where, want, r"\text{undefined}" if example["answer"] is None else got
 
     def markdown(self) -> str:
         verdict = "correct" if self.correct else "incorrect"
-        return (
+        text = (
             f"${_latex_d(self.wrt)}\\left({sp.latex(self.expression)}\\right) = "
             f"{sp.latex(self.expected)}$; the answer ${sp.latex(self.answer)}$ is **{verdict}**."
         )
+        if self.counterexample is not None:
+            where, want, got = self._latex_counterexample()
+            text += f" At ${where}$ the derivative is ${want}$, your answer ${got}$."
+        return text
 
     def latex(self) -> str:
         relation = "=" if self.correct else r"\neq"
-        return align(
-            [
-                rf"&{_latex_d(self.wrt)}\left({sp.latex(self.expression)}\right) = "
-                rf"{sp.latex(self.expected)} {relation} {sp.latex(self.answer)}"
-            ]
-        )
+        rows = [
+            rf"&{_latex_d(self.wrt)}\left({sp.latex(self.expression)}\right) = "
+            rf"{sp.latex(self.expected)} {relation} {sp.latex(self.answer)}"
+        ]
+        if self.counterexample is not None:
+            where, want, got = self._latex_counterexample()
+            rows.append(
+                rf"&\text{{at }} {where}:\ \text{{derivative}} = {want},\ "
+                rf"\text{{your answer}} = {got}"
+            )
+        return align(rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "correct": self.correct,
-            "expected": str(self.expected),
-            "answer": str(self.answer),
+            "expected": formula(self.expected),
+            "answer": formula(self.answer),
             "counterexample": self.counterexample,
         }
 

@@ -13,6 +13,7 @@ from typing import Any
 import sympy as sp
 
 from ..calculus.api import format_point, json_number, numeric
+from ..text import formula, grouped, number
 from .render import Explained
 
 
@@ -50,19 +51,32 @@ class Report(Explained):
         return self.data
 
 
-def value_text(value: sp.Expr) -> str:
-    """Exact value, with a decimal approximation when the exact form is not a plain number."""
+#: Text of a value that is undefined at the point, before its reason.
+UNDEFINED = "undefined"
+
+
+def value_text(value: sp.Expr | None, reason: str | None = None) -> str:
+    """Exact value, with a decimal approximation when the exact form is not a plain number;
+    ``undefined (reason)`` when there is no value."""
+    if value is None:
+        return f"{UNDEFINED} ({reason})" if reason else UNDEFINED
     if value.is_Integer or value.is_Float:
-        return str(value)
-    number = numeric(value)
-    return f"{value} ≈ {number:.12g}" if number is not None else str(value)
+        return number(value)
+    approx = numeric(value)
+    return f"{formula(value)} ≈ {approx:.12g}" if approx is not None else formula(value)
 
 
-def _latex_value(value: sp.Expr) -> str:
-    number = numeric(value)
-    if value.is_Integer or value.is_Float or number is None:
+def _latex_value(value: sp.Expr | None, reason: str | None = None) -> str:
+    if value is None:
+        return rf"\text{{{UNDEFINED} ({reason})}}"
+    approx = numeric(value)
+    if value.is_Integer or value.is_Float or approx is None:
         return sp.latex(value)
-    return rf"{sp.latex(value)} \approx {number:.12g}"
+    return rf"{sp.latex(value)} \approx {approx:.12g}"
+
+
+def _json_value(value: sp.Expr | None) -> int | float | str | None:
+    return None if value is None else json_number(value)
 
 
 def _operator(variables: Sequence[sp.Symbol]) -> tuple[str, str]:
@@ -92,30 +106,32 @@ def diff_report(
     result: sp.Expr,
     value: sp.Expr | None,
     point: Mapping[str, sp.Expr] | None,
+    reason: str | None = None,
 ) -> Report:
-    """``symdiff diff``: the derivative, and its value at a point."""
+    """``symdiff diff``: the derivative, and its value at a point (or why it has none there)."""
     text_op, latex_op = _operator(variables)
-    lines = [str(result)]
-    if value is not None and point is not None:
-        lines.append(f"at {format_point(point)}: {value_text(value)}")
+    lines = [formula(result)]
+    if point is not None:
+        lines.append(f"at {format_point(point)}: {value_text(value, reason)}")
 
     def latex() -> str:
-        formula = rf"{latex_op}\left({sp.latex(expression)}\right) = {sp.latex(result)}"
-        if value is not None and point is not None:
-            formula += rf" \quad\text{{at }} {_latex_point(point)}: {_latex_value(value)}"
-        return formula
+        text = rf"{latex_op}\left({sp.latex(expression)}\right) = {sp.latex(result)}"
+        if point is not None:
+            text += rf" \quad\text{{at }} {_latex_point(point)}: {_latex_value(value, reason)}"
+        return text
 
     def data() -> dict[str, Any]:
         return {
-            "expression": str(expression),
+            "expression": formula(expression),
             # variables repeats each requested one ``order`` times: --wrt x --wrt x stays [x, x]
             "wrt": [v.name for v in variables[::order]] if order > 0 else [],
             "order": order,
             "operator": text_op,
-            "derivative": str(result),
+            "derivative": formula(result),
             "latex": sp.latex(result),
-            "value": None if value is None else json_number(value),
-            "exact_value": None if value is None else str(value),
+            "value": _json_value(value),
+            "exact_value": None if value is None else formula(value),
+            "reason": reason,
         }
 
     return Report("\n".join(lines), latex, data)
@@ -125,30 +141,45 @@ def _latex_point(point: Mapping[str, sp.Expr]) -> str:
     return ", ".join(f"{sp.latex(sp.Symbol(k))} = {sp.latex(v)}" for k, v in point.items())
 
 
+def dot_text(grad: Sequence[sp.Expr], direction: Sequence[sp.Expr]) -> str:
+    """∇f·u written out term by term: ``g1*u1 + g2*u2 + ...`` (zero terms left out)."""
+    terms = [f"{grouped(g)}*{grouped(u)}" for g, u in zip(grad, direction, strict=True) if g != 0]
+    return " + ".join(terms) or "0"
+
+
 def gradient_report(
     expression: sp.Expr,
     variables: Sequence[sp.Symbol],
     grad: Sequence[sp.Expr],
-    values: Sequence[sp.Expr] | None,
+    values: Sequence[sp.Expr | None] | None,
     point: Mapping[str, sp.Expr] | None,
     directional: sp.Expr | None = None,
     directional_value: sp.Expr | None = None,
     direction: Sequence[sp.Expr] | None = None,
+    reasons: Sequence[str | None] | None = None,
+    directional_reason: str | None = None,
 ) -> Report:
-    """``symdiff grad``: the partial derivatives, values, and the directional derivative."""
+    """``symdiff grad``: the partial derivatives, values, and the directional derivative
+    D_u f = ∇f·u shown as ∇f, the unit vector u, ∇f·u term by term, its simplified form and
+    its value."""
     width = max(len(v.name) for v in variables) if variables else 0
-    lines = [f"d/d{v.name:<{width}} = {g}" for v, g in zip(variables, grad, strict=True)]
+    why = list(reasons) if reasons is not None else [None] * len(variables)
+    lines = [f"d/d{v.name:<{width}} = {formula(g)}" for v, g in zip(variables, grad, strict=True)]
     if values is not None and point is not None:
         lines.append(f"at {format_point(point)}:")
         lines += [
-            f"  d/d{v.name:<{width}} = {value_text(x)}"
-            for v, x in zip(variables, values, strict=True)
+            f"  d/d{v.name:<{width}} = {value_text(x, r)}"
+            for v, x, r in zip(variables, values, why, strict=True)
         ]
     if directional is not None and direction is not None:
-        unit = ", ".join(str(c) for c in direction)
-        lines.append(f"directional derivative along ({unit}): {directional}")
-        if directional_value is not None:
-            lines.append(f"  at {format_point(point or {})}: {value_text(directional_value)}")
+        unit = ", ".join(formula(c) for c in direction)
+        lines.append(f"directional derivative along u = ({unit}):")
+        lines.append(f"  ∇f = ({', '.join(formula(g) for g in grad)})")
+        lines.append(f"  ∇f·u = {dot_text(grad, direction)}")
+        lines.append(f"       = {formula(directional)}")
+        if point is not None:
+            shown = value_text(directional_value, directional_reason)
+            lines.append(f"  at {format_point(point)}: {shown}")
 
     def latex() -> str:
         rows = [
@@ -156,23 +187,30 @@ def gradient_report(
             for v, g in zip(variables, grad, strict=True)
         ]
         if directional is not None and direction is not None:
-            rows.append(rf"D_{{\mathbf{{u}}}} f &= {sp.latex(directional)}")
+            rows.append(rf"\mathbf{{u}} &= {sp.latex(sp.Matrix([list(direction)]))}")
+            rows.append(
+                rf"D_{{\mathbf{{u}}}} f = \nabla f \cdot \mathbf{{u}} &= "
+                rf"{sp.latex(directional)}"
+            )
         return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}"
 
     def data() -> dict[str, Any]:
         result: dict[str, Any] = {
-            "expression": str(expression),
+            "expression": formula(expression),
             "wrt": [v.name for v in variables],
-            "gradient": [str(g) for g in grad],
+            "gradient": [formula(g) for g in grad],
             "latex": [sp.latex(g) for g in grad],
-            "value": None if values is None else [json_number(x) for x in values],
+            "value": None if values is None else [_json_value(x) for x in values],
         }
+        if reasons is not None:
+            result["reason"] = list(reasons)
         if directional is not None:
-            result["direction"] = [str(c) for c in direction or []]
-            result["directional"] = str(directional)
-            result["directional_value"] = (
-                None if directional_value is None else json_number(directional_value)
-            )
+            result["direction"] = [formula(c) for c in direction or []]
+            result["directional"] = formula(directional)
+            result["directional_terms"] = dot_text(grad, direction or [])
+            result["directional_value"] = _json_value(directional_value)
+            if directional_reason is not None:
+                result["directional_reason"] = directional_reason
         return result
 
     return Report("\n".join(lines), latex, data)
@@ -183,43 +221,51 @@ def matrix_report(
     expressions: Sequence[sp.Expr],
     variables: Sequence[sp.Symbol],
     matrix: sp.Matrix,
-    values: sp.Matrix | None,
+    values: Sequence[Sequence[sp.Expr | None]] | None,
     point: Mapping[str, sp.Expr] | None,
+    reasons: Sequence[Sequence[str | None]] | None = None,
 ) -> Report:
-    """``symdiff jacobian`` / ``symdiff hessian``: a matrix of derivatives, and its value."""
-    rows = [[str(matrix[i, j]) for j in range(matrix.cols)] for i in range(matrix.rows)]
+    """``symdiff jacobian`` / ``symdiff hessian``: a matrix of derivatives, and its value
+    (``undefined (reason)`` for an entry with no value at the point)."""
+    rows = [[formula(matrix[i, j]) for j in range(matrix.cols)] for i in range(matrix.rows)]
     lines = [f"{kind} with respect to ({', '.join(v.name for v in variables)}):"]
     lines += _matrix_lines(rows)
-    value_rows = (
-        [[values[i, j] for j in range(values.cols)] for i in range(values.rows)]
-        if values is not None and point is not None
-        else None
-    )
+    value_rows = [list(row) for row in values] if values is not None and point else None
+    why = reasons or [[None] * matrix.cols for _ in range(matrix.rows)]
     if value_rows is not None:
         lines.append(f"at {format_point(point or {})}:")
-        lines += _matrix_lines([[value_text(x) for x in row] for row in value_rows])
+        lines += _matrix_lines(
+            [
+                [value_text(x, r) for x, r in zip(row, w, strict=True)]
+                for row, w in zip(value_rows, why, strict=True)
+            ]
+        )
 
     def latex() -> str:
-        formula = rf"{'J' if kind == 'jacobian' else 'H'} = {sp.latex(matrix)}"
+        text = rf"{'J' if kind == 'jacobian' else 'H'} = {sp.latex(matrix)}"
         if value_rows is not None:
-            formula += rf" \quad\text{{at }} {_latex_point(point or {})}: {sp.latex(values)}"
-        return formula
+            shown = sp.Matrix([[x if x is not None else sp.nan for x in row] for row in value_rows])
+            text += rf" \quad\text{{at }} {_latex_point(point or {})}: {sp.latex(shown)}"
+        return text
 
     def data() -> dict[str, Any]:
         head: dict[str, Any] = (
-            {"expressions": [str(e) for e in expressions]}
+            {"expressions": [formula(e) for e in expressions]}
             if kind == "jacobian"
-            else {"expression": str(expressions[0])}
+            else {"expression": formula(expressions[0])}
         )
-        return {
+        result = {
             **head,
             "wrt": [v.name for v in variables],
             kind: rows,
             "latex": sp.latex(matrix),
             "value": None
             if value_rows is None
-            else [[json_number(x) for x in row] for row in value_rows],
+            else [[_json_value(x) for x in row] for row in value_rows],
         }
+        if reasons is not None:
+            result["reason"] = [list(row) for row in reasons]
+        return result
 
     return Report("\n".join(lines), latex, data)
 

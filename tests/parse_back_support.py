@@ -1,0 +1,93 @@
+"""Does a printed formula parse back, with symdiff's own parser, to what it stands for?
+
+``assert_parses_back(text, expected)`` parses ``text`` with ``symdiff.frontend.parse.parse``
+(never ``sympify``) and compares the result with ``expected``: equal as SymPy trees, or, when
+the forms differ, ``sympy.simplify(got - expected) == 0``; decimals compare as float64. The
+helpers below cut the formulas out of the text outputs (``name = formula`` lines, matrix
+cells, ``value ≈ decimal``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+
+from symdiff.frontend.parse import parse
+
+#: Cells of a printed matrix row ``[ a  b  c ]`` are separated by two spaces or more.
+CELL_GAP = re.compile(r"\s{2,}")
+
+
+def parses_back(text: str, expected: sp.Expr | int | float) -> bool:
+    """Whether ``text`` parses to ``expected`` (the same tree, or a difference that simplifies
+    to 0)."""
+    got = parse(text)
+    assert not isinstance(expected, str), "expected must be SymPy or a number, not text"
+    want = sp.sympify(expected)
+    if got == want:
+        return True
+    read = {}
+    for literal in DECIMAL.findall(text):  # the parser folds a unary minus into the number
+        read[parse(literal)] = sp.Float(float(literal))
+        read[-parse(literal)] = sp.Float(-float(literal))
+    got = got.xreplace(read)
+    if got == as_float64(want):
+        return True
+    return sp.simplify(got - want) == 0
+
+
+#: A decimal literal as the printer writes one (``0.5``, ``1e-05``, ``2.5e+20``).
+DECIMAL = re.compile(r"(?<![\w.])\d+\.\d*(?:e[+-]?\d+)?|(?<![\w.])\d+e[+-]?\d+")
+
+
+def as_float64(expr: sp.Basic) -> sp.Basic:
+    """``expr`` with every decimal rounded to float64. A printed decimal stands for its float64
+    value, but the parser reads ``7.281413400211799`` at 56 bits, which rounds to the next
+    float64; so ``parses_back`` maps each decimal literal of the text to ``float(literal)``."""
+    return expr.xreplace({f: sp.Float(float(f)) for f in expr.atoms(sp.Float)})
+
+
+def assert_parses_back(text: str, expected: sp.Expr | int | float) -> None:
+    """Fail, showing both, unless ``text`` parses back to ``expected``."""
+    assert parses_back(text, expected), f"{text!r} parses to {parse(text)!r}, not {expected!r}"
+
+
+def exact_part(value_text: str) -> str:
+    """The exact value of a value line: ``pi/6 ≈ 0.52...`` -> ``pi/6``."""
+    return value_text.split(" ≈ ")[0]
+
+
+def after(line: str, separator: str = " = ") -> str:
+    """The formula after the first ``separator`` of a line (``d/dx = 2*x`` -> ``2*x``)."""
+    assert separator in line, f"{separator!r} not in {line!r}"
+    return line.split(separator, 1)[1]
+
+
+def matrix_cells(line: str) -> list[str]:
+    """The cells of one printed matrix row ``  [ 6*x*y   3*x**2 ]``."""
+    inner = line.strip()
+    assert inner.startswith("[ ") and inner.endswith(" ]"), line
+    return CELL_GAP.split(inner[2:-2].strip())
+
+
+def point_values(text: str) -> dict[str, str]:
+    """``x=1/2, y=0.5`` -> {'x': '1/2', 'y': '0.5'}."""
+    pairs = (item.split("=", 1) for item in text.split(", "))
+    return {name: value for name, value in pairs}
+
+
+def tuple_items(text: str) -> list[str]:
+    """``(a, b(c, d), e)`` -> ['a', 'b(c, d)', 'e'] (commas inside brackets kept)."""
+    assert text.startswith("(") and text.endswith(")"), text
+    items, depth, current = [], 0, ""
+    for char in text[1:-1]:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "," and depth == 0:
+            items.append(current.strip())
+            current = ""
+        else:
+            current += char
+    items.append(current.strip())
+    return items
