@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 #: public name -> the module that defines it
 _EXPORTS = {
     "tensor_gradient": (".autodiff.reverse", "tensor_gradient"),
+    "tensor_hessian": (".autodiff.second", "tensor_hessian"),
     "Derivation": (".calculus.api", "Derivation"),
     "derivative": (".calculus.api", "derivative"),
     "derive": (".calculus.api", "derive"),
@@ -57,6 +58,7 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from .autodiff.reverse import tensor_gradient
+    from .autodiff.second import tensor_hessian
     from .calculus.api import (
         Derivation,
         derivative,
@@ -129,4 +131,5 @@ __all__ = [
     "sigmoid",
     "softplus",
     "tensor_gradient",
+    "tensor_hessian",
 ]

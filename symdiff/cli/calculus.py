@@ -189,22 +189,37 @@ def jacobian_command(
 
 
 @cli.command(name="hessian", **EXPRESSION_FIRST)
-@click.argument("expr")
+@click.argument("expr", required=False)
 @click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
 @click.option("--at", "at", default=None, help=_AT_HELP)
 @click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
+@tensor_cli.tensor_options
 @format_option()
 def hessian_command(
-    expr: str, wrt: tuple[str, ...], at: str | None, no_simplify: bool, fmt: str
+    expr: str | None,
+    wrt: tuple[str, ...],
+    at: str | None,
+    no_simplify: bool,
+    fmt: str,
+    shape: tuple[str, ...] = (),
+    model_path: str | None = None,
 ) -> None:
     """Hessian of EXPR: H[i, j] = d2 EXPR / dx_i dx_j.
 
     \b
     Example:
       symdiff hessian "x**3*y + y**2" --at x=1,y=2
+      symdiff hessian "mean(softplus(X @ w) - y*(X @ w))" --shape X=n,d --shape w=d \\
+          --shape y=n --wrt w
     """
     from ..calculus import api as calculus
 
+    if tensor_cli.wants_tensor(shape, model_path):
+        tensor_cli.reject(at=at is not None)
+        text = read_expression(expr) if expr is not None else None
+        return tensor_cli.hessian(text, shape, model_path, split_names(wrt), fmt)
+    if expr is None:
+        raise click.UsageError("Missing argument 'EXPR'.")
     expression = calculus.as_expr(read_expression(expr))
     variables = calculus.resolve_variables(split_names(wrt), expression)
     matrix = calculus.hessian(expression, variables, simplify=not no_simplify)

@@ -37,7 +37,11 @@ REDUCTIONS = ("mean", "sum")
     help="Write the module to this file (atomically); '-' or none: standard output.",
 )
 @click.option("--templates", default=None, help="Directory with templates that override ours.")
-@click.option("--hessian", is_flag=True, help="Also generate hessian(params, *data).")
+@click.option(
+    "--hessian",
+    is_flag=True,
+    help="Also generate hessian(params, *data) (and hvp(params, v, *data) with --shape).",
+)
 @tensor_cli.tensor_options
 def codegen_command(
     loss: str,
@@ -53,7 +57,8 @@ def codegen_command(
 ) -> None:
     """Generate a standalone NumPy module for the per-sample LOSS ('-' reads standard input).
 
-    The module has PARAMS, DATA, loss, grad, loss_and_grad (and hessian with --hessian).
+    The module has PARAMS, DATA, loss, grad, loss_and_grad (and hessian with --hessian;
+    tensor modules also hvp).
 
     \b
     Examples:
@@ -67,11 +72,11 @@ def codegen_command(
     if output is not None:  # before the work: a path that cannot be written fails first
         check_output(output, inputs, option="-o", dash="stdout")
     if tensor_cli.wants_tensor(shape, model_path):
-        tensor_cli.reject(hessian=hessian)
         text = read_expression(loss) if loss is not None else None
         source = tensor_cli.generate(
-            text, shape, model_path, split_names(params), split_names(data), name, templates
-        )
+            text, shape, model_path, split_names(params), split_names(data), name, templates,
+            hessian,
+        )  # fmt: skip
     elif loss is None or not params:
         raise click.UsageError(
             "Missing argument 'LOSS'." if loss is None else "Missing option '--params'."

@@ -31,7 +31,7 @@ from ..train.loop import (
     fit,
     planned_steps,
 )
-from ..train.optimize import OPTIMIZERS, Optimizer, make_optimizer, parse_spec
+from ..train.optimize import OPTIMIZERS, SECOND_ORDER, Optimizer, make_optimizer, parse_spec
 from ..train.plot import check_plot_path, draws_path, plot_training
 from . import cli
 from . import scale as scale_cli
@@ -87,7 +87,8 @@ HISTORY_POINTS = 1000
     "--optimizer",
     default="gd",
     show_default=True,
-    help=f"One of {', '.join(OPTIMIZERS)}; settings after a colon: momentum:mu=0.95.",
+    help=f"One of {', '.join([*OPTIMIZERS, *SECOND_ORDER])}; settings after a colon: "
+    "momentum:mu=0.95.",
 )
 @click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate.")
 @click.option(
@@ -220,9 +221,12 @@ def fit_command(
     param_names = split_names(params) or []
     data_names = split_names(data) or []
     tensor_model = None
+    optimizers = {spec: _optimizer(spec, lr, schedule, clip_norm) for spec in (optimizer, *compare)}
+    # newton-cg needs H v: the module is generated with hvp (tensor) or hessian (per-sample)
+    second_order = any(getattr(chosen, "uses_hessian", False) for chosen in optimizers.values())
     if tensor_cli.wants_tensor(shape, model_path):
         tensor_model, param_names, data_names = tensor_cli.compile_for_fit(
-            loss, shape, model_path, param_names, data_names
+            loss, shape, model_path, param_names, data_names, second_order
         )
     elif loss is None or not param_names:
         raise click.UsageError(
@@ -232,7 +236,6 @@ def fit_command(
         raise InputError("--data names need an --input file to read them from")
     if input_path and not data_names:
         raise InputError("--input needs --data names saying which columns to use")
-    optimizers = {spec: _optimizer(spec, lr, schedule, clip_norm) for spec in (optimizer, *compare)}
     if tensor_model is not None:
         model = tensor_model
         # a tensor loss as written (symdiff's scalar printer has no @)
@@ -242,7 +245,9 @@ def fit_command(
             loss_text = f"of {model_path}" if model_path else "from standard input"
     elif loss is not None:
         loss_text = read_expression(loss)
-        model = compile_loss(loss_text, params=param_names, data=data_names, reduce=reduce)
+        model = compile_loss(
+            loss_text, params=param_names, data=data_names, reduce=reduce, hessian=second_order
+        )
         loss_text = formula(parse(loss_text))
     else:  # ruled out above; kept so that a missing LOSS can never reach read_expression
         raise click.UsageError("Missing argument 'LOSS'.")

@@ -109,6 +109,21 @@ def read_points(
     return point, toward
 
 
+def hessian(
+    expr: str | None,
+    shape: tuple[str, ...],
+    model_path: str | None,
+    wrt: list[str] | None,
+    fmt: str,
+) -> None:
+    """``symdiff hessian EXPR --shape ...``: Hessian blocks as matrix formulas, else H v."""
+    from ..autodiff.second import tensor_hessian
+    from ..explanations.second_order import hessian_report
+
+    text, shapes, params = resolve(expr, shape, model_path, wrt)
+    emit(hessian_report(text, shapes, tensor_hessian(text, shapes, params)), fmt)
+
+
 def jacobian_command(
     exprs: tuple[str, ...],
     shape: tuple[str, ...],
@@ -260,6 +275,7 @@ def generate(
     data: list[str] | None,
     name: str,
     templates: str | None,
+    hessian: bool = False,
 ) -> str:
     """``symdiff codegen --shape``: the generated tensor module's source."""
     from ..codegen.tensor import generate as generate_tensor
@@ -269,7 +285,9 @@ def generate(
         raise InputError("say which symbols are parameters: --params W,b (or [params] in --model)")
     if data is None and model_path is not None:
         data = list(model.data) or None
-    return generate_tensor(text, shapes, chosen, data, name=name, templates=templates)
+    return generate_tensor(
+        text, shapes, chosen, data, name=name, templates=templates, hessian=hessian
+    )
 
 
 def compile_for_fit(
@@ -278,8 +296,10 @@ def compile_for_fit(
     model_path: str | None,
     params: list[str],
     data: list[str],
+    hessian: bool = False,
 ) -> tuple[Any, list[str], list[str]]:
-    """``symdiff fit --shape``: the compiled tensor module, its parameter and data names."""
+    """``symdiff fit --shape``: the compiled tensor module, its parameter and data names (with
+    ``hessian``, the module has hvp for a second-order optimizer)."""
     from ..codegen.tensor import compile as compile_tensor
     from ..inputs import format_size
 
@@ -289,7 +309,7 @@ def compile_for_fit(
         raise InputError("say which symbols are parameters: --params W,b (or [params] in --model)")
     if not data and model_path is not None:
         data = list(model.data)
-    module = compile_tensor(loss, shapes, chosen, data or None)
+    module = compile_tensor(loss, shapes, chosen, data or None, hessian=hessian)
     size = 8 * sum(math.prod(dims) for _, dims in module.PARAMS)
     if size > PARAMETER_LIMIT:
         raise InputError(

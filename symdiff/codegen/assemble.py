@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import builtins
 import keyword
+import math
 import re
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ RESERVED_NAMES: frozenset[str] = frozenset(
         "grad",
         "loss_and_grad",
         "hessian",
+        "hvp",
         "PARAMS",
         "DATA",
         "DATA_SHAPES",
@@ -165,14 +167,20 @@ def wrap_line(line: str) -> list[str]:
     return [*head, f"{indent}{code}"]
 
 
-def _function(name: str, summary: str, doc: Sequence[str], lines: Sequence[str]) -> dict:
+def _function(
+    name: str,
+    summary: str,
+    doc: Sequence[str],
+    lines: Sequence[str],
+    arguments: str = "params, *data",
+) -> dict:
     body = [wrapped for line in lines for wrapped in wrap_line(f"    {line}" if line else "")]
     docstring = [f'    """{summary}', "", *doc, '    """'] if doc else [f'    """{summary}"""']
-    return {"name": name, "docstring": docstring, "body": body}
+    return {"name": name, "arguments": arguments, "docstring": docstring, "body": body}
 
 
 def _namer(program: LossProgram) -> Namer:
-    taken = set(RESERVED_NAMES) | set(program.params) | set(program.data)
+    taken = set(RESERVED_NAMES) | set(program.params) | set(program.data) | set(program.directions)
     taken |= set(_dimension_names(program)) | set(dir(builtins))
     return Namer(taken)
 
@@ -229,7 +237,51 @@ def functions(program: LossProgram) -> tuple[list[dict], set[str]]:
     )
     if program.hessian:
         _hessian(program, build)
+    if program.hvp:
+        records.append(_hvp(program, inputs, labels, helpers))
+        size = sum(math.prod(int(d) for d in shape) for shape in program.params.values())
+        if not program.hessian and size <= HESSIAN_LIMIT:
+            records.append(_hessian_from_hvp())
     return records, helpers
+
+
+#: Tensor modules with hvp get ``hessian`` (one hvp per column) up to this many parameters.
+HESSIAN_LIMIT = 2000
+
+
+def _hvp(
+    program: LossProgram, inputs: Mapping[str, str], labels: Mapping[Node, str], helpers: set[str]
+) -> dict:
+    """hvp(params, v, *data): the direction is read first (a user name may be ``v``)."""
+    directions = list(program.directions)
+    body = emit(
+        list(program.hvp), program, _namer(program), {**inputs, **{d: d for d in directions}},
+        labels,
+    )  # fmt: skip
+    helpers.update(body.helpers)
+    lines = [*body.lines, f"return {_pack(body.results)}"]
+    used = _identifiers(lines)
+    read = f"{format_names([d if d in used else '_' for d in directions])}, _ = _read_params(v)"
+    return _function(
+        "hvp",
+        "The Hessian-vector product H v = d/dparams <dL/dparams, v>, in the form params was given.",
+        ["    v has the form of params (flat or a dict); H is never formed."],
+        [read, *_prologue(program, lines, []), *lines],
+        "params, v, *data",
+    )
+
+
+def _hessian_from_hvp() -> dict:
+    return _function(
+        "hessian",
+        "The matrix of second derivatives d2L/dp_i dp_j, one hvp per column.",
+        ["    Entries in PARAMS order (a 2-D array whatever form params has)."],
+        [
+            "values, _ = _read_params(params)",
+            "flat = _pack(values, False)",
+            "return np.column_stack([hvp(flat, column, *data) for column in np.eye(_SIZE)])",
+        ],
+    )
 
 
 def _hessian(program: LossProgram, build: Builder) -> None:

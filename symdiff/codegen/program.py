@@ -1,6 +1,7 @@
 """From an IR loss to the statements of a generated module: one pipeline for every loss.
 
-    loss --stabilize--> --reassociate--> --reverse_mode--> gradients (and Hessian entries)
+    loss --stabilize--> --reassociate--> --reverse_mode--> gradients (and Hessian entries,
+         or Hessian-vector products: reverse mode again over <gradient, v>)
          --stabilize_for_evaluation--> --lower--> --schedule--> statements
 
 A per-sample loss (parameters of shape (), data of shape (n,)) is *blocked*: work that needs
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..autodiff.reverse import reverse_mode
+from ..autodiff.second import direction_names, hvp_products
 from ..errors import InputError
 from ..ir.nodes import Node, Shape, const, dim_expr, format_shape, make_node, scaled, var, walk
 from ..ir.printing import shared_names
@@ -141,6 +143,8 @@ class LossProgram:
     differentiated: Node  # the loss reverse mode saw (before the evaluation rewrites)
     gradient_forms: tuple[Node, ...]  # the gradients before the evaluation rewrites
     adjoints: Mapping[Node, Node] = field(default_factory=dict)
+    hvp: tuple[Node, ...] = ()  # (H v)_p per parameter, in the directions below
+    directions: dict[str, Shape] = field(default_factory=dict)  # v_p: the direction of p
 
 
 def differentiate(
@@ -150,8 +154,10 @@ def differentiate(
     *,
     sample_dim: str | None = None,
     hessian: bool = False,
+    hvp: bool = False,
 ) -> LossProgram:
-    """Stabilize, reassociate, differentiate, rewrite for evaluation and lower ``loss``."""
+    """Stabilize, reassociate, differentiate, rewrite for evaluation and lower ``loss``; with
+    ``hvp``, also the Hessian-vector product in directions ``v_p`` of the parameters' shapes."""
     (stable,), applied = stabilize([loss])
     (stable,) = reassociate([stable])
     stable = tidy(stable, computed_anyway(stable))
@@ -163,14 +169,25 @@ def differentiate(
         for i, first in enumerate(grads):
             second = reverse_mode(first, wrt[i:]).gradients
             entries += [(i, i + k, h) for k, h in enumerate(second)]
-    evaluated, more = stabilize_for_evaluation([stable, *grads, *(h for _, _, h in entries)])
+    directions: dict[str, Shape] = {}
+    products: tuple[Node, ...] = ()
+    if hvp:
+        taken = {*params, *data, *(str(d) for s in [*params.values(), *data.values()] for d in s)}
+        names = direction_names(list(params), taken)
+        directions = dict(zip(names, params.values(), strict=True))
+        seeds = [var(name, shape) for name, shape in directions.items()]
+        products = tuple(hvp_products(grads, wrt, seeds))
+    more_roots = [*(h for _, _, h in entries), *products]
+    evaluated, more = stabilize_for_evaluation([stable, *grads, *more_roots])
     lowered = lower(evaluated)
     count = len(grads)
+    rest = len(entries)
     return LossProgram(
         loss=lowered[0],
         gradients=tuple(lowered[1 : 1 + count]),
         hessian=tuple(
-            (i, j, h) for (i, j, _), h in zip(entries, lowered[1 + count :], strict=True)
+            (i, j, h)
+            for (i, j, _), h in zip(entries, lowered[1 + count : 1 + count + rest], strict=True)
         ),
         params=dict(params),
         data=dict(data),
@@ -179,6 +196,8 @@ def differentiate(
         differentiated=stable,
         gradient_forms=tuple(grads),
         adjoints=gradient.adjoints,
+        hvp=tuple(lowered[1 + count + rest :]),
+        directions=directions,
     )
 
 

@@ -23,7 +23,13 @@ from ..errors import InputError
 from ..explanations.tensor_report import tensor_gradient_report
 from ..frontend.tensor_parse import parse_tensor
 from ..ir.nodes import Node, Shape, format_shape, variables, walk
-from .assemble import MODULE_INTERFACE, ModuleText, check_user_names, render_module
+from .assemble import (
+    HESSIAN_LIMIT,
+    MODULE_INTERFACE,
+    ModuleText,
+    check_user_names,
+    render_module,
+)
 from .loading import load_generated
 from .program import LossProgram, Namer, differentiate, emit, lower
 from .scalar import escape_docstring
@@ -81,23 +87,36 @@ def generate(
     *,
     name: str = "model",
     templates: str | Path | None = None,
+    hessian: bool = False,
 ) -> str:
-    """Source of a standalone NumPy module computing the loss and its gradient."""
+    """Source of a standalone NumPy module computing the loss and its gradient; with
+    ``hessian``, also ``hvp(params, v, *data)`` and (for at most ``HESSIAN_LIMIT`` parameters)
+    ``hessian(params, *data)``."""
     check_name(name)
     check_user_names(list(params), "parameter name")
     if data is not None:
         check_user_names(list(data), "data name")
     program = build_program(loss_text, shapes, params, data)
     gradient = program.gradient
-    loss_program = differentiate(gradient.loss, program.params, program.data)
+    loss_program = differentiate(gradient.loss, program.params, program.data, hvp=hessian)
     targets = tuple(
         sorted({n.args[0].name for n in walk(gradient.loss) if n.op == "softmax_cross_entropy"})
     )
-    text = ModuleText(doc=_module_doc(name, loss_text, program), targets=targets)
+    text = ModuleText(doc=_module_doc(name, loss_text, program, hessian), targets=targets)
     return render_module(loss_program, text, None if templates is None else str(templates))
 
 
-def _module_doc(name: str, loss_text: str, program: TensorProgram) -> list[str]:
+#: What ``hessian=True`` adds to the module's interface.
+SECOND_ORDER_INTERFACE = f"""\
+hvp(params, v, *data) -> H v, the Hessian-vector product (v in the form of params).
+hessian(params, *data) -> 2-D array in PARAMS order (at most {HESSIAN_LIMIT} parameters).
+scipy.optimize.minimize(loss_and_grad, x0, args=data, jac=True, hessp=hvp,
+    method="Newton-CG") works as is."""
+
+
+def _module_doc(
+    name: str, loss_text: str, program: TensorProgram, hessian: bool = False
+) -> list[str]:
     """The docstring: the loss as typed and its gradients in matrix form."""
     gradient = program.gradient
     report = tensor_gradient_report(
@@ -132,6 +151,7 @@ def _module_doc(name: str, loss_text: str, program: TensorProgram) -> list[str]:
         "",
         "Interface:",
         *("    " + line for line in MODULE_INTERFACE.splitlines()),
+        *("    " + line for line in SECOND_ORDER_INTERFACE.splitlines() if hessian),
         "Needs only NumPy.",
     ]
 
@@ -144,9 +164,12 @@ def compile(  # noqa: A001 - the public name mirrors symdiff.compile
     *,
     name: str = "model",
     templates: str | Path | None = None,
+    hessian: bool = False,
 ) -> types.ModuleType:
     """The generated module, built in memory (same functions as the file ``generate`` writes)."""
-    source = generate(loss_text, shapes, params, data, name=name, templates=templates)
+    source = generate(
+        loss_text, shapes, params, data, name=name, templates=templates, hessian=hessian
+    )
     return load_generated(source, name)
 
 

@@ -24,7 +24,7 @@ import sympy as sp
 from ..errors import InputError
 from ..outputs import check_output
 from . import checkpoint as checkpoints
-from .optimize import Optimizer, make_optimizer
+from .optimize import Optimizer, SciPyMethod, make_optimizer
 from .sources import SourceFailure, feed_for, row_count
 
 InitValues = Mapping[str, Any] | Sequence[float] | np.ndarray | None
@@ -337,6 +337,14 @@ def fit(
         _check_count("checkpoint_every", checkpoint_every)
         if checkpoint is None:
             raise InputError("checkpoint_every needs a checkpoint file")
+    if isinstance(optimizer, SciPyMethod):  # Newton-CG, L-BFGS: scipy runs the iterations
+        from .second_order import fit_second_order
+
+        return fit_second_order(
+            model, data, optimizer, init=init, epochs=epochs, batch_size=batch_size, tol=tol,
+            gtol=gtol, max_steps=max_steps, callbacks=callbacks, record_path=record_path,
+            resumable=checkpoint is not None or resume is not None,
+        )  # fmt: skip
     every = checkpoint_every or checkpoints.DEFAULT_EVERY
     if checkpoint is not None:
         check_output(checkpoint)  # fail before training, not at the first checkpoint

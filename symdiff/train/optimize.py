@@ -363,7 +363,7 @@ def make_optimizer(
     """The optimizer registered as ``name`` with the given settings (lr, mu, beta1, ...)."""
     if isinstance(name, Optimizer):
         return name
-    cls = lookup(OPTIMIZERS, name, "optimizer")
+    cls = lookup({**OPTIMIZERS, **SECOND_ORDER}, name, "optimizer")
     if schedule is not None:
         settings["schedule"] = make_schedule(schedule)
     return _build(cls, settings, f"optimizer '{name}'")
@@ -423,3 +423,64 @@ def _check_positive(name: str, value: float) -> None:
 def _check_fraction(name: str, value: float) -> None:
     if not 0.0 <= value < 1.0:
         raise InputError(f"{name} must be in [0, 1), got {value}")
+
+
+# ---------------------------------------------------------------------------------------------
+# second order: methods that scipy.optimize runs over all the data (``train/second_order.py``)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SciPyMethod(Optimizer):
+    """A second-order method run with SciPy on all the samples; ``fit`` hands it to
+    ``train.second_order`` (its driver in ``DRIVERS``) instead of stepping ``rule``. Registered
+    in ``SECOND_ORDER``, beside the step rules of ``OPTIMIZERS``; ``make_optimizer`` knows both."""
+
+    #: the name scipy.optimize.minimize knows it by
+    method: ClassVar[str] = ""
+    #: whether it needs the Hessian-vector product (a module generated with hessian=True)
+    uses_hessian: ClassVar[bool] = False
+    #: scipy's own stopping tests switched off when fit's gtol or tol decides instead
+    deferred: ClassVar[Mapping[str, float]] = {}
+    #: what runs it (shown in reports)
+    via: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.clip_norm is not None:
+            raise InputError(f"{self.name} takes whole Newton/quasi-Newton steps: no clip_norm")
+
+    def rule(
+        self, params: np.ndarray, grad: np.ndarray, state: State, lr: float
+    ) -> tuple[np.ndarray, State]:
+        raise InputError(f"{self.name} is run by scipy.optimize, not step by step")
+
+    def hyperparameters(self) -> dict[str, object]:
+        """What runs it (the learning rate, schedule and clipping do not apply)."""
+        return {"via": self.via}
+
+
+SECOND_ORDER: dict[str, type[Optimizer]] = {}
+register_second_order = registrar(SECOND_ORDER)
+
+
+@register_second_order("newton-cg")
+@dataclass(frozen=True)
+class NewtonCG(SciPyMethod):
+    """Newton's method: solve H d = -g by conjugate gradients (scipy.sparse.linalg.cg, H v from
+    the generated hvp, H never formed), then w <- w + t d with a backtracking line search."""
+
+    method: ClassVar[str] = "Newton-CG"
+    uses_hessian: ClassVar[bool] = True
+    via: ClassVar[str] = "hvp and scipy.sparse.linalg.cg"
+
+
+@register_second_order("lbfgs")
+@dataclass(frozen=True)
+class LBFGS(SciPyMethod):
+    """L-BFGS: w <- w - t B g, B a quasi-Newton inverse Hessian from the last gradient changes
+    (no second derivatives); scipy's L-BFGS-B."""
+
+    method: ClassVar[str] = "L-BFGS-B"
+    via: ClassVar[str] = "scipy.optimize L-BFGS-B"
+    deferred: ClassVar[Mapping[str, float]] = {"ftol": 0.0, "gtol": 0.0}
