@@ -195,8 +195,8 @@ def test_hessian_and_jacobian_cells_parse_back(text: str, coordinates: list[str]
 @given(EXPRESSIONS, EXPRESSIONS)
 def test_check_texts_parse_back(text: str, answer_text: str) -> None:
     expression = _parsed(text)
-    answer = parse(answer_text.replace("y", "x"))
-    try:
+    try:  # replacing y by x can make a constant that is undefined, such as atanh(1)
+        answer = parse(answer_text.replace("y", "x"))
         result = check_answer(expression, "x", answer)
     except SymdiffError:
         assume(False)
