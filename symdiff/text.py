@@ -77,7 +77,7 @@ def formula(expr: sp.Basic | int | float) -> str:
     """``expr`` as text the parser reads back to it: ``abs(x)``, ``e``, ``0.5*x``."""
     if isinstance(expr, float):
         return shortest_decimal(expr)
-    value = sp.sympify(expr) if isinstance(expr, int) else expr
+    value = sp.Integer(expr) if isinstance(expr, int) else expr
     return _printer(value).doprint(value)
 
 

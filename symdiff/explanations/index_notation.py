@@ -55,10 +55,8 @@ class Term:
     factors: tuple[Factor, ...] = ()
     summed: frozenset[str] = field(default_factory=frozenset)
 
-    def times(self, *factors: Factor, summed: Sequence[str] = (), by: object = 1) -> Term:
-        return Term(
-            self.coefficient * sp.sympify(by), self.factors + factors, self.summed | set(summed)
-        )
+    def times(self, *factors: Factor, summed: Sequence[str] = (), by: sp.Expr | int = 1) -> Term:
+        return Term(self.coefficient * by, self.factors + factors, self.summed | set(summed))
 
 
 Terms = list[Term]

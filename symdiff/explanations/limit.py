@@ -449,7 +449,12 @@ def limit_derivation(
 
 def step_size(value: str | sp.Expr | float) -> sp.Expr:
     """A step size h for ``--h``: a number (``0.0001``, ``1/10000``, ``1e-4``), not 0."""
-    parsed = parse_number(value) if isinstance(value, str) else sp.sympify(value)
+    if isinstance(value, str):
+        parsed = parse_number(value)
+    elif isinstance(value, float):
+        parsed = sp.Float(value)
+    else:
+        parsed = sp.Integer(value) if isinstance(value, int) else value
     if parsed.is_zero:
         raise InputError("--h must not be 0 (the quotient divides by h)")
     return parsed
