@@ -40,7 +40,7 @@ class Step:
         return formula(self.expression) if self.typed is None else self.typed.text()
 
     def operand_text(self) -> str:
-        """The expression after d/dx or as a factor: bare only when nothing could bind it wrongly."""
+        """The expression after d/dx or as a factor: bare unless an operator binds it wrongly."""
         if self.typed is None:
             return grouped(self.expression, "Mul")
         bare = self.typed.kind in ("symbol", "call", "power") or (

@@ -23,7 +23,7 @@ TypedRule = Callable[[TypedNode, sp.Symbol], Step]
 
 
 def differentiate_typed(node: TypedNode, wrt: sp.Symbol) -> Step:
-    """d(node)/d(wrt) by symdiff's rules, each step's expression as typed (see ``differentiate``)."""
+    """d(node)/d(wrt) by symdiff's rules, each step's expression as typed."""
     taken = {s.name for s in node.value.free_symbols} | {wrt.name}
     return distinct_substitutions(_typed(node, wrt), taken)
 
@@ -95,7 +95,9 @@ def product_of(operands: Sequence[TypedNode], ops: Sequence[str]) -> TypedNode:
     if signs[0] == "/":
         items.insert(0, TypedNode("number", sp.Integer(1)))
         signs.insert(0, "*")
-    value = sp.Mul(*(o.value if op == "*" else 1 / o.value for o, op in zip(items, signs)))
+    value = sp.Mul(
+        *(o.value if op == "*" else 1 / o.value for o, op in zip(items, signs, strict=True))
+    )
     return TypedNode("product", value, tuple(items), tuple(signs))
 
 
