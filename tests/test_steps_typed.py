@@ -44,6 +44,8 @@ def test_a_sympy_expression_keeps_its_own_order() -> None:
     assert [s.text() for s in typed.steps[0].substeps] == ["w*x", "b"]
     assert [s.text() for s in canonical.steps[0].substeps] == ["b", "w*x"]
     assert typed.result == canonical.result
+    assert repr(typed.steps[0]) == "Step(sum: d/dw (w*x + b) = x; 2 substeps)"
+    assert repr(canonical.steps[0]) == "Step(sum: d/dw (b + w*x) = x; 2 substeps)"
 
 
 _NAMES = st.sampled_from(["a", "x", "x", "2", "3", "pi"])
