@@ -11,12 +11,13 @@ from typing import TypeAlias
 import sympy as sp
 
 from ..errors import InputError, SymdiffError
-from ..frontend.parse import parse, parse_number
+from ..frontend.parse import parse, parse_number, typed_tree
 from ..text import formula
 from . import display
 from .differentiate import derivative_steps
 from .simplify import DEFAULT_BUDGET, Budget, simplify_within
 from .steps import Step
+from .typed_rules import differentiate_typed
 
 ExprLike: TypeAlias = str | sp.Expr
 Names: TypeAlias = str | sp.Symbol | Iterable[str | sp.Symbol] | None
@@ -133,7 +134,9 @@ def derive(
     With ``simplify`` each intermediate derivative is simplified too (sharing the budget), so
     higher orders stay small; ``simplify=False`` keeps every step in raw chain-rule form.
 
-    ``wrt=None`` needs an expression in exactly one variable.
+    ``wrt=None`` needs an expression in exactly one variable. Text gets its first
+    differentiation recorded as typed (operand order, subtraction, parentheses); the result is
+    the same as for the parsed SymPy expression (what ``symdiff diff`` prints).
     """
     expression = as_expr(expr)
     if not isinstance(order, int) or order < 0:
@@ -146,8 +149,11 @@ def derive(
     shared = budget if isinstance(budget, Budget) else Budget(budget)
     tidy = (lambda e: simplify_within(e, shared)) if simplify else None
     steps = derivative_steps(expression, sequence, tidy)
+    result = finish(steps[-1].result if steps else expression, simplify, shared)
+    if isinstance(expr, str) and steps:
+        steps = (differentiate_typed(typed_tree(expr), sequence[0]), *steps[1:])
     raw = steps[-1].result if steps else expression
-    return Derivation(expression, tuple(sequence), steps, raw, finish(raw, simplify, shared))
+    return Derivation(expression, tuple(sequence), steps, raw, result)
 
 
 def derivative(

@@ -9,6 +9,7 @@ from dataclasses import replace
 import sympy as sp
 
 from ..errors import SymdiffError, UnknownFunctionError
+from ..frontend.parse import TypedNode
 from .rules import NODE_RULES
 from .steps import Step
 
@@ -71,12 +72,24 @@ def distinct_substitutions(step: Step, taken: set[str]) -> Step:
             expression=outer.expression.xreplace(swap),
             wrt=fresh,
             result=outer.result.xreplace(swap),
+            typed=None if outer.typed is None else renamed(outer.typed, swap),
         )
         substeps = (outer, *(rename(sub) for sub in rest))
         derivative = None if node.outer is None else node.outer.xreplace(swap)
         return replace(node, substeps=substeps, variable=fresh, outer=derivative)
 
     return rename(step)
+
+
+def renamed(node: TypedNode, swap: dict[sp.Symbol, sp.Symbol]) -> TypedNode:
+    """The typed node with its symbols renamed by ``swap`` (values and names alike)."""
+    fresh = swap.get(node.value) if node.kind == "symbol" else None
+    return replace(
+        node,
+        value=node.value.xreplace(swap),
+        operands=tuple(renamed(operand, swap) for operand in node.operands),
+        name=node.name if fresh is None else fresh.name,
+    )
 
 
 def derivative_steps(

@@ -53,8 +53,8 @@ def plural(count: int, noun: str) -> str:
 
 
 def step_repr(step: Step) -> str:
-    """Step(chain: d/dx sin(x**2) = 2*x*cos(x**2); 2 substeps)."""
-    body = derivative_text(step.expression, (step.wrt,), step.result)
+    """Step(chain: d/dx sin(x**2) = 2*x*cos(x**2); 2 substeps), the expression as typed."""
+    body = f"{operator_text((step.wrt,))} {step.operand_text()} = {formula(step.result)}"
     return f"Step({step.rule}: {body}; {plural(len(step.substeps), 'substep')})"
 
 

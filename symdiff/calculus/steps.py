@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
-from ..text import formula
+from ..text import formula, grouped
 from . import display
+
+if TYPE_CHECKING:
+    from ..frontend.parse import TypedNode
 
 
 @dataclass(frozen=True)
@@ -17,7 +20,8 @@ class Step:
     """d(expression)/d(wrt) = result, obtained by ``rule`` from ``substeps``.
 
     A chain-rule step also records the substitution ``u = inner`` (``variable``, ``inner``) and
-    the outer derivative ``outer`` = f'(u), written in terms of ``variable``.
+    the outer derivative ``outer`` = f'(u), written in terms of ``variable``. ``typed``, where
+    set, is the expression as the user typed it (operand order, subtraction, parentheses).
     """
 
     rule: str
@@ -29,6 +33,20 @@ class Step:
     inner: sp.Expr | None = None
     outer: sp.Expr | None = None
     note: str = field(default="", compare=False)
+    typed: TypedNode | None = field(default=None, compare=False, repr=False)
+
+    def text(self) -> str:
+        """The expression as text: as typed where known, else ``formula(expression)``."""
+        return formula(self.expression) if self.typed is None else self.typed.text()
+
+    def operand_text(self) -> str:
+        """The expression after d/dx or as a factor: bare unless an operator binds it wrongly."""
+        if self.typed is None:
+            return grouped(self.expression, "Mul")
+        bare = self.typed.kind in ("symbol", "call", "power") or (
+            self.typed.kind == "number" and not self.text().startswith("-")
+        )
+        return self.text() if bare else f"({self.text()})"
 
     def walk(self) -> Iterator[Step]:
         """This step and all its substeps, depth first."""
@@ -41,13 +59,13 @@ class Step:
         are text that symdiff's parser reads back (``symdiff.text.formula``)."""
         data: dict[str, Any] = {
             "rule": self.rule,
-            "expression": formula(self.expression),
+            "expression": self.text(),
             "wrt": self.wrt.name,
             "result": formula(self.result),
             "substeps": [sub.to_dict() for sub in self.substeps],
         }
         if self.variable is not None:
-            inner = formula(self.inner) if self.inner is not None else None
+            inner = self.substeps[1].text() if len(self.substeps) > 1 else None
             data["substitution"] = {"variable": self.variable.name, "inner": inner}
             data["outer"] = formula(self.outer) if self.outer is not None else None
         if self.note:

@@ -39,12 +39,17 @@ def factor_latex(expr: sp.Expr) -> str:
     return sp.latex(expr) if bare else rf"\left({sp.latex(expr)}\right)"
 
 
-def product(factors: Sequence[sp.Expr]) -> Applied:
+def typed_factor(step: Step) -> Applied:
+    """A step's expression as a factor: as typed where known, grouped."""
+    return Applied(step.operand_text(), factor_latex(step.expression))
+
+
+def product(factors: Sequence[sp.Expr | Applied]) -> Applied:
     """f1*f2*...: each factor grouped."""
-    return Applied(
-        "*".join(factor_text(f) for f in factors),
-        r" \cdot ".join(factor_latex(f) for f in factors),
-    )
+    parts = [
+        f if isinstance(f, Applied) else Applied(factor_text(f), factor_latex(f)) for f in factors
+    ]
+    return Applied("*".join(p.text for p in parts), r" \cdot ".join(p.latex for p in parts))
 
 
 def term(expr: sp.Expr) -> Applied:
@@ -67,7 +72,11 @@ def _sum(terms: Sequence[Applied], signs: Sequence[str] = ()) -> Applied:
 def _sum_rule(step: Step) -> Applied:
     """f' + g' + ...: the derivatives of the terms, in the order of the terms (a negative one
     after a minus sign)."""
-    results = [sub.result for sub in step.substeps]
+    ops = step.typed.ops if step.typed is not None and step.typed.kind == "sum" else ()
+    results = [
+        -sub.result if op == "-" else sub.result
+        for sub, op in zip(step.substeps, ops or ["+"] * len(step.substeps), strict=True)
+    ]
     signs = ["-" if r.could_extract_minus_sign() and i else "+" for i, r in enumerate(results)]
     return _sum(
         [term(-r if sign == "-" else r) for r, sign in zip(results, signs, strict=True)], signs
@@ -82,7 +91,7 @@ def _constant_multiple(step: Step) -> Applied:
 
 def _product_rule(step: Step) -> Applied:
     """f1'*f2*...*fn + ... + f1*...*fn': one term per factor, differentiated in its place."""
-    factors = [sub.expression for sub in step.substeps]
+    factors = [typed_factor(sub) for sub in step.substeps]
     terms = [
         product([*factors[:i], sub.result, *factors[i + 1 :]])
         for i, sub in enumerate(step.substeps)
@@ -93,11 +102,11 @@ def _product_rule(step: Step) -> Applied:
 def _quotient_rule(step: Step) -> Applied:
     """(f'*g - f*g')/g**2."""
     top, bottom = step.substeps
-    f, g = top.expression, bottom.expression
+    f, g = typed_factor(top), typed_factor(bottom)
     numerator = _sum([product([top.result, g]), product([f, bottom.result])], ["+", "-"])
     return Applied(
-        f"({numerator.text})/{base_text(g)}**2",
-        rf"\frac{{{numerator.latex}}}{{{factor_latex(g)}^{{2}}}}",
+        f"({numerator.text})/{g.text}**2",
+        rf"\frac{{{numerator.latex}}}{{{g.latex}^{{2}}}}",
     )
 
 

@@ -146,15 +146,14 @@ def operand(expr: sp.Expr) -> str:
 
 def _text_head(at: At) -> str:
     step = at.step
-    return f"{at.number} {at.label}: {d_text(step.wrt, at.partial)} {operand(step.expression)}"
+    return f"{at.number} {at.label}: {d_text(step.wrt, at.partial)} {step.operand_text()}"
 
 
 def _text_chain(at: At) -> str:
     step = at.step
-    outer = step.substeps[0].expression
     return (
-        f"let {step.variable} = {formula(step.inner)}, so {formula(step.expression)} = "
-        f"{formula(outer)}"
+        f"let {step.variable} = {step.substeps[1].text()}, so {step.text()} = "
+        f"{step.substeps[0].text()}"
     )
 
 
@@ -170,7 +169,7 @@ TEXT_STYLE = StepStyle(
     let=lambda at: wrap(_text_chain(at), _indent(at, True)),
     multiply=lambda at: _text_conclude(at, "multiply: "),
     conclude=lambda at: _text_conclude(
-        at, f"so {d_text(at.step.wrt, at.partial)} {operand(at.step.expression)} = "
+        at, f"so {d_text(at.step.wrt, at.partial)} {at.step.operand_text()} = "
     ),
 )
 
@@ -264,6 +263,13 @@ class Explanation(Explained):
         others = sorted(s.name for s in self.expression.free_symbols if s != self.wrt)
         return f" ({', '.join(others)} held constant)" if others else ""
 
+    def _expression_text(self) -> str:
+        """The expression as typed (as its first step records it), else as SymPy prints it."""
+        return self.steps[0].text() if self.steps else formula(self.expression)
+
+    def _operand_text(self) -> str:
+        return self.steps[0].operand_text() if self.steps else operand(self.expression)
+
     def _final_lines(self) -> tuple[str, str]:
         count = len(self.steps) + 1
         if self.raw == self.result:
@@ -271,14 +277,14 @@ class Explanation(Explained):
         else:
             simplify = f"{count}. simplify: {formula(self.raw)} = {formula(self.result)}"
         answer = (
-            f"Answer: {d_text(self.wrt, self.partial)} {operand(self.expression)} = "
+            f"Answer: {d_text(self.wrt, self.partial)} {self._operand_text()} = "
             f"{formula(self.result)}"
         )
         return simplify, answer
 
     def text(self) -> str:
         lines = wrap(
-            f"Differentiate {formula(self.expression)} with respect to {self.wrt}, rule by rule"
+            f"Differentiate {self._expression_text()} with respect to {self.wrt}, rule by rule"
             f"{self._held_constant()}."
         )
         lines.append("")
@@ -333,7 +339,7 @@ class Explanation(Explained):
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": "rules",
-            "expression": formula(self.expression),
+            "expression": self._expression_text(),
             "wrt": self.wrt.name,
             "partial": self.partial,
             "result": formula(self.result),
@@ -345,7 +351,7 @@ class Explanation(Explained):
 def explain(expr: ExprLike, wrt: str | sp.Symbol | None = None) -> Explanation:
     """The rule-by-rule derivation of d(expr)/d(wrt), ending in the simplified answer."""
     expression = as_expr(expr)
-    derivation = derive(expression, wrt)
+    derivation = derive(expr if isinstance(expr, str) else expression, wrt)
     if len(derivation.variables) != 1:
         raise InputError("a step-by-step derivation needs exactly one variable (use --wrt)")
     return Explanation(
