@@ -17,6 +17,7 @@ from process_support import run_symdiff
 from symdiff.cli import cli
 from symdiff.explanations.limit import STEP_SIZES, float_value, limit_derivation
 from symdiff.frontend.parse import make_symbol, parse
+from symdiff.functions import to_elementary
 
 x = make_symbol("x")
 
@@ -126,7 +127,9 @@ def test_composite_functions_say_algebra_cannot_cancel_h() -> None:
     text = " ".join(derivation.text().split())
     assert "algebra alone cannot cancel h here" in text
     assert "standard limits (log, exp)" in text
-    assert sp.simplify(derivation.result - sp.diff(parse("log(1 + exp(-x))"), x)) == 0
+    assert (
+        sp.simplify(to_elementary(derivation.result) - sp.diff(parse("log(1 + exp(-x))"), x)) == 0
+    )
     atan = " ".join(limit_derivation("atan(x)", "x").text().split())
     assert "for atan symdiff uses the known derivative from its rule table" in atan
     power = limit_derivation("x**2.5", "x").to_dict()

@@ -121,4 +121,4 @@ def test_graph_and_steps_show_node_values() -> None:
     steps = run_symdiff("steps", *args[:-2], "--wrt", "w", "--at", at)
     assert steps.returncode == 0, steps.stderr
     assert "forward sweep (ξ = value of each node):" in steps.stdout
-    assert f"H1 = sigmoid(Z2)  (n,)  {compact(s)}" in steps.stdout
+    assert f"H1 = sigmoid(Z1)  (n,)  {compact(s)}" in steps.stdout

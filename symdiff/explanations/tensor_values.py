@@ -84,7 +84,7 @@ def gradient_values(
 def graph_report(loss_text: str, gradient: Any, point: Values, mode: str = "both") -> Report:
     """``symdiff graph --shape``: the ξ table of the forward sweep (each node's formula, shape
     and value) and of the reverse sweep (each node's adjoint ξ̄ = dL/dξ and its value)."""
-    names = node_names(gradient.loss, frozenset(point))
+    names = node_names(gradient.loss, gradient.gradients, gradient.adjoints, frozenset(point))
     printer = TextPrinter(names)
     nodes = [n for n in walk(gradient.loss) if n in names]
     lines = [f"loss: {loss_text}", point_line(point)]
