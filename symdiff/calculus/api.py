@@ -343,9 +343,13 @@ def evaluate(expr: ExprLike, at: str | PointLike) -> sp.Expr:
     where = format_point(values)
     if _has_huge_power(expression, substitution):
         return _defined(expression.evalf(subs=substitution), where)
-    value = expression.xreplace(substitution)
-    value = value.doit() if isinstance(value, sp.Basic) else value
-    value = resolve_kinks(value)
+    try:
+        value = expression.xreplace(substitution)
+        value = value.doit() if isinstance(value, sp.Basic) else value
+        value = resolve_kinks(value)
+    except (ValueError, TypeError, ArithmeticError) as exc:  # SymPy refusing a complex argument
+        reason = "not a real number" if "omplex" in str(exc) else "cannot be evaluated"
+        raise UndefinedValue(f"the value at {where} is undefined ({reason})", reason) from None
     if value.is_Rational and len(str(abs(value.p)) + str(value.q)) > MAX_EXACT_EXPONENT:
         value = value.evalf()
     return _defined(value, where)

@@ -104,8 +104,9 @@ def _quotient_rule(step: Step) -> Applied:
     top, bottom = step.substeps
     f, g = typed_factor(top), typed_factor(bottom)
     numerator = _sum([product([top.result, g]), product([f, bottom.result])], ["+", "-"])
+    base = g.text if g.text.isidentifier() or g.text.isdigit() else f"({g.text})"
     return Applied(
-        f"({numerator.text})/{g.text}**2",
+        f"({numerator.text})/{base}**2",
         rf"\frac{{{numerator.latex}}}{{{g.latex}^{{2}}}}",
     )
 
