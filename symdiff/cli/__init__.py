@@ -87,7 +87,9 @@ class SymdiffGroup(click.Group):
             if command is not None:
                 rows.append((name, command.get_short_help_str(limit)))
             else:
-                rows.append((name, click.utils.make_default_short_help(COMMANDS[name][1], limit)))
+                rows.append(
+                    (name, click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit))
+                )
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
