@@ -17,6 +17,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Every run draws the same examples (a seed derived from each test), so CI and a developer's
+# machine test the same cases; HYPOTHESIS_PROFILE=explore draws fresh random examples.
+settings.register_profile("repeatable", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 ESCAPE_HATCH = "SYMDIFF_TEST_CHECKOUT"
