@@ -109,7 +109,10 @@ class ArrayApiPrinter(NumpyPrinter):
         indices (size-1 axes for those it lacks), the operands multiplied by broadcasting, the
         contracted indices summed, the result permuted into the output's order."""
         inputs, output = node.attrs[0].split("->")
-        letters = [*output, *sorted({c for group in inputs.split(",") for c in group} - set(output))]
+        letters = [
+            *output,
+            *sorted({c for group in inputs.split(",") for c in group} - set(output)),
+        ]
         factors = []
         for group, operand in zip(inputs.split(","), node.args, strict=True):
             code = self.wrap(operand, POSTFIX)
@@ -130,4 +133,3 @@ class ArrayApiPrinter(NumpyPrinter):
     def dot(self, a: Node, b: Node) -> str:
         """sum(a * b) over two vectors: ``xp.vecdot``."""
         return self.call("xp.vecdot", [self.visit(a)[0], self.visit(b)[0]])
-

@@ -175,7 +175,13 @@ def _function(
 
 
 def _namer(program: LossProgram, backend: Backend) -> Namer:
-    taken = set(RESERVED_NAMES) | backend.reserved | set(program.params) | set(program.data) | set(program.directions)
+    taken = (
+        set(RESERVED_NAMES)
+        | backend.reserved
+        | set(program.params)
+        | set(program.data)
+        | set(program.directions)
+    )
     taken |= set(_dimension_names(program)) | set(dir(builtins))
     return Namer(taken)
 
@@ -276,7 +282,12 @@ def _hvp(
         "hvp",
         "The Hessian-vector product H v = d/dparams <dL/dparams, v>, in the form params was given.",
         ["    v has the form of params (flat or a dict); H is never formed."],
-        [*_namespace(backend, "params, data, v"), read, *_prologue(program, lines, backend), *lines],
+        [
+            *_namespace(backend, "params, data, v"),
+            read,
+            *_prologue(program, lines, backend),
+            *lines,
+        ],
         "params, v, *data",
     )
 

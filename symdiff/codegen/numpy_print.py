@@ -151,7 +151,9 @@ class NumpyPrinter(TextPrinter):
         return self.call(self.fn("max"), [self.visit(node.args[0])[0]], options), ATOM
 
     def op_permute(self, node: Node) -> Printed:
-        return self.call(self.fn("transpose"), [self.visit(node.args[0])[0], str(node.attrs[0])]), ATOM
+        return self.call(
+            self.fn("transpose"), [self.visit(node.args[0])[0], str(node.attrs[0])]
+        ), ATOM
 
     def op_reshape(self, node: Node) -> Printed:
         shape = "(" + "".join(f"{d}, " for d in node.shape) + ")"
@@ -160,7 +162,9 @@ class NumpyPrinter(TextPrinter):
     def op_einsum(self, node: Node) -> Printed:
         """numpy.einsum with optimize=True: pairs contract through BLAS (tensordot)."""
         operands = [self.visit(a)[0] for a in node.args]
-        return self.call(self.fn("einsum"), [repr(node.attrs[0]), *operands], ["optimize=True"]), ATOM
+        return self.call(
+            self.fn("einsum"), [repr(node.attrs[0]), *operands], ["optimize=True"]
+        ), ATOM
 
     def op_outer(self, node: Node) -> Printed:
         return self.call(self.fn("outer"), [self.visit(a)[0] for a in node.args]), ATOM
