@@ -346,7 +346,7 @@ def _emit_blocked(
         d: namer(f"{names[var(d, s)]}_all") for d, s in program.data.items() if var(d, s) in names
     }
     printer = printer_class(names)
-    start = namer("start")
+    start, size = namer("start"), str(program.sample_dim)
     before = [
         f"{names[n]} = {printer(n)}"
         for n in nodes
@@ -354,10 +354,9 @@ def _emit_blocked(
     ]
     loop = ["# per-sample work, block by block; S1, S2, ... are sums over all samples"]
     loop += [f"{name} = 0.0" for name in (names[s] for s in sums)]
-    loop.append(f"for {start} in range(0, {program.sample_dim}, BLOCK):")
+    loop.append(f"for {start} in range(0, {size}, BLOCK):")
     body = [
-        f"{names[var(d, program.data[d])]} = {printer.block(full[d], start, program.sample_dim)}"
-        for d in full
+        f"{names[var(d, program.data[d])]} = {printer.block(full[d], start, size)}" for d in full
     ]
     for node in nodes:
         if levels[node] == SAMPLE and node in names and not _is_leaf(node) and node not in sums:

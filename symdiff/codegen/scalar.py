@@ -34,7 +34,8 @@ from ..ir.rewrites import REWRITE_FORMULAS, stabilize
 from ..ir.simplify import computed_anyway, tidy
 from .assemble import MODULE_INTERFACE as INTERFACE
 from .assemble import RESERVED_NAMES, ModuleText, check_user_names, render_module
-from .backends import Backend, backend as find_backend
+from .backends import Backend
+from .backends import backend as find_backend
 from .loading import load_generated
 from .program import Namer, differentiate
 from .templating import environment, shipped_template_dir
