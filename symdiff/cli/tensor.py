@@ -276,6 +276,7 @@ def generate(
     name: str,
     templates: str | None,
     hessian: bool = False,
+    backend: str = "numpy",
 ) -> str:
     """``symdiff codegen --shape``: the generated tensor module's source."""
     from ..codegen.tensor import generate as generate_tensor
@@ -286,8 +287,9 @@ def generate(
     if data is None and model_path is not None:
         data = list(model.data) or None
     return generate_tensor(
-        text, shapes, chosen, data, name=name, templates=templates, hessian=hessian
-    )
+        text, shapes, chosen, data, name=name, templates=templates, hessian=hessian,
+        backend=backend,
+    )  # fmt: skip
 
 
 def compile_for_fit(
