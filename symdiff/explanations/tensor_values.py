@@ -80,11 +80,11 @@ def with_values(
     return Report(report.plain + "\n" + "\n".join(lines), make_latex, make_data)
 
 
-def _shown(value: object) -> str:
+def _shown(value: Any) -> str:
     """'[1, 2]  (2,)': the compact value and its shape (a long one already shows it)."""
-    shown = compact(value)
-    shape = format_shape(np.shape(value))
-    return shown if shown.endswith(shape) and np.size(value) > 1 else f"{shown}  {shape}"
+    array = np.asarray(value, dtype=np.float64)
+    shown, shape = compact(array), format_shape(array.shape)
+    return shown if shown.endswith(shape) and array.size > 1 else f"{shown}  {shape}"
 
 
 def _latex_value(value: object) -> str:
@@ -161,10 +161,10 @@ def hessian_values(
             f"{HESSIAN_VALUE_LIMIT} parameter entries in all (--direction gives H v at any size)"
         )
     if total <= HESSIAN_VALUE_LIMIT:
-        columns: list[list[np.ndarray]] = []  # columns[q][k] = the results for e_k of q
+        columns: list[list[list[object]]] = []  # columns[q][k]: the results for e_k of q
         for d, p in zip(directions, wrt, strict=True):
             shape = np.shape(point[p.name])
-            results = []
+            results: list[list[object]] = []
             for k in range(int(np.size(point[p.name]))):
                 unit = np.zeros(shape)
                 unit.flat[k] = 1.0
@@ -182,10 +182,10 @@ def hessian_values(
             d.name: direction.get(p.name, zeros[d.name])
             for d, p in zip(directions, wrt, strict=True)
         }
-        results = run({**point, **given})
+        along = run({**point, **given})
         rows += [
             (f"(Hu)_{p.name}", _as(r, np.shape(point[p.name])))
-            for p, r in zip(wrt, results, strict=True)
+            for p, r in zip(wrt, along, strict=True)
         ]
     return rows
 
