@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import textwrap
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,9 +195,18 @@ def evaluate(
     The expression is printed by the same NumPy printer as generated modules and run as
     generated code (every name in it passed the parser's name check).
     """
+    return evaluator([node], values, known)(values)[0]
+
+
+def evaluator(
+    nodes: Sequence[Node], values: Mapping[str, object], known: Mapping[str, int] | None = None
+) -> Callable[[Mapping[str, object]], list[object]]:
+    """``evaluate`` of several expressions compiled once, for arrays of the shapes of ``values``:
+    the returned function maps such arrays to the expressions' values (one pass, shared nodes
+    computed once)."""
     import numpy as np
 
-    (lowered,) = lower([node])
+    lowered = lower(list(nodes))
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
     dims: dict[str, int] = dict(known or {})
     for leaf in variables(lowered):
@@ -226,17 +235,24 @@ def evaluate(
             if dim not in dims:
                 raise InputError(f"dimension '{dim}' is not fixed by this expression's inputs")
     inputs = {leaf.name: f"_in_{leaf.name}" for leaf in variables(lowered)}
-    program = LossProgram(lowered, (), (), {}, {}, None, (), lowered, ())
+    program = LossProgram(lowered[0], (), (), {}, {}, None, (), lowered[0], ())
     namer = Namer(set(inputs.values()) | set(dims) | set(dir(builtins)) | {"np", "values", "dims"})
-    body = emit([lowered], program, namer, inputs)
+    body = emit(lowered, program, namer, inputs)
     lines = [f"    {name} = values[{leaf!r}]" for leaf, name in inputs.items()]
     lines += [f"    {d} = dims[{d!r}]" for d in dims if d.isidentifier()]
-    lines += [f"    {line}" for line in body.lines] + [f"    return {body.results[0]}"]
+    lines += [f"    {line}" for line in body.lines]
+    lines += [f"    return [{', '.join(body.results)}]"]
     helpers = "\n\n".join(template_source(f"helpers/{h}.py.jinja") for h in sorted(body.helpers))
     source = helpers + "\n\ndef _evaluate(values, dims):\n" + "\n".join(lines) + "\n"
     namespace: dict[str, Any] = {"np": np}  # filled by the generated code
     exec(builtins.compile(source, "<symdiff evaluate>", "exec"), namespace)  # noqa: S102
-    return namespace["_evaluate"](arrays, dims)
+    compiled = namespace["_evaluate"]
+
+    def run(point: Mapping[str, object]) -> list[object]:
+        given = {k: np.asarray(v, dtype=np.float64) for k, v in point.items()}
+        return list(compiled(given, dims))
+
+    return run
 
 
 def initial_params(module: types.ModuleType, seed: int = 0) -> dict[str, object]:
