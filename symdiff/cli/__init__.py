@@ -35,7 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "codegen": (
         "codegen",
-        "Generate a standalone NumPy module for the per-sample LOSS ('-' reads standard input).",
+        "Generate a standalone NumPy (or array API) module for the per-sample LOSS ('-' reads "
+        "standard input).",
     ),
     "diff": ("calculus", "Derivative of EXPR ('-' reads standard input)."),
     "fit": ("fit", "Train the parameters of the per-sample LOSS on data by gradient descent."),

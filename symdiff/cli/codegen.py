@@ -66,7 +66,8 @@ def codegen_command(
     shape: tuple[str, ...] = (),
     model_path: str | None = None,
 ) -> None:
-    """Generate a standalone module for the per-sample LOSS ('-' reads standard input).
+    """Generate a standalone NumPy (or array API) module for the per-sample LOSS ('-' reads
+    standard input).
 
     The module has PARAMS, DATA, loss, grad, loss_and_grad (and hessian with --hessian;
     tensor modules also hvp).
