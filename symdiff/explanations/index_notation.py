@@ -390,6 +390,7 @@ def _reduction(node: Node, indices: tuple[str, ...], ctx: _Context) -> Terms:
 
     ones = broadcast_to(const(1), node.shape) if node.ndim else const(1)
     (slope,) = VJP_RULES[node.op](node, ones)
+    assert slope is not None  # sum, max and logsumexp pass gradients on
     inner, summed = _reduced(node, indices, ctx)
     return [t.times(summed=summed) for t in _scaled(ctx.d(node.args[0], inner), slope, inner)]
 
@@ -531,7 +532,11 @@ class IndexJacobian:
             spec, operands, scalars = self._spec(term)
             texts = [_operand_text(f, self.dims) for f in operands]
             body = [_atomic(to_text(s)) for s in scalars]
-            if operands:
+            inputs, output = spec.split("->")
+            if len(operands) == 1 and inputs == output:  # einsum("ij->ij", A) is A
+                alone = not body and term.coefficient == 1
+                body.append(texts[0] if alone else _atomic(texts[0]))
+            elif operands:
                 body.append(f'einsum("{spec}", {", ".join(texts)})')
             parts.append(_with_coefficient(term.coefficient, " * ".join(body) or "1"))
         return " + ".join(parts).replace("+ -", "- ")
