@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from process_support import run_symdiff
 
 from symdiff.autodiff.second import tensor_hessian
@@ -58,7 +60,7 @@ CASES = [
     (
         "logdet(A @ A.T + eye(n)) * v",
         "A",
-        lambda t: torch.logdet(t["A"] @ t["A"].T + torch.eye(3)) * t["v"],
+        lambda t: torch.logdet(t["A"] @ t["A"].T + torch.eye(3, dtype=torch.float64)) * t["v"],
     ),
     ("solve(A, X)", "A", lambda t: torch.linalg.solve(t["A"], t["X"])),
     ("trace(A @ B) * A", "B", lambda t: torch.trace(t["A"] @ t["B"]) * t["A"]),
@@ -111,7 +113,6 @@ def _arrays(seed: int) -> dict[str, np.ndarray]:
 
 def _torch_jacobian(function, param: str, point: dict[str, np.ndarray]) -> np.ndarray:
     tensors = {n: torch.tensor(a, dtype=torch.float64) for n, a in point.items()}
-    torch.set_default_dtype(torch.float64)
 
     def of(value: torch.Tensor) -> torch.Tensor:
         return function({**tensors, param: value})
@@ -226,3 +227,41 @@ def test_cli_jacobian_softmax_has_an_index_form() -> None:
         "J_W: ∂f[i,j]/∂W[k,l] = X[i,k] softmax(X @ W)[i,j] δ[j,l] - "
         "X[i,k] softmax(X @ W)[i,j] softmax(X @ W)[i,l]\n"
     ) in result.stdout
+
+
+REDUCTIONS = {
+    "sum": lambda a, axes, keep: a.sum(axes, keepdim=keep),
+    "max": lambda a, axes, keep: a.amax(axes, keepdim=keep),
+    "logsumexp": lambda a, axes, keep: torch.logsumexp(a, axes, keepdim=keep),
+}
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    order=st.permutations([0, 1, 2]),
+    reduction=st.sampled_from(sorted(REDUCTIONS)),
+    axes=st.lists(st.integers(0, 2), min_size=1, max_size=3, unique=True).map(sorted),
+    keep=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_permuted_reductions_agree_with_torch(
+    order: list[int], reduction: str, axes: list[int], keep: bool, seed: int
+) -> None:
+    """reduction(exp(transpose(T, order)), axis=axes, keepdims=keep) by T, any axes."""
+    text = (
+        f"{reduction}(exp(transpose(T, {tuple(order)})), axis={tuple(axes)}, keepdims={int(keep)})"
+    )
+    expression = parse_tensor(text, SHAPES)
+    (node,) = variables(expression)
+    jac = index_jacobian(expression, node)
+    point = _arrays(seed)
+
+    def function(t: dict[str, torch.Tensor]) -> torch.Tensor:
+        permuted = torch.exp(t["T"].permute(*order))
+        return REDUCTIONS[reduction](permuted, tuple(axes), keep)
+
+    theirs = _torch_jacobian(function, "T", point)
+    np.testing.assert_allclose(evaluate_jacobian(jac, point, DIMS), theirs, rtol=1e-10, atol=1e-12)
+    parsed = parse_tensor(jac.einsum_text(), SHAPES)
+    again = np.asarray(evaluate(parsed, point, DIMS), dtype=np.float64)
+    np.testing.assert_allclose(again, theirs, rtol=1e-10, atol=1e-12)
