@@ -109,28 +109,22 @@ def main() -> None:
         lambda: symdiff.compile_tensor(loss_text, shapes, names, ["X", "Y"]),
     )
     if module is not None:
-        label = "symdiff loss_and_grad (dict)"
-        result = harness.attempt(label, lambda: module.loss_and_grad(params, *data))
-        if result is not None and harness.check(label, result, reference, order=names):
-            candidates[label] = lambda: module.loss_and_grad(params, *data)
+        harness.admit(
+            candidates, "symdiff loss_and_grad (dict)",
+            lambda: module.loss_and_grad(params, *data), reference, order=names,
+        )  # fmt: skip
     if not args.no_torch:
         version = harness.attempt("PyTorch setup", lambda: torch_version(data))
         if version is None:
             print("  (PyTorch CPU eager: not installed, skipped)")
         else:
-            result = harness.attempt("PyTorch CPU eager", lambda: version(params))
-            if result is not None and harness.check(
-                "PyTorch CPU eager", result, reference, order=names
-            ):
-                candidates["PyTorch CPU eager"] = lambda: version(params)
+            harness.admit(
+                candidates, "PyTorch CPU eager", lambda: version(params), reference, order=names
+            )
     times = harness.interleaved(
         {"hand-written NumPy backprop": lambda: by_hand(params, *data), **candidates}, args.repeat
     )
-    base = times["hand-written NumPy backprop"]
-    rows = []
-    for label, seconds in times.items():
-        r = harness.ratio(seconds, base)
-        rows.append((label, harness.ms(harness.median(seconds)), f"{r:.2f}x", "", ""))
+    rows = harness.ratio_rows(times, "hand-written NumPy backprop")
     harness.table(
         f"attention b={b} t={t} e={e} d={d}, median of {args.repeat} interleaved rounds "
         "(ratio = per-round time / hand-written)",

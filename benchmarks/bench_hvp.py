@@ -94,29 +94,23 @@ def main() -> None:
             ("symdiff hvp (flat)", lambda: module.hvp(w, v, X, y)),
             ("symdiff hvp (dict)", lambda: module.hvp({"w": w}, {"w": v}, X, y)["w"]),
         ):
-            result = harness.attempt(label, call)
-            if result is not None and harness.check(label, (0.0, result), (0.0, reference)):
-                candidates[label] = call
-        gradient = harness.attempt("symdiff grad", lambda: module.grad(w, X, y))
-        if gradient is not None and harness.check(
-            "symdiff grad", (0.0, gradient), (0.0, grad_by_hand(w, X, y))
-        ):
-            candidates["symdiff grad (flat)"] = lambda: module.grad(w, X, y)
+            harness.admit(candidates, label, lambda c=call: (0.0, c()), (0.0, reference))
+        harness.admit(
+            candidates, "symdiff grad (flat)", lambda: (0.0, module.grad(w, X, y)),
+            (0.0, grad_by_hand(w, X, y)),
+        )  # fmt: skip
     version = None if args.no_torch else harness.attempt("PyTorch setup", lambda: torch_hvp(X, y))
     if version is not None:
-        result = harness.attempt("PyTorch", lambda: version(w, v))
-        if result is not None and harness.check("PyTorch", (0.0, result), (0.0, reference)):
-            candidates["PyTorch CPU eager, double backward"] = lambda: version(w, v)
+        harness.admit(
+            candidates, "PyTorch CPU eager, double backward", lambda: (0.0, version(w, v)),
+            (0.0, reference),
+        )  # fmt: skip
     elif not args.no_torch:
         print("  (PyTorch: not installed, skipped)")
     times = harness.interleaved(
         {"hand-written NumPy hvp": lambda: hvp_by_hand(w, v, X, y), **candidates}, args.repeat
     )
-    base = times["hand-written NumPy hvp"]
-    rows = []
-    for label, seconds in times.items():
-        r = harness.ratio(seconds, base)
-        rows.append((label, harness.ms(harness.median(seconds)), f"{r:.2f}x", "", ""))
+    rows = harness.ratio_rows(times, "hand-written NumPy hvp")
     harness.table(
         f"logistic regression hvp: X {n:,} x {d}, median of {args.repeat} interleaved rounds "
         "(ratio = per-round time / hand-written hvp)",

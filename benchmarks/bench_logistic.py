@@ -138,29 +138,13 @@ def time_section(model, args, params: np.ndarray) -> None:
         jax_run = harness.attempt("JAX setup", lambda: jax_version(x, y))
         if jax_run is not None:
             candidates["JAX jit value_and_grad"] = jax_run
-    verified = {"textbook NumPy (reference)": textbook}
+    verified: dict[str, Callable[[], object]] = {
+        "textbook NumPy (reference)": lambda: textbook(params, x, y)
+    }
     for label, function in candidates.items():
-        result = harness.attempt(label, lambda f=function: f(params, x, y))
-        if result is not None and harness.check(label, result, reference):
-            verified[label] = function
-    times = harness.interleaved(
-        {label: (lambda f=f: f(params, x, y)) for label, f in verified.items()}, args.repeat
-    )
-    base = times["textbook NumPy (reference)"]
-    targets = {"symdiff loss_and_grad": 0.5}
-    rows = []
-    for label, seconds in times.items():
-        r = harness.ratio(seconds, base)
-        target = targets.get(label)
-        rows.append(
-            (
-                label,
-                harness.ms(harness.median(seconds)),
-                f"{r:.2f}x",
-                f"<= {target}x" if target else "",
-                harness.verdict(r, target),
-            )
-        )
+        harness.admit(verified, label, lambda f=function: f(params, x, y), reference)
+    times = harness.interleaved(verified, args.repeat)
+    rows = harness.ratio_rows(times, "textbook NumPy (reference)", {"symdiff loss_and_grad": 0.5})
     if "symdiff loss_and_grad" in times and "symdiff loss alone" in times:
         r = harness.ratio(times["symdiff loss_and_grad"], times["symdiff loss alone"])
         rows.append(

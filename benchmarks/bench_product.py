@@ -74,28 +74,16 @@ def main() -> None:
         "hand-written loss+grad (prefix/suffix)": lambda: hand_loss_and_grad(p, t),
     }
     if model is not None:
-        result = harness.attempt("symdiff loss_and_grad", lambda: model.loss_and_grad(p, t))
-        if result is not None and harness.check("symdiff loss_and_grad", result, reference):
-            candidates["symdiff loss_and_grad"] = lambda: model.loss_and_grad(p, t)
+        harness.admit(
+            candidates, "symdiff loss_and_grad", lambda: model.loss_and_grad(p, t), reference
+        )
         value = harness.attempt("symdiff loss", lambda: model.loss(p, t))
         if value is not None and harness.check("symdiff loss", (value, None), reference):
             candidates["symdiff loss alone"] = lambda: model.loss(p, t)
     times = harness.interleaved(candidates, args.repeat)
-    base = times["hand-written loss np.mean(t*np.prod(p))"]
-    targets = {"symdiff loss_and_grad": 4.0}
-    rows = []
-    for label, seconds in times.items():
-        r = harness.ratio(seconds, base)
-        target = targets.get(label)
-        rows.append(
-            (
-                label,
-                harness.ms(harness.median(seconds)),
-                f"{r:.2f}x",
-                f"<= {target:g}x" if target else "",
-                harness.verdict(r, target),
-            )
-        )
+    rows = harness.ratio_rows(
+        times, "hand-written loss np.mean(t*np.prod(p))", {"symdiff loss_and_grad": 4.0}
+    )
     harness.table(
         f"[3] D = {args.params} parameters, n = {args.samples:,} samples, median of "
         f"{args.repeat} interleaved rounds (ratio = per-round time / hand-written loss)",

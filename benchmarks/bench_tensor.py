@@ -136,9 +136,7 @@ def bench(
             ("symdiff loss_and_grad (dict)", lambda: module.loss_and_grad(params, *data)),
             ("symdiff loss_and_grad (flat)", lambda: module.loss_and_grad(flat, *data)),
         ):
-            result = harness.attempt(label, call)
-            if result is not None and harness.check(label, result, reference, order=names):
-                candidates[label] = call
+            harness.admit(candidates, label, call, reference, order=names)
         value = harness.attempt("symdiff loss", lambda: module.loss(params, *data))
         if value is not None and harness.check("symdiff loss", (value, None), reference):
             candidates["symdiff loss alone"] = lambda: module.loss(params, *data)
@@ -152,26 +150,12 @@ def bench(
         if version is None:
             print(f"  ({label}: not installed, skipped)")
             continue
-        result = harness.attempt(label, lambda v=version: v(params))
-        if result is not None and harness.check(label, result, reference, order=names):
-            candidates[label] = lambda v=version: v(params)
+        harness.admit(candidates, label, lambda v=version: v(params), reference, order=names)
     times = harness.interleaved(
         {"hand-written NumPy backprop": lambda: by_hand(params, *data), **candidates}, args.repeat
     )
-    base = times["hand-written NumPy backprop"]
-    rows = []
-    for label, seconds in times.items():
-        r = harness.ratio(seconds, base)
-        target = 1.0 if label.startswith("symdiff loss_and_grad") else None
-        rows.append(
-            (
-                label,
-                harness.ms(harness.median(seconds)),
-                f"{r:.2f}x",
-                f"<= {target}x" if target else "",
-                harness.verdict(r, target),
-            )
-        )
+    targets = {label: 1.0 for label in times if label.startswith("symdiff loss_and_grad")}
+    rows = harness.ratio_rows(times, "hand-written NumPy backprop", targets)
     harness.table(
         f"{title}, median of {args.repeat} interleaved rounds "
         "(ratio = per-round time / hand-written)",

@@ -31,6 +31,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 from collections.abc import Callable, Mapping, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -210,7 +211,44 @@ def check(
     return ok
 
 
+def admit(
+    candidates: dict[str, Callable[[], object]],
+    label: str,
+    call: Callable[[], object],
+    reference: tuple[object, object],
+    **options: Any,
+) -> bool:
+    """Run ``call`` once; add it to ``candidates`` (to be timed) only when it runs and its
+    ``(loss, gradient)`` agrees with ``reference`` (``check``'s options)."""
+    result = attempt(label, call)
+    if result is None or not check(label, result, reference, **options):  # type: ignore[arg-type]
+        return False
+    candidates[label] = call
+    return True
+
+
 # --------------------------------------------------------------------------- output
+
+
+def ratio_rows(
+    times: Mapping[str, Sequence[float]], base: str, targets: Mapping[str, float] | None = None
+) -> list[tuple[str, str, str, str, str]]:
+    """``table`` rows: each function's median and its median per-round ratio to ``base``,
+    with its target ratio (if any) and whether it met it."""
+    rows = []
+    for label, seconds in times.items():
+        r = ratio(seconds, times[base])
+        target = (targets or {}).get(label)
+        rows.append(
+            (
+                label,
+                ms(median(seconds)),
+                f"{r:.2f}x",
+                f"<= {target:g}x" if target else "",
+                verdict(r, target),
+            )
+        )
+    return rows
 
 
 def verdict(value: float, target: float | None) -> str:

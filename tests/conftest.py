@@ -17,12 +17,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 # Every run draws the same examples (a seed derived from each test), so CI and a developer's
 # machine test the same cases; HYPOTHESIS_PROFILE=explore draws fresh random examples.
-settings.register_profile("repeatable", derandomize=True, database=None, print_blob=True)
-settings.register_profile("explore", print_blob=True)
+# No explain phase: it reruns a failing example in many variations, which for a slow test can
+# take hours; the shrunk example is reported all the same.
+PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]
+settings.register_profile(
+    "repeatable", derandomize=True, database=None, print_blob=True, phases=PHASES
+)
+settings.register_profile("explore", print_blob=True, phases=PHASES)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 CHECKOUT = Path(__file__).resolve().parents[1]

@@ -20,6 +20,19 @@ from symdiff.frontend.parse import parse
 CELL_GAP = re.compile(r"\s{2,}")
 
 
+def unwrapped(text: str) -> list[str]:
+    """The logical lines of wrapped text output, stripped: a continuation line is indented 4 more
+    than the line it continues (``symdiff.explanations.render.wrap``)."""
+    lines: list[tuple[int, str]] = []
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if lines and line.strip() and indent == lines[-1][0] + 4:
+            lines[-1] = (lines[-1][0], f"{lines[-1][1]} {line.strip()}")
+        else:
+            lines.append((indent, line.strip()))
+    return [line for _, line in lines]
+
+
 def parses_back(text: str, expected: sp.Expr | int | float) -> bool:
     """Whether ``text`` parses to ``expected`` (the same tree, or a difference that simplifies
     to 0)."""

@@ -104,6 +104,23 @@ def test_cli_engine_dask_on_the_cluster(client, tmp_path):
         assert got["params"][name] == pytest.approx(expected["params"][name], rel=1e-12)
 
 
+def test_cli_engine_dask_starts_its_own_local_cluster(tmp_path):
+    """No --scheduler: the command starts a LocalCluster of worker processes, trains on it, and
+    closes it; the result is the in-memory one."""
+    x, y = logistic_data(400, seed=10)
+    np.save(tmp_path / "d.npy", np.column_stack([x, y]))
+    common = ["fit", LOGISTIC, "--params", "b0,b1", "--data", "x,y", "--lr", "0.5", "--epochs",
+              "8", "--format", "json", "--input", str(tmp_path / "d.npy"),
+              "--block-rows", "150"]  # fmt: skip
+    on_dask = run_symdiff(*common, "--engine", "dask")
+    in_memory = run_symdiff(*common)
+    assert on_dask.returncode == 0, on_dask.stderr
+    got, expected = json.loads(on_dask.stdout), json.loads(in_memory.stdout)
+    assert got["steps"] == expected["steps"] == 8
+    for name in ("b0", "b1"):
+        assert got["params"][name] == pytest.approx(expected["params"][name], rel=1e-12)
+
+
 def test_unreachable_scheduler_is_one_line(tmp_path):
     np.save(tmp_path / "d.npy", np.ones((3, 2)))
     with socket.socket() as probe:  # a port with nothing listening on it

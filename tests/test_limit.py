@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from golden_support import assert_golden, assert_valid_latex
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from parse_back_support import unwrapped
 from process_support import run_symdiff
 
 from symdiff.cli import cli
@@ -241,18 +242,6 @@ def _limit_bodies(rendered: str, fmt: str) -> list[str]:
         for line in unwrapped(rendered)
         if line.strip().startswith("lim h->0 ")
     ]
-
-
-def unwrapped(rendered: str) -> list[str]:
-    """The logical lines of wrapped text: a continuation is indented 4 more than its start."""
-    lines: list[tuple[int, str]] = []
-    for line in rendered.splitlines():
-        indent = len(line) - len(line.lstrip())
-        if lines and line.strip() and indent == lines[-1][0] + 4:
-            lines[-1] = (lines[-1][0], f"{lines[-1][1]} {line.strip()}")
-        else:
-            lines.append((indent, line))
-    return [line for _, line in lines]
 
 
 def _same_function(a: sp.Expr, b: sp.Expr, points: list[tuple[sp.Rational, sp.Rational]]) -> bool:

@@ -14,6 +14,7 @@ import sympy as sp
 from click.testing import CliRunner
 from derivative_oracles import close, high_precision, sample_points
 from golden_support import assert_golden, assert_valid_latex
+from parse_back_support import unwrapped
 from process_support import run_python, run_symdiff
 from test_corpus import CORPUS
 
@@ -445,18 +446,6 @@ def test_indentation_is_three_columns_per_level() -> None:
             assert len(body) - len(body.lstrip()) == 3 * (depth + 1), body
 
 
-def _unwrapped(text: str) -> list[str]:
-    """Logical lines of wrapped text (a continuation is indented 4 more than its start)."""
-    lines: list[tuple[int, str]] = []
-    for line in text.splitlines():
-        indent = len(line) - len(line.lstrip())
-        if lines and line.strip() and indent == lines[-1][0] + 4:
-            lines[-1] = (lines[-1][0], f"{lines[-1][1]} {line.strip()}")
-        else:
-            lines.append((indent, line.strip()))
-    return [line for _, line in lines]
-
-
 def _formulas_agree(left: str, right: str, point: dict) -> None:
     a, b = parse(left), parse(right)
     va = high_precision(to_elementary(a), point)
@@ -473,7 +462,7 @@ def test_every_formula_of_a_derivation_parses_back(text: str) -> None:
     symbols = sorted(expression.free_symbols, key=lambda s: s.name)
     (point,) = sample_points(symbols, {"y": (0.1, 0.9)}, (0.3, 0.9), 1, f"parse:{text}")
     checked = 0
-    for line in _unwrapped(derivation.text()):
+    for line in unwrapped(derivation.text()):
         body = re.sub(r"^(\d+(?:\.\d+)*\. [^:]*: |so |multiply: )", "", line)
         if body.startswith("let "):
             letter, inner = body.removeprefix("let ").split(" = ", 1)

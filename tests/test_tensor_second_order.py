@@ -337,7 +337,7 @@ def test_cli_shows_hvp_and_index_form_when_a_block_has_no_matrix_formula() -> No
 def test_cli_hessian_errors_are_one_line() -> None:
     result = run_symdiff("hessian", *LOGISTIC_ARGS, "--at", "w=1")
     assert result.returncode == 2
-    assert result.stderr.strip() == "Error: --at is not supported with --shape/--model"
+    assert result.stderr.strip() == "Error: --at: no value for 'y' (give y, X, w)"
     unused = run_symdiff("hessian", *LOGISTIC_ARGS[:-1], "q")
     assert unused.returncode == 2 and "'q'" in unused.stderr and "Traceback" not in unused.stderr
 

@@ -154,6 +154,11 @@ def _values_at(
 @click.argument("exprs", nargs=-1, required=False)
 @click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
 @click.option("--at", "at", default=None, help=_AT_HELP)
+@click.option(
+    "--direction",
+    default=None,
+    help='With --shape and --at: J u, the Jacobian times u, e.g. "w=[1,0]".',
+)
 @click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
 @tensor_cli.tensor_options
 @format_option()
@@ -161,6 +166,7 @@ def jacobian_command(
     exprs: tuple[str, ...],
     wrt: tuple[str, ...],
     at: str | None,
+    direction: str | None,
     no_simplify: bool,
     fmt: str,
     shape: tuple[str, ...] = (),
@@ -179,7 +185,10 @@ def jacobian_command(
 
     if tensor_cli.wants_tensor(shape, model_path):
         texts = tuple(read_expression(e) for e in exprs)
-        return tensor_cli.jacobian_command(texts, shape, model_path, split_names(wrt), fmt, at)
+        return tensor_cli.jacobian_command(
+            texts, shape, model_path, split_names(wrt), fmt, at, direction
+        )
+    tensor_cli.reject_direction(direction)
     if not exprs:
         raise click.UsageError("Missing argument 'EXPRS...'.")
     expressions = [calculus.as_expr(read_expression(e)) for e in exprs]
@@ -192,6 +201,11 @@ def jacobian_command(
 @click.argument("expr", required=False)
 @click.option("--wrt", multiple=True, help=_WRT_HELP + " Default: all, sorted.")
 @click.option("--at", "at", default=None, help=_AT_HELP)
+@click.option(
+    "--direction",
+    default=None,
+    help='With --shape and --at: H u, the Hessian times u, e.g. "w=[1,0]".',
+)
 @click.option("--no-simplify", is_flag=True, help="Keep the raw chain-rule form.")
 @tensor_cli.tensor_options
 @format_option()
@@ -199,6 +213,7 @@ def hessian_command(
     expr: str | None,
     wrt: tuple[str, ...],
     at: str | None,
+    direction: str | None,
     no_simplify: bool,
     fmt: str,
     shape: tuple[str, ...] = (),
@@ -215,9 +230,9 @@ def hessian_command(
     from ..calculus import api as calculus
 
     if tensor_cli.wants_tensor(shape, model_path):
-        tensor_cli.reject(at=at is not None)
         text = read_expression(expr) if expr is not None else None
-        return tensor_cli.hessian(text, shape, model_path, split_names(wrt), fmt)
+        return tensor_cli.hessian(text, shape, model_path, split_names(wrt), fmt, at, direction)
+    tensor_cli.reject_direction(direction)
     if expr is None:
         raise click.UsageError("Missing argument 'EXPR'.")
     expression = calculus.as_expr(read_expression(expr))

@@ -15,6 +15,8 @@ from .common import EXPRESSION_FIRST, NameChoice, read_expression, split_names
 
 #: ``symdiff.codegen.scalar.REDUCTIONS`` (a test checks), without importing the code generator
 REDUCTIONS = ("mean", "sum")
+#: ``symdiff.codegen.backends.BACKEND_NAMES`` (a test checks), the default first
+BACKENDS = ("numpy", "array-api")
 
 
 @cli.command(name="codegen", **EXPRESSION_FIRST)
@@ -42,6 +44,14 @@ REDUCTIONS = ("mean", "sum")
     is_flag=True,
     help="Also generate hessian(params, *data) (and hvp(params, v, *data) with --shape).",
 )
+@click.option(
+    "--backend",
+    type=NameChoice(BACKENDS, "backend"),
+    default="numpy",
+    show_default=True,
+    help="numpy: a NumPy-only module; array-api: runs on any array API library "
+    "(PyTorch, CuPy, JAX, ...) through array-api-compat.",
+)
 @tensor_cli.tensor_options
 def codegen_command(
     loss: str,
@@ -52,10 +62,11 @@ def codegen_command(
     output: str | None,
     templates: str | None,
     hessian: bool,
+    backend: str,
     shape: tuple[str, ...] = (),
     model_path: str | None = None,
 ) -> None:
-    """Generate a standalone NumPy module for the per-sample LOSS ('-' reads standard input).
+    """Generate a standalone module for the per-sample LOSS ('-' reads standard input).
 
     The module has PARAMS, DATA, loss, grad, loss_and_grad (and hessian with --hessian;
     tensor modules also hvp).
@@ -75,7 +86,7 @@ def codegen_command(
         text = read_expression(loss) if loss is not None else None
         source = tensor_cli.generate(
             text, shape, model_path, split_names(params), split_names(data), name, templates,
-            hessian,
+            hessian, backend,
         )  # fmt: skip
     elif loss is None or not params:
         raise click.UsageError(
@@ -92,6 +103,7 @@ def codegen_command(
             name=name,
             hessian=hessian,
             templates=templates,
+            backend=backend,
         )
     if output is None or output == STDOUT:
         click.echo(source, nl=False)

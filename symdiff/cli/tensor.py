@@ -88,7 +88,8 @@ def grad(
         raise InputError("--direction with --shape/--model needs --at (the point)")
     if at is not None:
         point, toward = read_points(at, direction, shapes, gradient.loss, list(grads))
-        report = with_values(report, point, gradient_values(gradient.loss, grads, point, toward))
+        rows = gradient_values(gradient.loss, grads, point, toward)
+        report = with_values(report, point, rows, toward)
     emit(report, fmt)
 
 
@@ -96,7 +97,7 @@ def read_points(
     at: str, direction: str | None, shapes: dict[str, Shape], expression: Any, params: list[str]
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The ``--at`` values of every symbol of ``expression`` and the ``--direction`` values of
-    the parameters, their named dimensions bound together."""
+    some of the parameters (the others are 0), their named dimensions bound together."""
     from ..frontend.points import read_point
     from ..ir.nodes import variables
 
@@ -104,7 +105,9 @@ def read_points(
     dims: dict[str, int] = {}
     point = read_point(at, shapes, names, "--at", dims)
     toward = (
-        None if direction is None else read_point(direction, shapes, params, "--direction", dims)
+        None
+        if direction is None
+        else read_point(direction, shapes, params, "--direction", dims, every=False)
     )
     return point, toward
 
@@ -115,13 +118,27 @@ def hessian(
     model_path: str | None,
     wrt: list[str] | None,
     fmt: str,
+    at: str | None = None,
+    direction: str | None = None,
 ) -> None:
-    """``symdiff hessian EXPR --shape ...``: Hessian blocks as matrix formulas, else H v."""
+    """``symdiff hessian EXPR --shape ...``: Hessian blocks as matrix formulas, else H v; with
+    ``--at`` every block's value there, with ``--direction`` u also H u."""
     from ..autodiff.second import tensor_hessian
     from ..explanations.second_order import hessian_report
+    from ..explanations.tensor_values import hessian_values, with_values
 
     text, shapes, params = resolve(expr, shape, model_path, wrt)
-    emit(hessian_report(text, shapes, tensor_hessian(text, shapes, params)), fmt)
+    second = tensor_hessian(text, shapes, params)
+    report = hessian_report(text, shapes, second)
+    if direction is not None and at is None:
+        raise InputError("--direction with --shape/--model needs --at (the point)")
+    if at is not None:
+        wrt_nodes = second.gradient.wrt
+        loss = second.gradient.loss
+        point, toward = read_points(at, direction, shapes, loss, [p.name for p in wrt_nodes])
+        rows = hessian_values(loss, wrt_nodes, second.directions, second.products, point, toward)
+        report = with_values(report, point, rows, toward)
+    emit(report, fmt)
 
 
 def jacobian_command(
@@ -131,9 +148,11 @@ def jacobian_command(
     wrt: list[str] | None,
     fmt: str,
     at: str | None = None,
+    direction: str | None = None,
 ) -> None:
     """``symdiff jacobian EXPR --shape ...``: the Jacobian's shape, vᵀJ as a matrix formula,
-    J in index notation and as an einsum, and with ``--at`` its value at that point."""
+    J in index notation and as an einsum, and with ``--at`` its value at that point (with
+    ``--direction`` u, also J u there)."""
     from ..autodiff.forward import jacobian
     from ..autodiff.reverse import vector_jacobian
     from ..explanations.tensor_report import jacobian_report
@@ -144,21 +163,26 @@ def jacobian_command(
     product = vector_jacobian(text, shapes, params)
     explicit = [jacobian(product.expression, p) for p in product.wrt]
     report = jacobian_report(text, shapes, product, explicit)
-    emit(with_index_form(report, product, shapes, at), fmt)
+    if direction is not None and at is None:
+        raise InputError("--direction with --shape/--model needs --at (the point)")
+    emit(with_index_form(report, product, shapes, at, direction), fmt)
 
 
-def with_index_form(report: Any, product: Any, shapes: dict[str, Shape], at: str | None) -> Any:
+def with_index_form(
+    report: Any, product: Any, shapes: dict[str, Shape], at: str | None, direction: str | None
+) -> Any:
     """The Jacobian report followed by each J in index notation and as an einsum, and with
-    ``--at`` J's value there (``explain.index_notation``)."""
+    ``--at`` J's value there (``explain.index_notation``), with ``--direction`` u also J u."""
     from ..explanations.index_notation import NoIndexForm, evaluate_jacobian, index_jacobian
     from ..explanations.report import Report
-    from ..explanations.tensor_values import point_line, values_of
+    from ..explanations.tensor_values import jvp_rows, point_line, values_of
     from ..frontend.points import compact
     from ..ir.nodes import format_shape, variables
 
-    point = dims = None
+    point = dims = toward = None
     if at is not None:
-        point, _ = read_points(at, None, shapes, product.expression, [])
+        names = [p.name for p in product.wrt]
+        point, toward = read_points(at, direction, shapes, product.expression, names)
         dims = {}
         for leaf in variables(product.expression):
             for dim, size in zip(leaf.shape, point[leaf.name].shape, strict=True):
@@ -184,11 +208,22 @@ def with_index_form(report: Any, product: Any, shapes: dict[str, Shape], at: str
             lines.append(f"  at the point: J_{param.name} = {compact(value)}")
             row["value"] = value.tolist()
         rows.append(row)
+    extra: dict[str, Any] = {}
+    if point is not None and toward is not None:
+        lines.append("along u: " + ", ".join(f"u_{n} = {compact(v)}" for n, v in toward.items()))
+        ((label, formula, value),) = jvp_rows(product, point, toward)
+        lines.append(f"  {label} = {formula}    {format_shape(value.shape)}")
+        lines.append(f"  at the point: {label} = {compact(value)}")
+        extra["jvp"] = {
+            "direction": {n: v.tolist() for n, v in toward.items()},
+            "formula": formula,
+            "value": value.tolist(),
+        }
     data = report.make_data
     return Report(
         report.plain + "\n" + "\n".join(lines),
         report.make_latex,
-        lambda: {**data(), "index_form": rows},
+        lambda: {**data(), "index_form": rows, **extra},
     )
 
 
@@ -267,6 +302,12 @@ def reject(**given: bool) -> None:
             raise InputError(f"--{option.replace('_', '-')} is not supported with --shape/--model")
 
 
+def reject_direction(direction: str | None) -> None:
+    """``--direction`` of ``jacobian``/``hessian`` is a tensor option (J u, H u at --at)."""
+    if direction is not None:
+        raise InputError("--direction goes with --shape/--model and --at")
+
+
 def generate(
     expr: str | None,
     shape: tuple[str, ...],
@@ -276,6 +317,7 @@ def generate(
     name: str,
     templates: str | None,
     hessian: bool = False,
+    backend: str = "numpy",
 ) -> str:
     """``symdiff codegen --shape``: the generated tensor module's source."""
     from ..codegen.tensor import generate as generate_tensor
@@ -286,8 +328,9 @@ def generate(
     if data is None and model_path is not None:
         data = list(model.data) or None
     return generate_tensor(
-        text, shapes, chosen, data, name=name, templates=templates, hessian=hessian
-    )
+        text, shapes, chosen, data, name=name, templates=templates, hessian=hessian,
+        backend=backend,
+    )  # fmt: skip
 
 
 def compile_for_fit(

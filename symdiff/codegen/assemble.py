@@ -21,6 +21,7 @@ from .. import __version__
 from ..checks import check_name
 from ..errors import InputError
 from ..ir.nodes import Node, Shape, format_shape
+from .backends import BACKENDS, NUMPY_INTERFACE, Backend
 from .numpy_print import format_names
 from .program import BLOCK, LossProgram, Namer, emit
 from .templating import render
@@ -55,15 +56,8 @@ RESERVED_NAMES: frozenset[str] = frozenset(
     }
 )
 
-MODULE_INTERFACE = """\
-PARAMS: tuple of (name, shape) pairs in order; shape () is a scalar parameter.
-DATA: names of the data arrays, in the order loss/grad take them; DATA_SHAPES their shapes.
-loss(params, *data) -> float: the loss L.
-grad(params, *data) -> the gradient, in the form params was given.
-loss_and_grad(params, *data) -> (float, gradient): both from one shared pass.
-params: a flat 1-D array in PARAMS order, or a dict name -> value (the gradient is then a dict).
-Wrong keys, shapes, counts or dtypes (complex, object, text) and empty data raise ValueError.
-scipy.optimize.minimize(loss_and_grad, x0, args=data, jac=True) works as is."""
+#: The NumPy module's interface (``backends.Backend.interface`` for each backend).
+MODULE_INTERFACE = NUMPY_INTERFACE
 
 
 def check_user_names(names: Sequence[str], what: str = "name") -> None:
@@ -105,21 +99,22 @@ def _identifiers(lines: Sequence[str]) -> set[str]:
     return {word for line in lines for word in re.findall(r"[A-Za-z_][A-Za-z_0-9]*", line)}
 
 
-def _prologue(program: LossProgram, body: Sequence[str], results: Sequence[str]) -> list[str]:
+def _prologue(program: LossProgram, body: Sequence[str], backend: Backend) -> list[str]:
     """Read params and data into their names (unused ones become ``_``) and the dimensions."""
-    used = _identifiers([*body, *results])
+    used = _identifiers(body)
     params = [p if p in used else "_" for p in program.params]
     data = [d if d in used else "_" for d in program.data]
     as_dict = "as_dict" if "as_dict" in used else "_"
-    lines = [f"{format_names(params)}, {as_dict} = _read_params(params)"]
+    more = backend.context
+    lines = [f"{format_names(params)}, {as_dict} = _read_params(params{more})"]
     if program.sample_dim:
         size = program.sample_dim if program.sample_dim in used else "_"
         target = format_names(data) if data else "_"
-        lines.append(f"{target}, {size} = _read_samples(data)")
+        lines.append(f"{target}, {size} = _read_samples(data{more})")
         return lines
     dims = [d for d in _dimension_names(program) if d in used]
     target = format_names(data) if data else "_"
-    lines.append(f"{target}, {'dims' if dims else '_'} = _read_data(data)")
+    lines.append(f"{target}, {'dims' if dims else '_'} = _read_data(data{more})")
     lines += [f'{d} = dims["{d}"]' for d in dims]
     return lines
 
@@ -179,14 +174,25 @@ def _function(
     return {"name": name, "arguments": arguments, "docstring": docstring, "body": body}
 
 
-def _namer(program: LossProgram) -> Namer:
-    taken = set(RESERVED_NAMES) | set(program.params) | set(program.data) | set(program.directions)
+def _namer(program: LossProgram, backend: Backend) -> Namer:
+    taken = (
+        set(RESERVED_NAMES)
+        | backend.reserved
+        | set(program.params)
+        | set(program.data)
+        | set(program.directions)
+    )
     taken |= set(_dimension_names(program)) | set(dir(builtins))
     return Namer(taken)
 
 
-def _pack(results: Sequence[str]) -> str:
-    return f"_pack({format_names(list(results))}, as_dict)"
+def _pack(results: Sequence[str], backend: Backend) -> str:
+    return f"_pack({format_names(list(results))}, as_dict{backend.context})"
+
+
+def _namespace(backend: Backend, inputs: str = "params, data") -> list[str]:
+    """The statement that finds the caller's array library (none for NumPy modules)."""
+    return [backend.namespace.format(inputs)] if backend.namespace else []
 
 
 #: The return statements of a generated function, given the code of its results.
@@ -195,7 +201,7 @@ Returns: TypeAlias = Callable[[Sequence[str]], list[str]]
 Builder: TypeAlias = Callable[[str, str, Sequence[str], list[Node], Returns], None]
 
 
-def functions(program: LossProgram) -> tuple[list[dict], set[str]]:
+def functions(program: LossProgram, backend: Backend) -> tuple[list[dict], set[str]]:
     """loss, grad, loss_and_grad (and hessian) as template records; the helpers they call."""
     inputs = {name: name for name in [*program.params, *program.data]}
     helpers: set[str] = set()
@@ -207,41 +213,44 @@ def functions(program: LossProgram) -> tuple[list[dict], set[str]]:
     def build(
         name: str, summary: str, doc: Sequence[str], roots: list[Node], result: Returns
     ) -> None:
-        body = emit(roots, program, _namer(program), inputs, labels)
+        body = emit(roots, program, _namer(program, backend), inputs, labels, backend.printer)
         helpers.update(body.helpers)
         returned = result(body.results)
         lines = [*body.lines, *returned]
-        records.append(_function(name, summary, doc, [*_prologue(program, lines, []), *lines]))
+        prologue = [*_namespace(backend), *_prologue(program, lines, backend)]
+        records.append(_function(name, summary, doc, [*prologue, *lines]))
 
     grads = list(program.gradients)
     build(
         "loss",
-        "The loss L (a float).",
+        "The loss L (a float)." if backend.name == "numpy" else "The loss L (a 0-d array).",
         [],
         [program.loss],
-        lambda r: [f"return float({r[0]})"],
+        lambda r: [f"return {backend.loss.format(r[0])}"],
     )
     build(
         "grad",
         "The gradient dL/dparams, in the form params was given.",
         ["    A flat array in PARAMS order, or a dict name -> array."],
         grads,
-        lambda r: [f"return {_pack(r)}"],
+        lambda r: [f"return {_pack(r, backend)}"],
     )
     build(
         "loss_and_grad",
         "(L, dL/dparams) from one shared pass.",
         ["    The gradient has the form params had: a flat array in PARAMS order, or a dict."],
         [program.loss, *grads],
-        lambda r: [f"return float({r[0]}), {_pack(r[1:])}"],
+        lambda r: [f"return {backend.loss.format(r[0])}, {_pack(r[1:], backend)}"],
     )
     if program.hessian:
-        _hessian(program, build)
+        _hessian(program, build, backend)
     if program.hvp:
-        records.append(_hvp(program, inputs, labels, helpers))
+        records.append(_hvp(program, inputs, labels, helpers, backend))
         size = sum(math.prod(int(d) for d in shape) for shape in program.params.values())
         if not program.hessian and size <= HESSIAN_LIMIT:
-            records.append(_hessian_from_hvp())
+            records.append(_hessian_from_hvp(backend))
+    called = _identifiers([line for record in records for line in record["body"]])
+    helpers.update(h for h in backend.statement_helpers if h in called)
     return records, helpers
 
 
@@ -250,57 +259,72 @@ HESSIAN_LIMIT = 2000
 
 
 def _hvp(
-    program: LossProgram, inputs: Mapping[str, str], labels: Mapping[Node, str], helpers: set[str]
+    program: LossProgram,
+    inputs: Mapping[str, str],
+    labels: Mapping[Node, str],
+    helpers: set[str],
+    backend: Backend,
 ) -> dict:
     """hvp(params, v, *data): the direction is read first (a user name may be ``v``)."""
     directions = list(program.directions)
     body = emit(
-        list(program.hvp), program, _namer(program), {**inputs, **{d: d for d in directions}},
-        labels,
+        list(program.hvp), program, _namer(program, backend),
+        {**inputs, **{d: d for d in directions}}, labels, backend.printer,
     )  # fmt: skip
     helpers.update(body.helpers)
-    lines = [*body.lines, f"return {_pack(body.results)}"]
+    lines = [*body.lines, f"return {_pack(body.results, backend)}"]
     used = _identifiers(lines)
-    read = f"{format_names([d if d in used else '_' for d in directions])}, _ = _read_params(v)"
+    read = (
+        f"{format_names([d if d in used else '_' for d in directions])}, _ = "
+        f"_read_params(v{backend.context})"
+    )
     return _function(
         "hvp",
         "The Hessian-vector product H v = d/dparams <dL/dparams, v>, in the form params was given.",
         ["    v has the form of params (flat or a dict); H is never formed."],
-        [read, *_prologue(program, lines, []), *lines],
+        [
+            *_namespace(backend, "params, data, v"),
+            read,
+            *_prologue(program, lines, backend),
+            *lines,
+        ],
         "params, v, *data",
     )
 
 
-def _hessian_from_hvp() -> dict:
+def _hessian_from_hvp(backend: Backend) -> dict:
     return _function(
         "hessian",
         "The matrix of second derivatives d2L/dp_i dp_j, one hvp per column.",
         ["    Entries in PARAMS order (a 2-D array whatever form params has)."],
         [
-            "values, _ = _read_params(params)",
-            "flat = _pack(values, False)",
-            "return np.column_stack([hvp(flat, column, *data) for column in np.eye(_SIZE)])",
+            *_namespace(backend),
+            f"values, _ = _read_params(params{backend.context})",
+            f"flat = _pack(values, False{backend.context})",
+            f"return {backend.columns}",
         ],
     )
 
 
-def _hessian(program: LossProgram, build: Builder) -> None:
+def _hessian(program: LossProgram, build: Builder, backend: Backend) -> None:
     size = len(program.params)
     entries = [(i, j, h) for i, j, h in program.hessian if not _is_zero(h)]
 
     def result(codes: Sequence[str]) -> list[str]:
-        lines = [f"hess = np.zeros(({size}, {size}))"]
+        lines = [backend.hessian_init.format(size)]
         for (i, j, _), code in zip(entries, codes, strict=True):
-            target = f"hess[{i}, {j}]" if i == j else f"hess[{i}, {j}] = hess[{j}, {i}]"
+            target = backend.hessian_entry.format(i, j)
+            if i != j:
+                target += " = " + backend.hessian_entry.format(j, i)
             lines.append(f"{target} = {code}")
-        return [*lines, "return hess"]
+        return [*lines, backend.hessian_return]
 
     build(
         "hessian",
         "The matrix of second derivatives d2L/dp_i dp_j.",
         ["    Entries in PARAMS order (a 2-D array whatever form params has)."],
         [h for _, _, h in entries] or [program.loss],
-        result if entries else (lambda r: [f"return np.zeros(({size}, {size}))"]),
+        result if entries else (lambda r: [f"return {backend.zeros.format(size)}"]),
     )
 
 
@@ -319,20 +343,31 @@ def _literal(pairs: Mapping[str, Shape]) -> str:
     return "(\n" + "".join(f"    {item},\n" for item in items) + ")"
 
 
-def render_module(program: LossProgram, text: ModuleText, templates: str | None = None) -> str:
-    """The module's source, rendered from the template and checked (it parses, no clashes)."""
+def render_module(
+    program: LossProgram,
+    text: ModuleText,
+    templates: str | None = None,
+    backend: Backend = BACKENDS["numpy"],
+) -> str:
+    """The module's source, rendered from the backend's template and checked (it parses, no
+    clashes)."""
     check_user_names([*program.params, *program.data])
     check_user_names(_dimension_names(program), "dimension name")
+    for name in [*program.params, *program.data, *_dimension_names(program)]:
+        if name in backend.reserved:
+            raise InputError(
+                f"name '{name}' is reserved: the {backend.name} module uses it; rename it"
+            )
     for name, shape in program.params.items():
         if any(isinstance(d, str) for d in shape):
             raise InputError(
                 f"parameter '{name}' has shape {format_shape(shape)}: generated code needs "
                 "integer sizes for parameters (e.g. --shape W1=64,32)"
             )
-    records, helpers = functions(program)
+    records, helpers = functions(program, backend)
     data_literal = repr(tuple(program.data))
     source = render(
-        TEMPLATE,
+        backend.template,
         {
             "doc": list(text.doc),
             "params_literal": _literal(program.params),

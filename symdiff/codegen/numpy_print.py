@@ -9,6 +9,7 @@ it. ``helpers`` collects the template helpers the printed code calls.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 import sympy as sp
@@ -17,6 +18,9 @@ from ..ir.from_sympy import NoLowering
 from ..ir.nodes import Node, const
 from ..ir.printing import ATOM, MUL, NEG, POSTFIX, Printed, TextPrinter
 from ..primitives import PRIMITIVES
+
+#: A NumPy function named in a lowering of the primitives table (``np.log1p``, ``np.linalg.det``).
+NUMPY_NAME = re.compile(r"\bnp\.([a-z_][a-z_0-9]*(?:\.[a-z_][a-z_0-9]*)?)")
 
 #: Helpers of the template a structural operation needs (primitives name theirs in the table).
 STRUCTURAL_HELPERS = {"logsumexp": "_logsumexp", "logdet": "_logdet"}
@@ -31,6 +35,14 @@ class NumpyPrinter(TextPrinter):
     def __init__(self, names: Mapping[Node, str] | None = None) -> None:
         super().__init__(names)
         self.helpers: set[str] = set()
+
+    def fn(self, name: str) -> str:
+        """The code of the NumPy function ``name`` (``sum``, ``linalg.det``)."""
+        return f"np.{name}"
+
+    def block(self, array: str, start: str, size: str) -> str:
+        """One block of BLOCK samples of a flat data array, starting at ``start``."""
+        return f"{array}[{start} : {start} + BLOCK]"
 
     def __getattr__(self, name: str) -> Callable[[Node], Printed]:
         if name.startswith("op_"):
@@ -50,7 +62,8 @@ class NumpyPrinter(TextPrinter):
     def primitive(self, node: Node, lowering: str, helper: str | None) -> Printed:
         if helper is not None:
             self.helpers.add(helper)
-        return lowering.format(*(self.visit(a)[0] for a in node.args)), ATOM
+        code = NUMPY_NAME.sub(lambda match: self.fn(match[1]), lowering)
+        return code.format(*(self.visit(a)[0] for a in node.args)), ATOM
 
     def product_operand(self, node: Node, parent: str, right: bool) -> str:
         """A step factor G * heaviside(u) prints as the comparison (u > 0): a 0/1 mask that
@@ -69,7 +82,7 @@ class NumpyPrinter(TextPrinter):
 
     def op_heaviside(self, node: Node) -> Printed:
         (at_zero,) = node.attrs or (0,)
-        return f"np.heaviside({self.visit(node.args[0])[0]}, {float(at_zero)!r})", ATOM
+        return f"{self.fn('heaviside')}({self.visit(node.args[0])[0]}, {float(at_zero)!r})", ATOM
 
     def scale(self, c: sp.Expr, x: Node) -> Printed:
         numerator, denominator = sp.fraction(c)
@@ -112,7 +125,7 @@ class NumpyPrinter(TextPrinter):
         axis, keepdims = node.attrs
         options = [] if axis is None else [f"axis={axis}"]
         options += ["keepdims=True"] if keepdims else []
-        return self.call("np.sum", [self.visit(node.args[0])[0]], options), ATOM
+        return self.call(self.fn("sum"), [self.visit(node.args[0])[0]], options), ATOM
 
     def op_logsumexp(self, node: Node) -> Printed:
         axis, keepdims = node.attrs
@@ -122,64 +135,69 @@ class NumpyPrinter(TextPrinter):
         ), ATOM
 
     def op_expand_dims(self, node: Node) -> Printed:
-        return f"np.expand_dims({self.visit(node.args[0])[0]}, {node.attrs[0]})", ATOM
+        return f"{self.fn('expand_dims')}({self.visit(node.args[0])[0]}, {node.attrs[0]})", ATOM
 
     def op_broadcast_to(self, node: Node) -> Printed:
         shape = "(" + "".join(f"{d}, " for d in node.shape) + ")"
-        return f"np.broadcast_to({self.visit(node.args[0])[0]}, {shape})", ATOM
+        return f"{self.fn('broadcast_to')}({self.visit(node.args[0])[0]}, {shape})", ATOM
 
     def op_eye(self, node: Node) -> Printed:
-        return f"np.eye({node.attrs[0]})", ATOM
+        return f"{self.fn('eye')}({node.attrs[0]})", ATOM
 
     def op_amax(self, node: Node) -> Printed:
         axis, keepdims = node.attrs
         options = [] if axis is None else [f"axis={axis}"]
         options += ["keepdims=True"] if keepdims else []
-        return self.call("np.max", [self.visit(node.args[0])[0]], options), ATOM
+        return self.call(self.fn("max"), [self.visit(node.args[0])[0]], options), ATOM
 
     def op_permute(self, node: Node) -> Printed:
-        return self.call("np.transpose", [self.visit(node.args[0])[0], str(node.attrs[0])]), ATOM
+        return self.call(
+            self.fn("transpose"), [self.visit(node.args[0])[0], str(node.attrs[0])]
+        ), ATOM
 
     def op_reshape(self, node: Node) -> Printed:
         shape = "(" + "".join(f"{d}, " for d in node.shape) + ")"
-        return self.call("np.reshape", [self.visit(node.args[0])[0], shape]), ATOM
+        return self.call(self.fn("reshape"), [self.visit(node.args[0])[0], shape]), ATOM
 
     def op_einsum(self, node: Node) -> Printed:
         """numpy.einsum with optimize=True: pairs contract through BLAS (tensordot)."""
         operands = [self.visit(a)[0] for a in node.args]
-        return self.call("np.einsum", [repr(node.attrs[0]), *operands], ["optimize=True"]), ATOM
+        return self.call(
+            self.fn("einsum"), [repr(node.attrs[0]), *operands], ["optimize=True"]
+        ), ATOM
 
     def op_outer(self, node: Node) -> Printed:
-        return self.call("np.outer", [self.visit(a)[0] for a in node.args]), ATOM
+        return self.call(self.fn("outer"), [self.visit(a)[0] for a in node.args]), ATOM
 
     def op_trace(self, node: Node) -> Printed:
-        return self.call("np.trace", [self.visit(node.args[0])[0]]), ATOM
+        return self.call(self.fn("trace"), [self.visit(node.args[0])[0]]), ATOM
 
     # -- linear algebra (symdiff.ir.linalg); products with inv are solves after lowering
     def op_det(self, node: Node) -> Printed:
-        return self.call("np.linalg.det", [self.visit(node.args[0])[0]]), ATOM
+        return self.call(self.fn("linalg.det"), [self.visit(node.args[0])[0]]), ATOM
 
     def op_logdet(self, node: Node) -> Printed:
         self.helpers.add("_logdet")
         return self.call("_logdet", [self.visit(node.args[0])[0]]), ATOM
 
     def op_inv(self, node: Node) -> Printed:
-        return self.call("np.linalg.inv", [self.visit(node.args[0])[0]]), ATOM
+        return self.call(self.fn("linalg.inv"), [self.visit(node.args[0])[0]]), ATOM
 
     def op_solve(self, node: Node) -> Printed:
-        return self.call("np.linalg.solve", [self.visit(a)[0] for a in node.args]), ATOM
+        return self.call(self.fn("linalg.solve"), [self.visit(a)[0] for a in node.args]), ATOM
 
     def op_diag(self, node: Node) -> Printed:
-        return self.call("np.diag", [self.visit(node.args[0])[0]]), ATOM
+        return self.call(self.fn("diag"), [self.visit(node.args[0])[0]]), ATOM
 
     def op_norm1(self, node: Node) -> Printed:
-        return f"np.sum(np.abs({self.visit(node.args[0])[0]}))", ATOM
+        return f"{self.fn('sum')}({self.fn('abs')}({self.visit(node.args[0])[0]}))", ATOM
 
     def op_frobenius(self, node: Node) -> Printed:
-        return f"np.sqrt(np.sum(np.square({self.visit(node.args[0])[0]})))", ATOM
+        inner = self.visit(node.args[0])[0]
+        return f"{self.fn('sqrt')}({self.fn('sum')}({self.fn('square')}({inner})))", ATOM
 
     def op_kron(self, node: Node) -> Printed:
-        return self.call("np.kron", [self.visit(a)[0] for a in node.args]), ATOM
+        return self.call(self.fn("kron"), [self.visit(a)[0] for a in node.args]), ATOM
 
     def op_softmax(self, node: Node) -> Printed:
         raise NoLowering("internal error: softmax must be lowered before printing")
@@ -189,7 +207,7 @@ class NumpyPrinter(TextPrinter):
 
     def dot(self, a: Node, b: Node) -> str:
         """sum(a * b) over two vectors in one pass, without the product array."""
-        return self.call("np.dot", [self.visit(a)[0], self.visit(b)[0]])
+        return self.call(self.fn("dot"), [self.visit(a)[0], self.visit(b)[0]])
 
 
 def _is_mask(node: Node) -> bool:

@@ -283,10 +283,12 @@ def emit(
     namer: Namer,
     inputs: Mapping[str, str],
     labels: Mapping[Node, str] | None = None,
+    printer_class: type[NumpyPrinter] = NumpyPrinter,
 ) -> Body:
     """Statements computing ``roots`` (blocked for per-sample losses), and the roots' code.
 
-    ``inputs`` maps each parameter and data name to the local that holds it.
+    ``inputs`` maps each parameter and data name to the local that holds it; ``printer_class``
+    is the backend's printer (NumPy, or the array API standard).
     """
     labels = labels or {}
     nodes = walk(list(roots))
@@ -304,7 +306,7 @@ def emit(
         if node.op == "var":
             names[node] = inputs[node.name]
     if not blocked:
-        printer = NumpyPrinter(names)
+        printer = printer_class(names)
         lines = [
             f"{names[n]} = {printer(n)}{_comment(n, labels, names[n])}"
             for n in nodes
@@ -313,7 +315,7 @@ def emit(
         results = [printer.visit(r)[0] for r in roots]
         return Body(lines, results, printer.helpers)
     assert levels is not None and program.sample_dim is not None
-    return _emit_blocked(roots, nodes, levels, names, namer, program, labels)
+    return _emit_blocked(roots, nodes, levels, names, printer_class, namer, program, labels)
 
 
 def _emit_blocked(
@@ -321,6 +323,7 @@ def _emit_blocked(
     nodes: Sequence[Node],
     levels: Mapping[Node, int],
     names: dict[Node, str],
+    printer_class: type[NumpyPrinter],
     namer: Namer,
     program: LossProgram,
     labels: Mapping[Node, str],
@@ -342,8 +345,8 @@ def _emit_blocked(
     full = {
         d: namer(f"{names[var(d, s)]}_all") for d, s in program.data.items() if var(d, s) in names
     }
-    printer = NumpyPrinter(names)
-    start = namer("start")
+    printer = printer_class(names)
+    start, size = namer("start"), str(program.sample_dim)
     before = [
         f"{names[n]} = {printer(n)}"
         for n in nodes
@@ -351,9 +354,9 @@ def _emit_blocked(
     ]
     loop = ["# per-sample work, block by block; S1, S2, ... are sums over all samples"]
     loop += [f"{name} = 0.0" for name in (names[s] for s in sums)]
-    loop.append(f"for {start} in range(0, {program.sample_dim}, BLOCK):")
+    loop.append(f"for {start} in range(0, {size}, BLOCK):")
     body = [
-        f"{names[var(d, program.data[d])]} = {full[d]}[{start} : {start} + BLOCK]" for d in full
+        f"{names[var(d, program.data[d])]} = {printer.block(full[d], start, size)}" for d in full
     ]
     for node in nodes:
         if levels[node] == SAMPLE and node in names and not _is_leaf(node) and node not in sums:
@@ -363,7 +366,7 @@ def _emit_blocked(
         if summand.op == "mul" and summand.args[0].shape == summand.args[1].shape == summand.shape:
             total = printer.dot(*summand.args)
         else:
-            total = printer.call("np.sum", [printer.visit(summand)[0]])
+            total = printer.call(printer.fn("sum"), [printer.visit(summand)[0]])
         body.append(f"{names[node]} += {total}")
     loop += [f"    {line}" for line in body]
     after = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import textwrap
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +25,12 @@ from ..frontend.tensor_parse import parse_tensor
 from ..ir.nodes import Node, Shape, format_shape, variables, walk
 from .assemble import (
     HESSIAN_LIMIT,
-    MODULE_INTERFACE,
     ModuleText,
     check_user_names,
     render_module,
 )
+from .backends import Backend
+from .backends import backend as find_backend
 from .loading import load_generated
 from .program import LossProgram, Namer, differentiate, emit, lower
 from .scalar import escape_docstring
@@ -88,11 +89,13 @@ def generate(
     name: str = "model",
     templates: str | Path | None = None,
     hessian: bool = False,
+    backend: str = "numpy",
 ) -> str:
-    """Source of a standalone NumPy module computing the loss and its gradient; with
+    """Source of a standalone module computing the loss and its gradient; with
     ``hessian``, also ``hvp(params, v, *data)`` and (for at most ``HESSIAN_LIMIT`` parameters)
-    ``hessian(params, *data)``."""
+    ``hessian(params, *data)``. ``backend``: ``numpy`` or ``array-api``."""
     check_name(name)
+    chosen = find_backend(backend)
     check_user_names(list(params), "parameter name")
     if data is not None:
         check_user_names(list(data), "data name")
@@ -102,8 +105,9 @@ def generate(
     targets = tuple(
         sorted({n.args[0].name for n in walk(gradient.loss) if n.op == "softmax_cross_entropy"})
     )
-    text = ModuleText(doc=_module_doc(name, loss_text, program, hessian), targets=targets)
-    return render_module(loss_program, text, None if templates is None else str(templates))
+    doc = _module_doc(name, loss_text, program, hessian, chosen)
+    text = ModuleText(doc=doc, targets=targets)
+    return render_module(loss_program, text, None if templates is None else str(templates), chosen)
 
 
 #: What ``hessian=True`` adds to the module's interface.
@@ -115,9 +119,14 @@ scipy.optimize.minimize(loss_and_grad, x0, args=data, jac=True, hessp=hvp,
 
 
 def _module_doc(
-    name: str, loss_text: str, program: TensorProgram, hessian: bool = False
+    name: str,
+    loss_text: str,
+    program: TensorProgram,
+    hessian: bool = False,
+    backend: Backend | None = None,
 ) -> list[str]:
     """The docstring: the loss as typed and its gradients in matrix form."""
+    backend = backend or find_backend("numpy")
     gradient = program.gradient
     report = tensor_gradient_report(
         loss_text,
@@ -150,9 +159,9 @@ def _module_doc(
         *gradient_lines,
         "",
         "Interface:",
-        *("    " + line for line in MODULE_INTERFACE.splitlines()),
+        *("    " + line for line in backend.interface.splitlines()),
         *("    " + line for line in SECOND_ORDER_INTERFACE.splitlines() if hessian),
-        "Needs only NumPy.",
+        backend.requirement,
     ]
 
 
@@ -165,11 +174,13 @@ def compile(  # noqa: A001 - the public name mirrors symdiff.compile
     name: str = "model",
     templates: str | Path | None = None,
     hessian: bool = False,
+    backend: str = "numpy",
 ) -> types.ModuleType:
     """The generated module, built in memory (same functions as the file ``generate`` writes)."""
     source = generate(
-        loss_text, shapes, params, data, name=name, templates=templates, hessian=hessian
-    )
+        loss_text, shapes, params, data, name=name, templates=templates, hessian=hessian,
+        backend=backend,
+    )  # fmt: skip
     return load_generated(source, name)
 
 
@@ -184,9 +195,18 @@ def evaluate(
     The expression is printed by the same NumPy printer as generated modules and run as
     generated code (every name in it passed the parser's name check).
     """
+    return evaluator([node], values, known)(values)[0]
+
+
+def evaluator(
+    nodes: Sequence[Node], values: Mapping[str, object], known: Mapping[str, int] | None = None
+) -> Callable[[Mapping[str, object]], list[object]]:
+    """``evaluate`` of several expressions compiled once, for arrays of the shapes of ``values``:
+    the returned function maps such arrays to the expressions' values (one pass, shared nodes
+    computed once)."""
     import numpy as np
 
-    (lowered,) = lower([node])
+    lowered = lower(list(nodes))
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
     dims: dict[str, int] = dict(known or {})
     for leaf in variables(lowered):
@@ -215,17 +235,24 @@ def evaluate(
             if dim not in dims:
                 raise InputError(f"dimension '{dim}' is not fixed by this expression's inputs")
     inputs = {leaf.name: f"_in_{leaf.name}" for leaf in variables(lowered)}
-    program = LossProgram(lowered, (), (), {}, {}, None, (), lowered, ())
+    program = LossProgram(lowered[0], (), (), {}, {}, None, (), lowered[0], ())
     namer = Namer(set(inputs.values()) | set(dims) | set(dir(builtins)) | {"np", "values", "dims"})
-    body = emit([lowered], program, namer, inputs)
+    body = emit(lowered, program, namer, inputs)
     lines = [f"    {name} = values[{leaf!r}]" for leaf, name in inputs.items()]
     lines += [f"    {d} = dims[{d!r}]" for d in dims if d.isidentifier()]
-    lines += [f"    {line}" for line in body.lines] + [f"    return {body.results[0]}"]
+    lines += [f"    {line}" for line in body.lines]
+    lines += [f"    return [{', '.join(body.results)}]"]
     helpers = "\n\n".join(template_source(f"helpers/{h}.py.jinja") for h in sorted(body.helpers))
     source = helpers + "\n\ndef _evaluate(values, dims):\n" + "\n".join(lines) + "\n"
     namespace: dict[str, Any] = {"np": np}  # filled by the generated code
     exec(builtins.compile(source, "<symdiff evaluate>", "exec"), namespace)  # noqa: S102
-    return namespace["_evaluate"](arrays, dims)
+    compiled = namespace["_evaluate"]
+
+    def run(point: Mapping[str, object]) -> list[object]:
+        given = {k: np.asarray(v, dtype=np.float64) for k, v in point.items()}
+        return list(compiled(given, dims))
+
+    return run
 
 
 def initial_params(module: types.ModuleType, seed: int = 0) -> dict[str, object]:

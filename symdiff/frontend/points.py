@@ -19,7 +19,7 @@ import numpy as np
 
 from ..checks import check_name
 from ..errors import InputError, ParseError
-from ..inputs import DATA_LIMIT
+from ..inputs import DATA_LIMIT, DATA_LIMIT_OPTION, NpzArchive
 from ..ir.nodes import Shape, format_shape
 
 #: Entries of one literal list, and its nesting depth.
@@ -131,13 +131,18 @@ def read_point(
     names: Sequence[str],
     option: str = "--at",
     dims: dict[str, int] | None = None,
+    every: bool = True,
 ) -> dict[str, np.ndarray]:
     """{name: array} for every name in ``names`` from ``text`` (an .npz path or assignments),
     each checked against ``shapes`` (undeclared names are scalars); ``dims`` collects the sizes
-    of named dimensions (pass the same dict to bind ``--at`` and ``--direction`` together)."""
+    of named dimensions (pass the same dict to bind ``--at`` and ``--direction`` together).
+    Without ``every``, some of the names suffice (at least one); the result holds those given."""
     dims = {} if dims is None else dims
     if "=" not in text:
-        values = _read_npz(text.strip(), names, option)
+        wanted = names if every else [n for n in names if n in npz_keys(text.strip(), option)]
+        if not wanted:
+            raise InputError(f"{option}: {text.strip()[:40]} has none of {', '.join(names)}")
+        values = _read_npz(text.strip(), wanted, option)
     else:
         values = {
             name: parse_literal(value, f" for '{name}' in {option}")
@@ -149,11 +154,20 @@ def read_point(
                 f"{option}: '{extra[0]}' is not a symbol here (expected: {', '.join(names)})"
             )
         missing = [name for name in names if name not in values]
-        if missing:
+        if missing and every:
             raise InputError(f"{option}: no value for '{missing[0]}' (give {', '.join(names)})")
-    for name in names:
+    given = [name for name in names if name in values]
+    for name in given:
         check_shape(name, values[name], tuple(shapes.get(name, ())), dims, option)
-    return {name: values[name] for name in names}
+    return {name: values[name] for name in given}
+
+
+def npz_keys(path: str, option: str) -> list[str]:
+    """The array names of an ``.npz`` archive (its members' headers are not read)."""
+    if not path.endswith(".npz"):
+        raise InputError(f"bad {option} {path[:40]!r}: use NAME=VALUE,... or a file.npz")
+    with NpzArchive(Path(path), DATA_LIMIT, DATA_LIMIT_OPTION) as archive:
+        return list(archive.keys)
 
 
 def _read_npz(path: str, names: Sequence[str], option: str) -> dict[str, np.ndarray]:

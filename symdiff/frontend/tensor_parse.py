@@ -95,7 +95,7 @@ TENSOR_FUNCTIONS: dict[str, TensorFunction] = {
     "max": TensorFunction(amax, 1, ("axis", "keepdims"), "largest element over all or axes"),
     "transpose": TensorFunction(transpose, 1, (), "same as .T; transpose(A, (0, 2, 1))"),
     "swapaxes": TensorFunction(swapaxes, 3, (), "swapaxes(A, -1, -2) exchanges two axes"),
-    "reshape": TensorFunction(reshape, 2, (), "reshape(A, (b, t, d)) with declared dims"),
+    "reshape": TensorFunction(reshape, 2, (), "reshape(A, (b, t, d)); one -1 is inferred"),
     "einsum": TensorFunction(einsum, 2, (), "einsum('bij,bjk->bik', A, B)"),
     "broadcast_to": TensorFunction(broadcast_to, 2, (), "broadcast_to(A, (b, t, d))"),
     "trace": TensorFunction(trace, 1, (), "sum of the diagonal"),
@@ -295,8 +295,9 @@ class _TensorBuilder:
         first, i, j = self._arguments(node, 3, "swapaxes(A, i, j)")
         return swapaxes(self.build(first), self._integer(i), self._integer(j))
 
-    def _shape(self, target: ast.AST) -> Shape:
-        """A shape literal (b, t, d): whole numbers and declared dimension names."""
+    def _shape(self, target: ast.AST, infer: bool = False) -> Shape:
+        """A shape literal (b, t, d): whole numbers and declared dimension names (with
+        ``infer``, one -1: reshape's inferred size)."""
         items = target.elts if isinstance(target, ast.Tuple) else [target]
         shape: list[int | str] = []
         for item in items:
@@ -304,7 +305,7 @@ class _TensorBuilder:
                 shape.append(item.id)
             else:
                 size = self._integer(item)
-                if size < 1:
+                if size < 1 and not (size == -1 and infer):
                     raise self.source.error("a shape needs positive sizes or dimensions", item)
                 shape.append(size)
         return tuple(shape)
@@ -312,7 +313,7 @@ class _TensorBuilder:
     def _reshape(self, node: ast.Call) -> Node:
         """reshape(A, (b, t, d)): the same elements, another shape of the same size."""
         first, target = self._arguments(node, 2, "reshape(A, shape)")
-        return reshape(self.build(first), self._shape(target))
+        return reshape(self.build(first), self._shape(target, infer=True))
 
     def _broadcast_to(self, node: ast.Call) -> Node:
         """broadcast_to(A, (b, t, d)): A repeated along stretched axes (printed gradients)."""

@@ -509,8 +509,9 @@ def swapaxes(a: Node, first: int, second: int) -> Node:
 
 
 def reshape(a: Node, shape: Shape) -> Node:
-    """numpy.reshape(a, shape): the same elements in row-major order; sizes must agree."""
-    shape = tuple(shape)
+    """numpy.reshape(a, shape): the same elements in row-major order; sizes must agree. One
+    entry may be -1: the size that makes them agree, a whole number or a declared dimension."""
+    shape = _infer_dimension(a.shape, tuple(shape))
     if sp.simplify(size_of(a.shape) - size_of(shape)) != 0:
         raise ShapeMismatch(
             f"cannot reshape {format_shape(a.shape)} to {format_shape(shape)}: "
@@ -526,6 +527,27 @@ def reshape(a: Node, shape: Shape) -> Node:
     if c != 1:
         return scale(c, reshape(x, shape))
     return make_node("reshape", (a,), (), shape)
+
+
+def _infer_dimension(source: Shape, shape: Shape) -> Shape:
+    """``shape`` with its -1 replaced by size(source) / size(the other entries)."""
+    if -1 not in shape:
+        return shape
+    if shape.count(-1) > 1:
+        raise ShapeMismatch(f"reshape to {format_shape(shape)}: at most one -1")
+    rest = tuple(d for d in shape if d != -1)
+    inferred = sp.simplify(size_of(source) / size_of(rest))
+    if inferred.is_Integer and inferred > 0:
+        size: Dim = int(inferred)
+    elif inferred.is_Symbol:
+        size = str(inferred)
+    else:
+        raise ShapeMismatch(
+            f"cannot reshape {format_shape(source)} to {format_shape(shape)}: the -1 would be "
+            f"{inferred}, which is neither a whole number nor one declared dimension "
+            "(write the shape out, or declare integer sizes)"
+        )
+    return tuple(size if d == -1 else d for d in shape)
 
 
 def sum_(a: Node, axis: Axes = None, keepdims: bool = False) -> Node:

@@ -186,9 +186,14 @@ def amax(a: Node, axis: Axes = None, keepdims: bool = False) -> Node:
 def einsum(spec: str, *operands: Node) -> Node:
     """numpy.einsum with an index string: "bij,bjk->bik" multiplies the operands elementwise
     over shared letters and sums the letters the output omits (implicit output: the letters
-    used once, sorted). Each letter stands for one dimension; no '...' and no letter repeated
-    within one operand."""
-    inputs, output = _einsum_spec(spec, operands)
+    used once, sorted). Each letter stands for one dimension. '...' stands for the axes the
+    letters leave (explicit letters from each operand's rank, right-aligned as NumPy does); a
+    letter repeated within one operand takes its diagonal: einsum('ii->i', A) is
+    einsum('ij,ij->i', A, eye(n)), so A's adjoint G[i] lands on the diagonal, eye(n) * G[:, None].
+    """
+    text = _expand_ellipsis(spec.replace(" ", ""), operands)
+    inputs, output = _einsum_spec(text, operands, spec)
+    inputs, operands = _diagonals(inputs, operands, output, spec)
     sizes: dict[str, Dim] = {}
     for letters, operand in zip(inputs, operands, strict=True):
         for letter, dim in zip(letters, operand.shape, strict=True):
@@ -200,21 +205,95 @@ def einsum(spec: str, *operands: Node) -> Node:
                 )
     scales = [scaled(o) for o in operands]
     coefficient = sp.Mul(*(c for c, _ in scales))
-    if coefficient != 1:
-        return scale(coefficient, einsum(spec, *(x for _, x in scales)))
     normal = ",".join(inputs) + "->" + output
+    if normal == f"{output}->{output}":  # einsum('ij->ij', A) = A
+        return operands[0]
+    if coefficient != 1:
+        return scale(coefficient, einsum(normal, *(x for _, x in scales)))
     return make_node("einsum", operands, (normal,), tuple(sizes[x] for x in output))
 
 
-def _einsum_spec(spec: str, operands: tuple[Node, ...]) -> tuple[list[str], str]:
+#: Letters '...' expands to, taken in order among those the index string does not use.
+_SPARE_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _expand_ellipsis(text: str, operands: tuple[Node, ...]) -> str:
+    """'...ij,...jk->...ik' with explicit letters for the '...' axes of each operand (an
+    operand with fewer such axes takes the last ones, like NumPy's broadcasting); an implicit
+    output puts the '...' axes first."""
+    if "..." not in text:
+        return text
+    left, arrow, output = text.partition("->")
+    inputs = left.split(",")
+    if len(inputs) != len(operands):
+        raise ShapeMismatch(
+            f"einsum '{text}' names {len(inputs)} operand(s) but gets {len(operands)}"
+        )
+    counts = []
+    for letters, operand in zip(inputs, operands, strict=True):
+        named = len(letters.replace("...", ""))
+        if letters.count("...") > 1 or named > operand.ndim:
+            raise ShapeMismatch(
+                f"einsum '{text}': '{letters}' does not fit an operand of shape "
+                f"{format_shape(operand.shape)} ('...' at most once per operand)"
+            )
+        counts.append(operand.ndim - named if "..." in letters else 0)
+    spare = [x for x in _SPARE_LETTERS if x not in text][: max(counts)]
+    inputs = [
+        letters.replace("...", "".join(spare[len(spare) - k :]) if k else "")
+        for letters, k in zip(inputs, counts, strict=True)
+    ]
+    if arrow:
+        output = output.replace("...", "".join(spare))
+    else:
+        used = "".join(inputs)
+        once = sorted(x for x in set(used) if used.count(x) == 1 and x not in spare)
+        output = "".join(spare) + "".join(once)
+    return ",".join(inputs) + "->" + output
+
+
+def _diagonals(
+    inputs: list[str], operands: tuple[Node, ...], output: str, spec: str
+) -> tuple[list[str], tuple[Node, ...]]:
+    """Each repeat of a letter within one operand renamed to a fresh letter, with an identity
+    eye(n) over (letter, fresh letter) as one more operand: the operand's diagonal."""
+    taken = set("".join(inputs)) | set(output)
+    fresh = iter(x for x in _SPARE_LETTERS if x not in taken)
+    renamed: list[str] = []
+    extra: list[tuple[str, Node]] = []
+    for letters, operand in zip(inputs, operands, strict=True):
+        seen: dict[str, int] = {}
+        new = ""
+        for axis, letter in enumerate(letters):
+            if letter not in seen:
+                seen[letter] = axis
+                new += letter
+                continue
+            first = operand.shape[seen[letter]]
+            if operand.shape[axis] != first:
+                raise ShapeMismatch(
+                    f"einsum '{spec}': index {letter} repeats within '{letters}' over axes of "
+                    f"different sizes {first} and {operand.shape[axis]}"
+                )
+            other = next(fresh, None)
+            if other is None:
+                raise ShapeMismatch(f"einsum '{spec}': too many indices")
+            new += other
+            extra.append((letter + other, eye(first)))
+        renamed.append(new)
+    if not extra:
+        return inputs, operands
+    return renamed + [x for x, _ in extra], (*operands, *(e for _, e in extra))
+
+
+def _einsum_spec(text: str, operands: tuple[Node, ...], spec: str) -> tuple[list[str], str]:
     """The index letters of each operand and of the output, checked against the operands."""
-    text = spec.replace(" ", "")
     left, arrow, output = text.partition("->")
     inputs = left.split(",")
     if not operands or "." in text or not all(p.isalpha() and p.isascii() for p in inputs):
         raise ShapeMismatch(
             f"einsum '{spec}': write one group of index letters per operand, like 'ij,jk->ik' "
-            "('...' is not supported)"
+            "or '...ij->...ji'"
         )
     if len(inputs) != len(operands):
         raise ShapeMismatch(
@@ -226,8 +305,6 @@ def _einsum_spec(spec: str, operands: tuple[Node, ...]) -> tuple[list[str], str]
                 f"einsum '{spec}': '{letters}' has {len(letters)} indices but the operand has "
                 f"shape {format_shape(operand.shape)}"
             )
-        if len(set(letters)) != len(letters):
-            raise ShapeMismatch(f"einsum '{spec}': an index repeats within '{letters}'")
     used = "".join(inputs)
     if not arrow:
         output = "".join(sorted(x for x in set(used) if used.count(x) == 1))

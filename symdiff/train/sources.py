@@ -100,6 +100,11 @@ class Source:
     block_rows: int
     where: str
 
+    def __init__(self, where: str, names: Sequence[str], block_rows: int) -> None:
+        self.where = where
+        self.names = tuple(names)
+        self.block_rows = _check_block_rows(block_rows)
+
     def spans(self) -> list[tuple[int, int]]:
         """(first row, end row) of each block, in order."""
         return _spans(self.rows, self.block_rows)
@@ -169,16 +174,14 @@ class ArraySource(Source):
         names: Sequence[str],
         block_rows: int = DEFAULT_BLOCK_ROWS,
     ) -> None:
+        super().__init__("the data", names, block_rows)
         if isinstance(arrays, Mapping):
             arrays = [arrays[name] for name in names]
-        self.names = tuple(names)
         self.arrays = [np.asarray(values) for values in arrays]
-        self.where = "the data"
         lengths = {len(values) for values in self.arrays}
         if len(lengths) != 1:
             raise InputError(f"the data arrays have different lengths {sorted(lengths)}")
         self.rows = lengths.pop()
-        self.block_rows = _check_block_rows(block_rows)
 
     def read(self, start: int, stop: int) -> Block:
         return [
@@ -206,9 +209,7 @@ class NpySource(Source):
         block_rows: int = DEFAULT_BLOCK_ROWS,
     ) -> None:
         self.path = Path(path)
-        self.where = str(path)
-        self.names = tuple(names)
-        self.block_rows = _check_block_rows(block_rows)
+        super().__init__(str(path), names, block_rows)
         columns = dict(columns or {})
         with open_regular_file(path, UNBOUNDED) as stream:
             size = os.fstat(stream.fileno()).st_size
@@ -302,9 +303,7 @@ class ParquetSource(Source):
     ) -> None:
         parquet = require("pyarrow.parquet")
         pyarrow = require("pyarrow")
-        self.where = str(path)
-        self.names = tuple(names)
-        self.block_rows = _check_block_rows(block_rows)
+        super().__init__(str(path), names, block_rows)
         self.files = parquet_files(Path(path))
         self.handles: list[Any] = []
         self.picked: list[str] = []
@@ -413,10 +412,8 @@ class CsvSource(Source):
         block_rows: int = DEFAULT_BLOCK_ROWS,
     ) -> None:
         self.path = Path(path)
-        self.where = str(path)
-        self.names = tuple(names)
+        super().__init__(str(path), names, block_rows)
         self.columns = dict(columns or {})
-        self.block_rows = _check_block_rows(block_rows)
         self.rows = sum(len(block[0]) for _, block in self.blocks())
         if self.rows == 0:
             raise InputError(f"{path}: the header has no data rows under it")
