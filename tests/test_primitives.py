@@ -51,9 +51,10 @@ def _id(row: primitives.Primitive | primitives.Composite) -> str:
 #: Typed names the scalar parser deliberately lacks: maximum, minimum and logaddexp are IR
 #: operations, typed max, min, logsumexp.
 SCALAR_PARSER_GAPS = frozenset({"maximum", "minimum", "logaddexp"})
-#: Typed names the tensor parser lacks: the IR's two-argument operations (typed max, min,
-#: logsumexp, which are composites).
-TENSOR_PARSER_GAPS = frozenset({"maximum", "minimum", "logaddexp"})
+#: Typed names the tensor parser lacks: none. The IR's two-argument operations (typed max, min,
+#: logsumexp, which are composites) are also read by the names the printer writes
+#: (maximum(A, B) in an index form's einsum parses back).
+TENSOR_PARSER_GAPS: frozenset[str] = frozenset()
 
 #: SymPy definitions of the rows that have no SymPy class (the independent reference).
 SYMPY_REFERENCES: dict[str, Callable[..., sp.Expr]] = {

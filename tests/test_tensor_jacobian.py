@@ -114,11 +114,3 @@ def test_cli_prints_index_form_einsum_and_value() -> None:
     assert row["index"] == "∂f[i,j]/∂W[k,l] = X[i,k] δ[j,l]"
     expected = np.einsum("ik,jl->ijkl", np.array([[1.0, 2], [3, 4]]), np.eye(2))
     np.testing.assert_array_equal(np.array(row["value"]), expected)
-
-
-def test_cli_without_index_rule_says_so() -> None:
-    result = run_symdiff(
-        "jacobian", "softmax(X @ W)", "--shape", "X=n,d", "--shape", "W=d,m", "--wrt", "W"
-    )
-    assert result.returncode == 0, result.stderr
-    assert "J_W: no index form (no index rule for softmax)" in result.stdout

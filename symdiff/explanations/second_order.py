@@ -10,6 +10,7 @@ import sympy as sp
 from ..autodiff.second import TensorHessian
 from ..ir.nodes import Node, add, format_shape, sum_
 from ..ir.printing import LatexPrinter, TextPrinter, shared_names
+from .index_notation import IndexJacobian, NoIndexForm, index_jacobian
 from .report import Report
 
 
@@ -18,17 +19,28 @@ def block_label(first: str, second: str) -> str:
     return f"d2L/d{first}2" if first == second else f"d2L/d{first} d{second}"
 
 
+def block_index_form(hessian: TensorHessian, i: int, j: int) -> IndexJacobian | None:
+    """d2L/dp dq[I, K] = ∂(dL/dp)[I]/∂q[K] in index notation (None without index rules)."""
+    try:
+        return index_jacobian(hessian.gradient.gradients[i], hessian.gradient.wrt[j])
+    except NoIndexForm:
+        return None
+
+
 def hessian_report(text: str, shapes: Mapping[str, tuple], hessian: TensorHessian) -> Report:
     """Each block d2L/dp dq (q after p; the others are transposes) as a matrix formula with its
-    shape, or its shape alone when it needs more than two axes; then (Hv)_p, the Hessian-vector
-    product in a direction v of the parameters' shapes, which always has a matrix formula."""
+    shape, or in index notation and as an einsum when it needs more than two axes (its shape
+    alone where an operation has no index rule); then (Hv)_p, the Hessian-vector product in a
+    direction v of the parameters' shapes, which always has a matrix formula."""
     wrt = hessian.gradient.wrt
     blocks = [(i, j, b) for i, j, b in hessian.blocks]
     explicit = [b for _, _, b in blocks if b is not None]
     # H v is shown when some block has no matrix formula (it always has one)
     shown = list(hessian.products) if len(explicit) < len(blocks) else []
     products = list(zip(wrt, shown, strict=True)) if shown else []
-    roots = explicit + shown
+    forms = {(i, j): block_index_form(hessian, i, j) for i, j, b in blocks if b is None}
+    factors = [n for form in forms.values() if form is not None for n in form.factor_nodes()]
+    roots = explicit + shown + factors
     forward: Node = hessian.gradient.loss
     for grad in hessian.gradient.gradients:  # name the gradient's parts like the forward pass
         forward = add(forward, sum_(grad))
@@ -39,10 +51,18 @@ def hessian_report(text: str, shapes: Mapping[str, tuple], hessian: TensorHessia
         (f"  {name}", text_printer(node), format_shape(node.shape)) for node, name in names.items()
     ]
     notes: list[str] = []
+
+    def show(node: Node) -> str:  # a named tensor by its name in index notation
+        return names.get(node) or text_printer(node)
+
     for i, j, block in blocks:
         label = block_label(wrt[i].name, wrt[j].name)
         shape = format_shape(hessian.block_shape(i, j))
-        if block is None:
+        form = forms.get((i, j))
+        if form is not None:
+            notes.append(f"{label}: {form.hessian_text(wrt[i].name, show)}")
+            notes.append(f"  = {form.einsum_text()}    {shape}")
+        elif block is None:
             notes.append(f"{label}: shape {shape}, no matrix formula (see (Hv)_{wrt[i].name})")
         else:
             rows.append((label, text_printer(block), shape))
@@ -96,6 +116,7 @@ def hessian_report(text: str, shapes: Mapping[str, tuple], hessian: TensorHessia
                     "columns": wrt[j].name,
                     "shape": list(hessian.block_shape(i, j)),
                     "formula": None if block is None else text_printer(block),
+                    **_index_data(forms.get((i, j)), wrt[i].name),
                 }
                 for i, j, block in blocks
             ],
@@ -112,3 +133,10 @@ def hessian_report(text: str, shapes: Mapping[str, tuple], hessian: TensorHessia
         }
 
     return Report("\n".join(lines), latex, data)
+
+
+def _index_data(form: IndexJacobian | None, first: str) -> dict[str, str]:
+    """The index form and einsum of a block without a matrix formula (none: nothing)."""
+    if form is None:
+        return {}
+    return {"index": form.hessian_text(first), "einsum": form.einsum_text()}

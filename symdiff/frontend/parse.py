@@ -503,9 +503,11 @@ class _ScalarBuilder:
 def unknown_function(name: str) -> str:
     """The error for an unknown scalar function: a tensor operation says how to declare shapes,
     a typo gets a did-you-mean, anything else the list of functions."""
-    from .tensor_parse import TENSOR_FUNCTIONS  # the error path only: tensor_parse imports us
+    from .tensor_parse import BINARY_ELEMENTWISE, TENSOR_FUNCTIONS  # tensor_parse imports us
 
-    tensor_operation = canonical(name, set(TENSOR_FUNCTIONS) - set(FUNCTIONS))
+    # maximum/minimum/logaddexp are typed max/min/logsumexp here, not tensor operations
+    tensor_names = set(TENSOR_FUNCTIONS) - set(FUNCTIONS) - set(BINARY_ELEMENTWISE)
+    tensor_operation = canonical(name, tensor_names)
     if tensor_operation is not None:
         return (
             f"unknown function '{name}' ({tensor_operation} is a tensor operation: declare the "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import sympy as sp
 
@@ -43,8 +44,10 @@ from ..ir.nodes import (
     var,
 )
 from ..ir.ops import (
+    BINARY_ELEMENTWISE,
     IR_FUNCTIONS,
     amax,
+    binary,
     cross_entropy,
     dot,
     einsum,
@@ -108,6 +111,10 @@ TENSOR_FUNCTIONS: dict[str, TensorFunction] = {
     "norm1": TensorFunction(norm1, 1, (), "entrywise 1-norm sum(abs(x))"),
     "frobenius": TensorFunction(frobenius, 1, (), "Frobenius norm sqrt(sum(x**2)), one node"),
     "kron": TensorFunction(kron, 2, (), "Kronecker product of two matrices"),
+    **{
+        name: TensorFunction(partial(binary, name), 2, (), f"elementwise {name}, as printed")
+        for name in BINARY_ELEMENTWISE
+    },
 }
 
 #: Functions with their own builder: eye(d) and broadcast_to(A, (d1, d2)).
