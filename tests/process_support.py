@@ -62,12 +62,12 @@ def limit_address_space(limit: int = ADDRESS_SPACE) -> Callable[[], None]:
 
 
 class BoundedRun:
-    """``python -m symdiff ARGS`` started with its address space capped (``limit_address_space``)
-    and one BLAS thread. Standard input may be bytes; stdout and stderr go to temporary files, so
-    a long output never blocks the child, and several runs can go at once. ``result(timeout)``
-    waits (killing the child ``timeout`` seconds after it started) and decodes the output as
-    UTF-8. ``cwd`` must lie outside the checkout (tests/conftest.py explains); by default an
-    empty temporary directory."""
+    """``python -m symdiff ARGS`` started with its address space capped and one BLAS thread
+    (``limited_preexec``, ``quiet_env``). Standard input may be bytes; stdout and stderr go to
+    temporary files, so a long output never blocks the child, and several runs can go at once.
+    ``result(timeout)`` waits (killing the child ``timeout`` seconds after it started) and
+    decodes the output as UTF-8. ``cwd`` must lie outside the checkout (tests/conftest.py
+    explains); by default an empty temporary directory."""
 
     def __init__(
         self,
@@ -89,7 +89,7 @@ class BoundedRun:
             self._stdin.write(stdin.encode("utf-8") if isinstance(stdin, str) else stdin)
             self._stdin.seek(0)
             source = self._stdin
-        environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", **(env or {})}
+        environment = quiet_env(dict(env or {}))
         self.started = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "symdiff", *args],
@@ -98,7 +98,7 @@ class BoundedRun:
             stderr=self._stderr,
             env=environment,
             cwd=cwd if cwd is not None else self._folder,
-            preexec_fn=limit_address_space(memory),
+            preexec_fn=limited_preexec(memory=memory),
         )
 
     def result(self, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -152,119 +152,6 @@ def run_many_bounded(
         key, run = running.pop(0)
         results[key] = run.result(timeout)
     return results
-
-
-#: The driver of ``run_symdiff_cases``: imports symdiff once, then runs each case in its own
-#: forked child (stdin, stdout and stderr redirected to files, in the current directory), waits
-#: for it at most the timeout (then kills it) and prints {key: exit code or null} as JSON.
-_CASE_DRIVER = r"""
-import json, os, signal, sys, time, traceback
-from symdiff.cli import cli, load_commands
-load_commands(library=True)  # the imports, once, before any fork
-
-cases = json.load(open(sys.argv[1], encoding="utf-8"))
-timeout = float(sys.argv[2])
-codes = {}
-for case in cases:
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.dup2(os.open(case["stdin"] or os.devnull, os.O_RDONLY), 0)
-            os.dup2(os.open(case["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 1)
-            os.dup2(os.open(case["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
-            code = cli.main(args=case["args"], prog_name="symdiff", standalone_mode=False)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-            code = 70
-        finally:
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            finally:
-                os._exit(code if isinstance(code, int) else 1)
-    deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            codes[case["key"]] = os.waitstatus_to_exitcode(status)
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            codes[case["key"]] = None
-            break
-        time.sleep(0.002)
-print(json.dumps(codes))
-"""
-
-
-def run_symdiff_cases(
-    cases: Mapping[str, tuple[Sequence[str], bytes | None]],
-    cwd: str | os.PathLike[str],
-    timeout: float = 60,
-    memory: int = ADDRESS_SPACE,
-    env: Mapping[str, str] | None = None,
-) -> dict[str, subprocess.CompletedProcess[str]]:
-    """Many ``symdiff ARGS`` runs (key -> (args, stdin bytes or None)) at the cost of one start.
-
-    One ``python`` process (started in ``cwd``, which must lie outside the checkout, with its
-    address space capped by ``limit_address_space`` and a timeout) imports symdiff once, then
-    runs every case in its own forked child process, which inherits the cap, reads the case's
-    stdin from a file and writes stdout and stderr to files; a child still running after
-    ``timeout`` seconds is killed (its return code is then None and its stderr says so).
-    Standard input is decoded as UTF-8 (``PYTHONIOENCODING=utf-8``). POSIX only (``fork``).
-    """
-    with tempfile.TemporaryDirectory(prefix="symdiff-cases-") as scratch:
-        folder = Path(scratch)
-        listed = []
-        for index, (key, (args, stdin)) in enumerate(cases.items()):
-            entry = {
-                "key": key,
-                "args": list(args),
-                "stdin": None,
-                "stdout": str(folder / f"{index}.out"),
-                "stderr": str(folder / f"{index}.err"),
-            }
-            if stdin is not None:
-                entry["stdin"] = str(folder / f"{index}.in")
-                Path(entry["stdin"]).write_bytes(stdin)
-            listed.append(entry)
-        (folder / "cases.json").write_text(json.dumps(listed), encoding="utf-8")
-        environment = {
-            **os.environ,
-            "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONIOENCODING": "utf-8",
-            **(env or {}),
-        }
-        driver = subprocess.run(
-            [sys.executable, "-c", _CASE_DRIVER, str(folder / "cases.json"), str(timeout)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=environment,
-            cwd=cwd,
-            timeout=timeout * len(listed) + 120,
-            preexec_fn=limit_address_space(memory),
-            check=False,
-        )
-        if driver.returncode != 0:
-            raise RuntimeError(f"the case driver failed: {driver.stderr[-3000:]}")
-        codes = json.loads(driver.stdout)
-        results = {}
-        for entry in listed:
-            key = str(entry["key"])
-            code = codes[key]
-            stdout = Path(str(entry["stdout"])).read_bytes().decode("utf-8", errors="replace")
-            stderr = Path(str(entry["stderr"])).read_bytes().decode("utf-8", errors="replace")
-            if code is None:
-                stderr += f"\n[killed: still running after {timeout:g} s]"
-            results[key] = subprocess.CompletedProcess(
-                ["symdiff", *entry["args"]], code, stdout, stderr
-            )
-        return results
 
 
 def console_script() -> str:
@@ -321,7 +208,7 @@ def quiet_env(env: dict[str, str] | None = None) -> dict[str, str]:
 def run_limited(
     argv: list[str], *, cwd: str | os.PathLike[str], timeout: float = 60,
     stdin: str | None = None, env: dict[str, str] | None = None, umask: int | None = None,
-    file_size: int | None = None, no_dac_override: bool = False,
+    file_size: int | None = None, no_dac_override: bool = False, memory: int = ADDRESS_SPACE,
 ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     """``argv`` in ``cwd`` (a temporary folder, never the checkout), bounded by ``timeout`` and
     ``limited_preexec(**limits)``; text output captured; never raises on a non-zero exit."""
@@ -335,7 +222,7 @@ def run_limited(
         check=False,
         cwd=cwd,
         preexec_fn=limited_preexec(
-            umask=umask, file_size=file_size, no_dac_override=no_dac_override
+            memory=memory, umask=umask, file_size=file_size, no_dac_override=no_dac_override
         ),
     )
 
@@ -372,8 +259,7 @@ def child(case, out_w, err_w):
         os.umask(case["umask"])
     if case.get("file_size") is not None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (case["file_size"], case["file_size"]))
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
+    os.dup2(os.open(case.get("stdin") or os.devnull, os.O_RDONLY), 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     sys.argv = ["symdiff", *case["args"]]
@@ -437,15 +323,20 @@ json.dump(results, sys.stdout)
 
 
 def run_forked(
-    cases: list[dict[str, object]], *, timeout: float = 240
+    cases: list[dict[str, object]],
+    *,
+    timeout: float = 240,
+    memory: int = ADDRESS_SPACE,
+    env: dict[str, str] | None = None,
 ) -> list[subprocess.CompletedProcess[str]]:
     """Run many ``symdiff`` command lines, each in its own process, for the price of one start.
 
     Each case is ``{"cwd": folder, "args": [...], "umask": int?, "file_size": int?,
-    "timeout": seconds?}``. A fork server (under ``run_limited``'s address-space cap and
-    ``timeout``) imports symdiff once and forks a child per case, with its own working directory,
-    umask, file-size limit, /dev/null as stdin and pipes as stdout and stderr, which runs the
-    console entry point; a child past its own timeout is killed (``returncode`` -9).
+    "stdin": file?, "timeout": seconds?}``. A fork server (under ``run_limited``'s address-space
+    cap ``memory``, ``env`` and ``timeout``) imports symdiff once and forks a child per case,
+    with its own working directory, umask, file-size limit, the file (or /dev/null) as stdin and
+    pipes as stdout and stderr, which runs the console entry point; a child past its own timeout
+    is killed (``returncode`` -9). POSIX only (``fork``).
     """
     folder = tempfile.mkdtemp(prefix="symdiff-forks-")
     try:
@@ -454,6 +345,8 @@ def run_forked(
             cwd=folder,
             timeout=timeout,
             stdin=json.dumps(cases),
+            memory=memory,
+            env=env,
         )
     finally:
         os.rmdir(folder)
@@ -467,3 +360,33 @@ def run_forked(
         )
         for case, result in zip(cases, json.loads(done.stdout), strict=True)
     ]
+
+
+def run_symdiff_cases(
+    cases: Mapping[str, tuple[Sequence[str], bytes | None]],
+    cwd: str | os.PathLike[str],
+    timeout: float = 60,
+    memory: int = ADDRESS_SPACE,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Many ``symdiff ARGS`` runs (key -> (args, stdin bytes or None)) in ``cwd`` at the cost of
+    one start (``run_forked``); standard input is decoded as UTF-8 (``PYTHONIOENCODING``). A run
+    killed at ``timeout`` seconds says so on its stderr."""
+    with tempfile.TemporaryDirectory(prefix="symdiff-cases-") as scratch:
+        listed: list[dict[str, object]] = []
+        for index, (args, stdin) in enumerate(cases.values()):
+            case: dict[str, object] = {"cwd": str(cwd), "args": list(args), "timeout": timeout}
+            if stdin is not None:
+                case["stdin"] = str(Path(scratch) / f"{index}.in")
+                Path(scratch, f"{index}.in").write_bytes(stdin)
+            listed.append(case)
+        results = run_forked(
+            listed,
+            timeout=timeout * len(listed) + 120,
+            memory=memory,
+            env={"PYTHONIOENCODING": "utf-8", **(env or {})},
+        )
+    for result in results:
+        if result.returncode == -9:
+            result.stderr += f"\n[killed: still running after {timeout:g} s]"
+    return dict(zip(cases, results, strict=True))
