@@ -94,14 +94,7 @@ def test_cli_engine_dask_on_the_cluster(client, tmp_path):
     pq.write_table(pa.table({"x": x, "y": y}), tmp_path / "d.parquet", row_group_size=128)
     common = ["fit", LOGISTIC, "--params", "b0,b1", "--data", "x,y", "--lr", "0.5", "--epochs",
               "10", "--format", "json", "--input", str(tmp_path / "d.parquet")]  # fmt: skip
-    address = client.scheduler.address
-    on_dask = run_symdiff(*common, "--engine", "dask", "--scheduler", address)
-    in_memory = run_symdiff(*common)
-    assert on_dask.returncode == 0, on_dask.stderr
-    got, expected = json.loads(on_dask.stdout), json.loads(in_memory.stdout)
-    assert got["steps"] == expected["steps"] == 10
-    for name in ("b0", "b1"):
-        assert got["params"][name] == pytest.approx(expected["params"][name], rel=1e-12)
+    _fits_as_in_memory(common, "--engine", "dask", "--scheduler", client.scheduler.address)
 
 
 def test_cli_engine_dask_starts_its_own_local_cluster(tmp_path):
@@ -112,11 +105,16 @@ def test_cli_engine_dask_starts_its_own_local_cluster(tmp_path):
     common = ["fit", LOGISTIC, "--params", "b0,b1", "--data", "x,y", "--lr", "0.5", "--epochs",
               "8", "--format", "json", "--input", str(tmp_path / "d.npy"),
               "--block-rows", "150"]  # fmt: skip
-    on_dask = run_symdiff(*common, "--engine", "dask")
+    _fits_as_in_memory(common, "--engine", "dask")
+
+
+def _fits_as_in_memory(common: list[str], *engine: str) -> None:
+    """``symdiff fit COMMON ENGINE`` (JSON) gives the in-memory run's steps and parameters."""
+    on_dask = run_symdiff(*common, *engine)
     in_memory = run_symdiff(*common)
     assert on_dask.returncode == 0, on_dask.stderr
     got, expected = json.loads(on_dask.stdout), json.loads(in_memory.stdout)
-    assert got["steps"] == expected["steps"] == 8
+    assert got["steps"] == expected["steps"] == int(common[common.index("--epochs") + 1])
     for name in ("b0", "b1"):
         assert got["params"][name] == pytest.approx(expected["params"][name], rel=1e-12)
 

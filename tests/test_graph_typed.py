@@ -366,16 +366,14 @@ def test_cli_graph_markdown_in_a_real_subprocess() -> None:
     assert all(len(row) == 5 for row in _table_rows(done.stdout))
 
 
-def test_text_table_keeps_a_wrapped_partial_level_with_its_value() -> None:
+def test_text_table_keeps_formulas_whole_and_partials_level_with_their_values() -> None:
     from symdiff.explanations.graph import text_table
 
-    rows = [[["L"], ["a_long_partial_that_wraps here", "short"], ["-1", "1"]]]
-    plain = text_table(["node", "partials", "values"], rows, width=30)
-    aligned = text_table(["node", "partials", "values"], rows, width=30, aligned=(1, 2))
-    assert plain[2:4] == ["L     a_long_partial_t  -1", "          hat_wraps     1"]
-    assert aligned[2:] == [
-        "L     a_long_partial_t  -1",
-        "          hat_wraps",
-        "          here",
-        "      short             1",
+    rows = [[["L"], ["a_long_partial_that_would_wrap here", "short"], ["-1", "1"]]]
+    table = text_table(["node", "partials", "values"], rows)
+    assert table == [
+        "node  partials                             values",
+        "-------------------------------------------------",
+        "L     a_long_partial_that_would_wrap here  -1",
+        "      short                                1",
     ]

@@ -92,3 +92,49 @@ def test_steps_of_random_typed_expressions(text: str) -> None:
         if shown is not None:
             assert_parses_back(shown.text, step.result)
     assert_parses_back(formula(first.result), explanation.result)
+
+
+# --------------------------------------------------------------------------- LaTeX as typed
+
+TYPED_LATEX = {
+    "abs(y_true - (w*x + b))": r"\left|y_{true} - \left(w x + b\right)\right|",
+    "-y*log(sigmoid(b0 + b1*x)) - (1-y)*log(1 - sigmoid(b0 + b1*x))": (
+        r"-y \log\left(\sigma\left(b_{0} + b_{1} x\right)\right) - \left(1 - y\right) "
+        r"\log\left(1 - \sigma\left(b_{0} + b_{1} x\right)\right)"
+    ),
+    "1/(1 + exp(-x))": r"\frac{1}{1 + e^{-x}}",
+    "3/(2*x + 1)": r"\frac{3}{2 x + 1}",
+    "(a + b)/(c - d)*(e + f)": r"\frac{\left(a + b\right) \left(e + f\right)}{c - d}",
+    "sqrt(x)*sin(x)**2 + log(x, 10)": (
+        r"\sqrt{x} \left(\sin\left(x\right)\right)^{2} + \log_{10}\left(x\right)"
+    ),
+    "2*3*x - (-x)": r"2 \cdot 3 x - \left(-x\right)",
+}
+
+
+def test_typed_latex_of_textbook_expressions() -> None:
+    for text, latex in TYPED_LATEX.items():
+        assert typed_tree(text).latex() == latex, text
+
+
+def _first_appearances(text: str, names: list[str]) -> list[str]:
+    found = {name: match.start() for name in names if (match := re.search(name, text))}
+    return sorted(found, key=found.__getitem__)
+
+
+_LETTERS = ["p", "q", "v", "w", "y", "z"]  # none is a letter of a LaTeX command used here
+_OPS = st.lists(st.sampled_from(["+", "-", "*"]), min_size=5, max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(_LETTERS), _OPS)
+def test_typed_latex_keeps_the_typed_order_of_operands(letters: list[str], ops: list[str]) -> None:
+    """Without divisions, each letter first appears in the LaTeX where it was typed, and the
+    LaTeX steps and answer of `steps` show the expression so (not in SymPy's order)."""
+    pairs = zip(ops, letters[1:], strict=True)
+    text = letters[0] + "".join(f" {op} {letter}" for op, letter in pairs)
+    latex = typed_tree(text).latex()
+    assert _first_appearances(latex, _LETTERS) == letters
+    derivation = explain(text, letters[-1])
+    for rendered in (derivation.latex(), derivation.markdown()):
+        assert latex in rendered

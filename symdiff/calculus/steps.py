@@ -39,6 +39,10 @@ class Step:
         """The expression as text: as typed where known, else ``formula(expression)``."""
         return formula(self.expression) if self.typed is None else self.typed.text()
 
+    def latex(self) -> str:
+        """The expression in LaTeX: as typed where known, else SymPy's LaTeX."""
+        return sp.latex(self.expression) if self.typed is None else self.typed.latex()
+
     def operand_text(self) -> str:
         """The expression after d/dx or as a factor: bare unless an operator binds it wrongly."""
         if self.typed is None:

@@ -176,7 +176,7 @@ TEXT_STYLE = StepStyle(
 
 def _latex_derivative(at: At) -> str:
     step = at.step
-    return rf"{_latexd_text(step.wrt, at.partial)}\left({sp.latex(step.expression)}\right)"
+    return rf"{_latexd_text(step.wrt, at.partial)}\left({step.latex()}\right)"
 
 
 def _latex_result(at: At) -> str:
@@ -197,8 +197,8 @@ MARKDOWN_STYLE = StepStyle(
     head=lambda at: [f"{_md(at)}**{at.number}** *{at.label}*: ${_latex_derivative(at)}$"],
     rule=lambda at, shown: [f"{_md(at, True)}rule: `{shown}`"],
     let=lambda at: [
-        f"{_md(at, True)}let ${sp.latex(at.step.variable)} = {sp.latex(at.step.inner)}$, so "
-        f"${sp.latex(at.step.expression)} = {sp.latex(at.step.substeps[0].expression)}$"
+        f"{_md(at, True)}let ${sp.latex(at.step.variable)} = {at.step.substeps[1].latex()}$, "
+        f"so ${at.step.latex()} = {at.step.substeps[0].latex()}$"
     ],
     multiply=lambda at: [f"{_md(at, True)}multiply: ${_latex_result(at)}$"],
     conclude=lambda at: [f"{_md(at, True)}so ${_latex_derivative(at)} = {_latex_result(at)}$"],
@@ -219,7 +219,7 @@ LATEX_STYLE = StepStyle(
     rule=lambda at, shown: [],
     let=lambda at: [
         rf"&{_pad(at.depth + 1)}\text{{let}} && {sp.latex(at.step.variable)} = "
-        rf"{sp.latex(at.step.inner)}"
+        rf"{at.step.substeps[1].latex()}"
     ],
     multiply=lambda at: [rf"&{_pad(at.depth + 1)}\text{{multiply:}} && {_latex_result(at)}"],
     conclude=lambda at: [
@@ -267,6 +267,10 @@ class Explanation(Explained):
         """The expression as typed (as its first step records it), else as SymPy prints it."""
         return self.steps[0].text() if self.steps else formula(self.expression)
 
+    def _expression_latex(self) -> str:
+        """The expression in LaTeX as typed (as its first step records it)."""
+        return self.steps[0].latex() if self.steps else sp.latex(self.expression)
+
     def _operand_text(self) -> str:
         return self.steps[0].operand_text() if self.steps else operand(self.expression)
 
@@ -299,7 +303,7 @@ class Explanation(Explained):
     def markdown(self) -> str:
         d = _latexd_text(self.wrt, self.partial)
         lines = [
-            f"**Differentiate** ${sp.latex(self.expression)}$ with respect to "
+            f"**Differentiate** ${self._expression_latex()}$ with respect to "
             f"${sp.latex(self.wrt)}$, rule by rule{self._held_constant()}.",
             "",
         ]
@@ -314,7 +318,7 @@ class Explanation(Explained):
             )
         lines += [
             "",
-            rf"**Answer:** ${d}\left({sp.latex(self.expression)}\right) = "
+            rf"**Answer:** ${d}\left({self._expression_latex()}\right) = "
             rf"{sp.latex(self.result)}$",
         ]
         return "\n".join(lines)
@@ -332,7 +336,7 @@ class Explanation(Explained):
             )
         rows.append(
             rf"&\text{{Answer:}} && {_latexd_text(self.wrt, self.partial)}"
-            rf"\left({sp.latex(self.expression)}\right) = {sp.latex(self.result)}"
+            rf"\left({self._expression_latex()}\right) = {sp.latex(self.result)}"
         )
         return align(rows)
 

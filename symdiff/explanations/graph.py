@@ -27,14 +27,13 @@ from .graph_nodes import (
     _reverse,
     ascii_name,
 )
-from .graph_render import TEXT_DIGITS, TEXT_EXACT_LENGTH, WIDTH, GraphRendering, text_table
+from .graph_render import TEXT_DIGITS, TEXT_EXACT_LENGTH, GraphRendering, text_table
 
 __all__ = [
     "MAX_EXACT_LENGTH",
     "MODES",
     "TEXT_DIGITS",
     "TEXT_EXACT_LENGTH",
-    "WIDTH",
     "Cost",
     "Graph",
     "GraphRendering",

@@ -18,8 +18,6 @@ from .render import Explained, latex_text, number_text, wrap
 TEXT_EXACT_LENGTH = 12
 #: Significant digits of numbers in text tables (the final derivative is printed with 10).
 TEXT_DIGITS = 7
-#: Width of text output.
-WIDTH = 80
 
 
 class GraphRendering(Explained):
@@ -137,7 +135,7 @@ class GraphRendering(Explained):
                 ]
             )
         rows += inputs if mode == "reverse" else []
-        lines = wrap(title) + text_table(headers, rows, aligned=(2, 4))
+        lines = wrap(title) + text_table(headers, rows)
         lines += self._result_lines(mode, seed)
         return lines
 
@@ -391,47 +389,24 @@ def _latex_value(value: sp.Expr, digits: int = TEXT_DIGITS) -> str:
     return rf"{sp.latex(value)} \approx {number_text(value, digits)}"
 
 
-def text_table(
-    headers: list[str],
-    rows: list[list[list[str]]],
-    width: int = WIDTH,
-    aligned: tuple[int, ...] = (),
-) -> list[str]:
-    """A plain-text table of multi-line cells, wrapping the widest columns to fit ``width``.
-
-    The k-th lines of the ``aligned`` columns belong together (a local partial and its value):
-    each starts on the same output line, however the others wrap.
+def text_table(headers: list[str], rows: list[list[list[str]]]) -> list[str]:
+    """A plain-text table of multi-line cells (the k-th lines of a row's cells on one output
+    line: a local partial beside its value), each column as wide as its widest line. A formula
+    is never broken inside a cell (it stays whole to read and to copy), so a table with long
+    formulas is wider than a terminal rather than wrapped; the rule under the headers spans it.
     """
     columns = len(headers)
-    natural = [
+    widths = [
         max([len(headers[c])] + [len(line) for row in rows for line in row[c]])
         for c in range(columns)
     ]
-    widths = list(natural)
-    while sum(widths) + 2 * (columns - 1) > width:
-        widest = max(range(columns), key=lambda c: widths[c])
-        if widths[widest] <= 10:
-            break
-        widths[widest] -= 1
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    out.append("-" * min(width, sum(widths) + 2 * (columns - 1)))
+    out.append("-" * (sum(widths) + 2 * (columns - 1)))
     for row in rows:
-        pieces = [
-            [wrap(line, "", w) if line else [""] for line in cell]
-            for cell, w in zip(row, widths, strict=True)
-        ]
-        logical = max((len(pieces[c]) for c in aligned), default=0)
-        for k in range(logical):
-            height = max(len(pieces[c][k]) for c in aligned if k < len(pieces[c]))
-            for c in aligned:
-                if k < len(pieces[c]):
-                    pieces[c][k] += [""] * (height - len(pieces[c][k]))
-        cells = [[piece for line in cell for piece in line] for cell in pieces]
-        height = max(len(cell) for cell in cells)
-        for k in range(height):
+        for k in range(max(len(cell) for cell in row)):
             parts = [
                 (cell[k] if k < len(cell) else "").ljust(w)
-                for cell, w in zip(cells, widths, strict=True)
+                for cell, w in zip(row, widths, strict=True)
             ]
             out.append("  ".join(parts).rstrip())
     return out

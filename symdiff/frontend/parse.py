@@ -20,7 +20,7 @@ from ..checks import MAX_EXACT_DIGITS, check_name, check_power_size, deep_recurs
 from ..errors import ParseError
 from ..functions import expm1, log1p, relu, sigmoid, softplus
 from ..names import canonical, did_you_mean
-from ..primitives import COMPOSITES, SYMPY, Composite
+from ..primitives import BY_TYPED_NAME, COMPOSITES, SYMPY, Composite
 from ..text import formula
 
 #: Longest accepted input, in characters.
@@ -579,6 +579,10 @@ class TypedNode:
         """The operation as text in typed order: ``abs(y_true - (w*x + b))``."""
         return typed_text(self, lambda node: None)
 
+    def latex(self) -> str:
+        """The operation in LaTeX, operands in typed order (``typed_latex``)."""
+        return typed_latex(self)
+
 
 #: Operand kinds that need no parentheses as a factor, a base or an exponent.
 _TIGHT = frozenset({"symbol", "number", "call"})
@@ -616,6 +620,81 @@ def typed_text(node: TypedNode, leaf: Callable[[TypedNode], str | None]) -> str:
             out += (("-" if op == "-" else "") if k == 0 else f" {op} ") + text
         else:
             out += ("" if k == 0 else op) + text
+    return out
+
+
+#: LaTeX of a call by the name typed, where the primitives table's operator name is not the form
+#: a textbook writes: {0} is the argument list.
+_LATEX_CALLS = {
+    "exp": "e^{{{0}}}",
+    "sqrt": "\\sqrt{{{0}}}",
+    "abs": "\\left|{0}\\right|",
+    "log2": "\\log_{{2}}\\left({0}\\right)",
+    "log10": "\\log_{{10}}\\left({0}\\right)",
+    "max": "\\max\\left({0}\\right)",
+    "min": "\\min\\left({0}\\right)",
+    "dirac": "\\delta\\left({0}\\right)",
+}
+
+
+def _latex_call(name: str, arguments: list[str]) -> str:
+    """name(arguments) in LaTeX: the table's form, log with a base as log_b, else the
+    primitive's operator or \\operatorname{name}."""
+    if name in ("log", "ln") and len(arguments) == 2:
+        return f"\\log_{{{arguments[1]}}}\\left({arguments[0]}\\right)"
+    joined = ", ".join(arguments)
+    if name in _LATEX_CALLS:
+        return _LATEX_CALLS[name].format(joined)
+    row = BY_TYPED_NAME.get(name)
+    operator = row.latex if row is not None else f"\\operatorname{{{name}}}"
+    return f"{operator}\\left({joined}\\right)"
+
+
+def typed_latex(node: TypedNode) -> str:
+    """``node`` in LaTeX, operands in typed order (as ``typed_text``): a product with divisions
+    is one fraction, its numerator and denominator factors each in typed order."""
+    parts = [typed_latex(operand) for operand in node.operands]
+    kinds = [operand.kind for operand in node.operands]
+
+    def group(k: int, bare: bool) -> str:
+        return parts[k] if bare else f"\\left({parts[k]}\\right)"
+
+    if node.kind == "symbol":
+        return sp.latex(node.value)
+    if node.kind == "number":
+        return sp.latex(node.value) if node.name else formula(node.value)
+    if node.kind == "negate":
+        return "-" + group(0, kinds[0] not in ("sum", "negate"))
+    if node.kind == "call":
+        return _latex_call(node.name, parts)
+    if node.kind == "power":
+        base = group(
+            0, kinds[0] == "symbol" or (kinds[0] == "number" and node.operands[0].value >= 0)
+        )
+        return f"{base}^{{{parts[1]}}}"
+    if node.kind == "sum":
+        out = ""
+        for k, (op, kind) in enumerate(zip(node.ops, kinds, strict=True)):
+            text = group(k, kind != "sum" and not (kind == "negate" and k > 0))
+            out += (("-" if op == "-" else "") if k == 0 else f" {op} ") + text
+        return out
+    sides: dict[str, list[tuple[str, str]]] = {"*": [], "/": []}
+    for op, part, kind in zip(node.ops, parts, kinds, strict=True):
+        sides[op].append((part, kind))
+    top = _latex_factors(sides["*"], first=True) or "1"
+    if not sides["/"]:
+        return top
+    return f"\\frac{{{top}}}{{{_latex_factors(sides['/'], first=True)}}}"
+
+
+def _latex_factors(factors: list[tuple[str, str]], first: bool) -> str:
+    """(LaTeX, kind) factors side by side: a lone factor bare, else a sum (or a negation after
+    the first factor) in parentheses; a \\cdot before a factor that starts with a digit."""
+    out = ""
+    for k, (part, kind) in enumerate(factors):
+        bare = len(factors) == 1 or not (kind == "sum" or (kind == "negate" and k > 0))
+        text = part if bare else f"\\left({part}\\right)"
+        out += ("" if not out else " \\cdot " if text[:1].isdigit() else " ") + text
     return out
 
 
