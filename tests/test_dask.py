@@ -98,14 +98,14 @@ def test_cli_engine_dask_on_the_cluster(client, tmp_path):
 
 
 def test_cli_engine_dask_starts_its_own_local_cluster(tmp_path):
-    """No --scheduler: the command starts a LocalCluster of worker processes, trains on it, and
-    closes it; the result is the in-memory one."""
+    """No --scheduler: the command starts a LocalCluster of 2 worker processes (--workers), trains
+    on it, and closes it; the result is the in-memory one."""
     x, y = logistic_data(400, seed=10)
     np.save(tmp_path / "d.npy", np.column_stack([x, y]))
     common = ["fit", LOGISTIC, "--params", "b0,b1", "--data", "x,y", "--lr", "0.5", "--epochs",
               "8", "--format", "json", "--input", str(tmp_path / "d.npy"),
               "--block-rows", "150"]  # fmt: skip
-    _fits_as_in_memory(common, "--engine", "dask")
+    _fits_as_in_memory(common, "--engine", "dask", "--workers", "2")
 
 
 def _fits_as_in_memory(common: list[str], *engine: str) -> None:
@@ -131,6 +131,25 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith(f"Error: cannot reach the Dask scheduler at {address} (")
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--scheduler", "tcp://127.0.0.1:1"], "Error: --scheduler needs --engine dask\n"),
+        (["--workers", "2"], "Error: --workers sets the size of the LocalCluster of --engine "
+                             "dask without --scheduler\n"),
+        (["--engine", "dask", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"],
+         "Error: --workers sets the size of the LocalCluster of --engine dask without "
+         "--scheduler\n"),
+    ],
+)  # fmt: skip
+def test_cluster_options_without_their_engine_are_one_line(tmp_path, options, message):
+    np.save(tmp_path / "d.npy", np.ones((3, 2)))
+    result = run_symdiff("fit", LOGISTIC, "--params", "b0,b1", "--data", "x,y", "--input",
+                         str(tmp_path / "d.npy"), *options)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == message
 
 
 def test_a_worker_dying_mid_fit_stops_with_the_parameters_reached(client):

@@ -184,7 +184,8 @@ def _text_table_cells(rendered: str) -> list[tuple[str, str, list[str]]]:
                 starts = []
             continue
         if re.match(r"[d∂]\S*/[d∂]\S* = ", line):
-            continue  # a result line below the table
+            starts = []  # the result lines below the table (a long one wraps): the table ended
+            continue
         node = line[: starts[0]].strip()
         definition = line[starts[0] : starts[1]].strip()
         partial = line[starts[1] : starts[2]].strip()

@@ -201,6 +201,7 @@ def fit_command(
     block_rows: int = scale_cli.DEFAULT_BLOCK_ROWS,
     engine: str = "numpy",
     scheduler: str | None = None,
+    workers: int | None = None,
 ) -> None:
     """Train the parameters of the per-sample LOSS on data by gradient descent.
 
@@ -251,9 +252,9 @@ def fit_command(
         loss_text = formula(parse(loss_text))
     else:  # ruled out above; kept so that a missing LOSS can never reach read_expression
         raise click.UsageError("Missing argument 'LOSS'.")
-    if scale_cli.wants_blocks(out_of_core, engine):
+    if scale_cli.wants_blocks(out_of_core, engine, scheduler, workers):
         arrays = scale_cli.read_blocks(model, input_path, data_names, column, block_rows, engine,
-                                       scheduler, plot_path)  # fmt: skip
+                                       scheduler, plot_path, workers)  # fmt: skip
     else:
         arrays = _read_data(model, input_path, data_names, column, max_input_mb)
     _check_outputs(save_path, plot_path, checkpoint_path, checkpoint_every, resume_path,

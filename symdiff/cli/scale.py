@@ -17,8 +17,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def scale_options(function: F) -> F:
-    """Add --out-of-core, --block-rows, --engine and --scheduler to a command."""
+    """Add --out-of-core, --block-rows, --engine, --scheduler and --workers to a command."""
     options = [
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1, max=256),
+            default=None,
+            help="--engine dask without --scheduler: worker processes of the LocalCluster "
+            "(default: one per CPU core).",
+        ),
         click.option(
             "--scheduler",
             default=None,
@@ -52,7 +59,16 @@ def scale_options(function: F) -> F:
     return function
 
 
-def wants_blocks(out_of_core: bool, engine: str) -> bool:
+def wants_blocks(
+    out_of_core: bool, engine: str, scheduler: str | None, workers: int | None
+) -> bool:
+    """Whether the data are read as blocks (--out-of-core, --engine dask); the cluster options
+    go only with --engine dask."""
+    if scheduler is not None and engine != "dask":
+        raise InputError("--scheduler needs --engine dask")
+    if workers is not None and (engine != "dask" or scheduler is not None):
+        raise InputError("--workers sets the size of the LocalCluster of --engine dask "
+                         "without --scheduler")  # fmt: skip
     return out_of_core or engine == "dask"
 
 
@@ -65,6 +81,7 @@ def read_blocks(
     engine: str,
     scheduler: str | None,
     plot_path: str | None,
+    workers: int | None = None,
 ) -> Any:
     """The --input data as a block ``Source`` (``--out-of-core``) or as Dask arrays persisted on
     the cluster (``--engine dask``; the client closes when the command ends)."""
@@ -73,8 +90,6 @@ def read_blocks(
     if plot_path is not None:
         raise InputError("--plot needs the data in memory: it cannot go with "
                          "--out-of-core or --engine dask")  # fmt: skip
-    if scheduler is not None and engine != "dask":
-        raise InputError("--scheduler needs --engine dask")
     per_sample_reduce(model)
     columns = parse_columns(column)
     source = open_source(path, names, columns, block_rows)
@@ -85,7 +100,7 @@ def read_blocks(
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
     from ..train import dask_engine  # Dask is an extra: imported only for --engine dask
 
-    client = dask_engine.connect(scheduler)
+    client = dask_engine.connect(scheduler, workers)
     context = click.get_current_context()
     if scheduler is None:  # closed last (the callbacks run last-in, first-out)
         context.call_on_close(client.cluster.close)
