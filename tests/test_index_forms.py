@@ -140,7 +140,9 @@ def test_index_form_agrees_with_torch(text: str, param: str, function) -> None:
 @pytest.mark.parametrize(
     ("text", "param", "expected"),
     [
-        ("softmax(z)", "z", "∂f[i]/∂z[j] = softmax(z)[i] δ[i,j] - softmax(z)[i] softmax(z)[j]"),
+        ("softmax(z)", "z", "∂f[i]/∂z[j] = softmax(z)[i] (δ[i,j] - softmax(z)[j])"),
+        ("log_softmax(z)", "z", "∂f[i]/∂z[j] = δ[i,j] - softmax(z)[j]"),
+        ("W * W", "W", "∂f[i,j]/∂W[k,l] = 2 W[i,j] δ[i,k] δ[j,l]"),
         ("det(A)", "A", "∂f/∂A[i,j] = det(A) inv(A)[j,i]"),
         ("inv(A)", "A", "∂f[i,j]/∂A[k,l] = -inv(A)[i,k] inv(A)[l,j]"),
         ("transpose(T, (2, 0, 1))", "T", "∂f[i,j,k]/∂T[l,m,n] = δ[j,l] δ[k,m] δ[i,n]"),
@@ -224,8 +226,7 @@ def test_cli_jacobian_softmax_has_an_index_form() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (
-        "J_W: ∂f[i,j]/∂W[k,l] = X[i,k] softmax(X @ W)[i,j] δ[j,l] - "
-        "X[i,k] softmax(X @ W)[i,j] softmax(X @ W)[i,l]\n"
+        "J_W: ∂f[i,j]/∂W[k,l] = X[i,k] softmax(X @ W)[i,j] (δ[j,l] - softmax(X @ W)[i,l])\n"
     ) in result.stdout
 
 

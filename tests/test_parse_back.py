@@ -24,7 +24,7 @@ from parse_back_support import (
     tuple_items,
     unwrapped,
 )
-from process_support import run_symdiff_cases
+from process_support import run_symdiff, run_symdiff_cases
 
 import symdiff
 from symdiff.calculus import api
@@ -403,3 +403,14 @@ def test_cli_text_outputs_parse_back(cli_results) -> None:  # type: ignore[no-un
     check = cli_results["check"].stdout.splitlines()
     assert_parses_back(check[0].split(" = ")[1], 6 * x**2)
     assert check[2] == "  at x=2: derivative = 24, your answer = 12"
+
+
+def test_an_undefined_derivative_is_one_line_not_a_formula_with_zoo() -> None:
+    """d/dx 0**x comes out of SymPy as 0**x*zoo, which no parser reads back: refused, exit 2."""
+    done = run_symdiff("diff", "0**x", "--wrt", "x")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "Error: the derivative of 0**x by x is undefined: it comes out as 0**x*zoo (zoo is a "
+        "complex infinity, nan not a number)\n"
+    )
+    assert done.stdout == ""

@@ -153,6 +153,12 @@ def derive(
     if isinstance(expr, str) and steps:
         steps = (differentiate_typed(typed_tree(expr), sequence[0]), *steps[1:])
     raw = steps[-1].result if steps else expression
+    if result.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        by = ", ".join(v.name for v in sequence)
+        raise InputError(
+            f"the derivative of {formula(expression)} by {by} is undefined: it comes out as "
+            f"{formula(result)} (zoo is a complex infinity, nan not a number)"
+        )
     return Derivation(expression, tuple(sequence), steps, raw, result)
 
 

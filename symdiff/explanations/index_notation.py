@@ -606,15 +606,33 @@ def _with_coefficient(coefficient: sp.Expr, body: str, joiner: str = " * ") -> s
 
 
 def _sum_text(terms: Sequence[Term], show: Callable[[Node], str] = to_text) -> str:
+    """The terms added up; factors that every term starts with are written once in front:
+    s[i] δ[i,j] - s[i] s[j] = s[i] (δ[i,j] - s[j])."""
     if not terms:
         return "0"
+    common = _common_prefix(terms) if len(terms) > 1 else 0
     parts = []
     for term in terms:
-        body = " ".join(_factor_text(f, show) for f in term.factors) or "1"
+        body = " ".join(_factor_text(f, show) for f in term.factors[common:]) or "1"
         if term.summed:
             body = f"Σ_{''.join(sorted(term.summed))} {body}"
         parts.append(_with_coefficient(term.coefficient, body, " "))
-    return " + ".join(parts).replace("+ -", "- ")
+    total = " + ".join(parts).replace("+ -", "- ")
+    if not common:
+        return total
+    return " ".join(_factor_text(f, show) for f in terms[0].factors[:common]) + f" ({total})"
+
+
+def _common_prefix(terms: Sequence[Term]) -> int:
+    """How many leading factors all the terms share (none when a term sums over an index)."""
+    if any(term.summed for term in terms):
+        return 0
+    count = 0
+    for column in zip(*(term.factors for term in terms), strict=False):
+        if any(factor != column[0] for factor in column):
+            break
+        count += 1
+    return count
 
 
 def _contract(term: Term) -> Term:
