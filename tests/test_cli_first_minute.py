@@ -25,7 +25,7 @@ from symdiff.frontend.tensor_parse import parse_tensor
 from symdiff.train.optimize import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 
 HEAVY = ("sympy", "numpy", "jinja2", "scipy", "matplotlib")
-#: ``fit``'s module imports NumPy and the trainer at the top (its help lists the optimizers)
+#: ``fit``'s module imports NumPy at the top (its help lists the optimizers and defaults)
 HEAVY_HELP = {"fit"}
 
 
@@ -55,6 +55,14 @@ def test_help_and_version_import_neither_sympy_nor_numpy(args: list[str]) -> Non
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith(("Usage: symdiff", "symdiff, version"))
     assert not top_level(modules) & set(HEAVY), sorted(top_level(modules) & set(HEAVY))
+
+
+def test_fit_help_imports_numpy_for_its_defaults_but_not_sympy_or_the_trainer() -> None:
+    done, modules = imported("fit", "--help")
+    assert done.returncode == 0 and done.stdout.startswith("Usage: symdiff fit")
+    assert "numpy" in modules  # the detector sees what is imported
+    assert not top_level(modules) & {"sympy", "jinja2", "scipy", "matplotlib"}
+    assert not modules & {"symdiff.train.loop", "symdiff.train.plot", "symdiff.calculus.api"}
 
 
 def test_diff_imports_sympy_but_not_numpy_jinja2_or_the_other_commands() -> None:

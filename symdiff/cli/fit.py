@@ -7,37 +7,26 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 
-from ..calculus import api as calculus
-from ..codegen.scalar import compile as compile_loss
 from ..errors import InputError, SymdiffError
-from ..frontend.parse import parse
 from ..inputs import DATA_LIMIT, MIB
 from ..interrupts import StopAtStep, exit_code, signal_name
 from ..outputs import STDOUT, check_distinct, check_output, write_output
-from ..text import formula
 from ..train.checkpoint import DEFAULT_EVERY
 from ..train.data import json_bytes, load_data, parse_columns, parse_float
-from ..train.loop import (
-    BatchSize,
-    Callback,
-    FitResult,
-    GeneratedModule,
-    StepInfo,
-    fit,
-    planned_steps,
-)
 from ..train.optimize import OPTIMIZERS, SECOND_ORDER, Optimizer, make_optimizer, parse_spec
-from ..train.plot import check_plot_path, draws_path, plot_training
 from . import cli
 from . import scale as scale_cli
 from . import tensor as tensor_cli
 from .codegen import REDUCTIONS
 from .common import EXPRESSION_FIRST, NameChoice, format_option, read_expression, split_names
+
+if TYPE_CHECKING:  # SymPy and the training loop load when the command runs, not for its --help
+    from ..train.loop import BatchSize, Callback, FitResult, GeneratedModule, StepInfo
 
 #: the progress bar appears on a terminal for runs of at least this many steps
 PROGRESS_MIN_STEPS = 1000
@@ -219,6 +208,12 @@ def fit_command(
     printed and saved (and checkpointed), and the exit code is 130 (143); a second Ctrl-C quits
     at once. The same command with --resume run.npz goes on from the checkpoint.
     """
+    from ..codegen.scalar import compile as compile_loss
+    from ..frontend.parse import parse
+    from ..text import formula
+    from ..train.loop import fit, planned_steps
+    from ..train.plot import draws_path
+
     param_names = split_names(params) or []
     data_names = split_names(data) or []
     tensor_model = None
@@ -307,6 +302,8 @@ def _check_outputs(
 ) -> None:
     """Refuse, before any training, an output that cannot or must not be written: not a regular
     file or new name, one of the inputs, or two outputs naming one file."""
+    from ..train.plot import check_plot_path
+
     if compare and (checkpoint_path or resume_path):
         raise InputError("--checkpoint and --resume follow one run: they cannot go with --compare")
     if checkpoint_every is not None and checkpoint_path is None:
@@ -338,6 +335,8 @@ def _finish(
     """Print, save and plot the results (the report first: a file that cannot be written loses
     nothing), saying (in text format) which files were written; then the error of a diverged
     or interrupted run."""
+    from ..train.plot import plot_training
+
     result = next(iter(runs.values()))
     # with --save -, standard output carries exactly the saved JSON and the report goes to stderr
     report = save_path == STDOUT
@@ -419,6 +418,8 @@ def _optimizer(spec: str, lr: float, schedule: str, clip_norm: float | None) -> 
 
 
 def _initial_values(init: str | None, names: list[str]) -> dict[str, float]:
+    from ..calculus import api as calculus
+
     if init is None:
         return {}
     values: dict[str, float] = {}
