@@ -182,7 +182,7 @@ def test_help_has_an_example(command: str) -> None:
     text = ok(command, "--help")
     assert "Example" in text
     assert f"symdiff {command} " in text
-    assert "--format [text|latex|json]" in text
+    assert "--format [text|markdown|latex|json]" in text
 
 
 def test_group_help_lists_the_commands() -> None:

@@ -11,11 +11,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+from process_support import run_symdiff_cases
 
 from symdiff import names
 from symdiff.cli import COMMANDS, cli, load_commands
@@ -293,3 +295,23 @@ def test_superscript_hint_on_the_command_line() -> None:
     )
     minus = run("diff", "x − 1", "--wrt", "x")
     assert "(U+2212 MINUS SIGN) (use '-') at column 3" in minus.stderr
+
+
+CALCULUS_COMMANDS = [
+    ("diff", "x**2*y", "--wrt", "x", "--at", "x=1,y=2"),
+    ("grad", "x**2*y"),
+    ("hessian", "x**2*y"),
+    ("jacobian", "x*y", "x+y"),
+    ("grad", "sum((X @ w - y)**2)", "--shape", "X=n,2", "--shape", "w=2", "--shape", "y=n"),
+    ("jacobian", "softmax(z)", "--shape", "z=3", "--wrt", "z"),
+]
+
+
+@pytest.mark.parametrize("args", CALCULUS_COMMANDS, ids=" ".join)
+def test_calculus_commands_print_markdown_as_display_math(args: tuple[str, ...]) -> None:
+    """--format markdown: the LaTeX result as a $$ display block (for notes and notebooks)."""
+    cases = {fmt: ([*args, "--format", fmt], None) for fmt in ("markdown", "latex")}
+    with tempfile.TemporaryDirectory() as folder:
+        done = run_symdiff_cases(cases, folder)
+    assert done["markdown"].returncode == 0, done["markdown"].stderr
+    assert done["markdown"].stdout == f"$$\n{done['latex'].stdout.rstrip()}\n$$\n"

@@ -73,7 +73,7 @@ class NameChoice(click.Choice):
 
 def format_option(*choices: str) -> Callable[[F], F]:
     """--format with the given choices (text first, the default)."""
-    options = choices or ("text", "latex", "json")
+    options = choices or ("text", "markdown", "latex", "json")
     return click.option(
         "--format",
         "fmt",
