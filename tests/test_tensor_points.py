@@ -122,3 +122,21 @@ def test_graph_and_steps_show_node_values() -> None:
     assert steps.returncode == 0, steps.stderr
     assert "forward sweep (ξ = value of each node):" in steps.stdout
     assert f"H1 = sigmoid(Z1)  (n,)  {compact(s)}" in steps.stdout
+
+
+def test_dimension_names_cannot_break_the_evaluation() -> None:
+    """Values at a point are computed by generated code that names dimensions as typed: a name
+    that is the code's own (np, a builtin) is one line, exit 2; any other name works."""
+    common = ["grad", "sum(X @ w) / values", "--shape", "X=values,3", "--shape", "w=3",
+              "--at", "X=[[1,2,3]],w=[1,1,1]"]  # fmt: skip
+    works = run_symdiff(*common)
+    assert works.returncode == 0, works.stderr
+    assert "  dL/dw = [1, 2, 3]  (3,)" in works.stdout.splitlines()
+    for name, reason in (("np", "is reserved"), ("sum", "would shadow the Python builtin")):
+        shadow = run_symdiff(
+            "grad", "sum(X @ w)", "--shape", f"X={name},3", "--shape", "w=3",
+            "--at", "X=[[1,2,3]],w=[1,1,1]",
+        )  # fmt: skip
+        assert shadow.returncode == 2
+        assert shadow.stderr.startswith(f"Error: dimension name '{name}' {reason}")
+        assert shadow.stderr.count("\n") == 1

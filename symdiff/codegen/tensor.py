@@ -234,16 +234,18 @@ def evaluator(
         for dim in needed:
             if dim not in dims:
                 raise InputError(f"dimension '{dim}' is not fixed by this expression's inputs")
+    # the code names dimensions as typed: one that is ours (np, a builtin, _...) is refused
+    check_user_names([d for d in dims if d.isidentifier()], "dimension name")
     inputs = {leaf.name: f"_in_{leaf.name}" for leaf in variables(lowered)}
     program = LossProgram(lowered[0], (), (), {}, {}, None, (), lowered[0], ())
-    namer = Namer(set(inputs.values()) | set(dims) | set(dir(builtins)) | {"np", "values", "dims"})
+    namer = Namer(set(inputs.values()) | set(dims) | set(dir(builtins)) | {"np"})
     body = emit(lowered, program, namer, inputs)
-    lines = [f"    {name} = values[{leaf!r}]" for leaf, name in inputs.items()]
-    lines += [f"    {d} = dims[{d!r}]" for d in dims if d.isidentifier()]
+    lines = [f"    {name} = _values[{leaf!r}]" for leaf, name in inputs.items()]
+    lines += [f"    {d} = _dims[{d!r}]" for d in dims if d.isidentifier()]
     lines += [f"    {line}" for line in body.lines]
     lines += [f"    return [{', '.join(body.results)}]"]
     helpers = "\n\n".join(template_source(f"helpers/{h}.py.jinja") for h in sorted(body.helpers))
-    source = helpers + "\n\ndef _evaluate(values, dims):\n" + "\n".join(lines) + "\n"
+    source = helpers + "\n\ndef _evaluate(_values, _dims):\n" + "\n".join(lines) + "\n"
     namespace: dict[str, Any] = {"np": np}  # filled by the generated code
     exec(builtins.compile(source, "<symdiff evaluate>", "exec"), namespace)  # noqa: S102
     compiled = namespace["_evaluate"]
