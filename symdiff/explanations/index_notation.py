@@ -613,14 +613,31 @@ def _sum_text(terms: Sequence[Term], show: Callable[[Node], str] = to_text) -> s
     common = _common_prefix(terms) if len(terms) > 1 else 0
     parts = []
     for term in terms:
-        body = " ".join(_factor_text(f, show) for f in term.factors[common:]) or "1"
+        body = _product_text(term.factors[common:], show) or "1"
         if term.summed:
             body = f"Σ_{''.join(sorted(term.summed))} {body}"
         parts.append(_with_coefficient(term.coefficient, body, " "))
     total = " + ".join(parts).replace("+ -", "- ")
     if not common:
         return total
-    return " ".join(_factor_text(f, show) for f in terms[0].factors[:common]) + f" ({total})"
+    front = _product_text(terms[0].factors[:common], show)
+    return f"{front} ({total})" if front else total
+
+
+def _product_text(factors: Sequence[Factor], show: Callable[[Node], str]) -> str:
+    """Factors side by side; a ones vector (which only carries a summed index into the einsum
+    form) is 1 and left out."""
+    return " ".join(_factor_text(f, show) for f in factors if not _is_ones(f.node))
+
+
+def _is_ones(node: Node | None) -> bool:
+    """broadcast_to(1, shape)."""
+    return (
+        node is not None
+        and node.op == "broadcast_to"
+        and node.args[0].op == "const"
+        and node.args[0].value == 1
+    )
 
 
 def _common_prefix(terms: Sequence[Term]) -> int:
